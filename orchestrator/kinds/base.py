@@ -1,0 +1,59 @@
+"""What a resource kind declares. A kind is data plus, where Google needs it, a few hooks.
+
+The engine reads a kind through this interface only; the API calls themselves live in an
+`Adapter` (one per API family: compute through google-cloud-compute, the rest through the
+discovery clients), so declaring a kind never repeats how its API is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.kinds.adapter import Adapter
+
+# RFC 1035 names, as compute and most Google resources demand.
+RFC1035 = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource type the plan can declare.
+
+    name: the plan's `kind:` value, "compute.network".
+    api: the discovery document that describes it ("compute").
+    schema: the discovery schema of `properties` and of the resource read back ("Network").
+    path: the resource path template, filled from the step's scope fields and `name`
+        ("projects/{project}/global/networks/{name}").
+    scope: the step fields `path` needs besides `name`, taken from `defaults` when omitted.
+    name_pattern: the names Google accepts; checked at validation when the name is literal.
+    mutable: fields changed in place; a change to any other field set by the plan replaces the
+        resource (delete + create). None means the kind cannot be updated at all.
+    timeout: default per-step deadline in seconds (modelled on the Terraform provider's).
+    serialize: a template naming the lock that mutations of this kind hold, for Google's
+        "one operation at a time" parents ("organizations/{organization}", "routers/{router}").
+    outputs: output names a reference may use beyond the schema's own fields.
+    secret_fields: properties whose values are secrets (never stored, fingerprinted with a key).
+    name_field: where the name goes in the create body ("name"; "" when it travels elsewhere).
+    """
+
+    name: str
+    api: str
+    schema: str
+    path: str
+    adapter: Adapter
+    scope: tuple[str, ...] = ("project",)
+    name_pattern: str = RFC1035
+    mutable: frozenset[str] | None = frozenset()
+    timeout: float = 20 * MINUTE
+    serialize: str | None = None
+    outputs: tuple[str, ...] = ("path",)
+    secret_fields: frozenset[str] = frozenset()
+    name_field: str = "name"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resource_path(self, name: str, scope: dict[str, str]) -> str:
+        return self.path.format(name=name, **scope)
