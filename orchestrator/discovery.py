@@ -68,7 +68,8 @@ class Method:
     id: str
     http_method: str
     path: str  # e.g. "compute/v1/projects/{project}/global/networks" or "v1/{+name}"
-    flat_path: str  # the same with every parameter as one segment: "v1/organizations/{organizationsId}"
+    # The same with every parameter as one segment: "v1/organizations/{organizationsId}".
+    flat_path: str
     parameters: dict[str, Parameter] = field(default_factory=dict)
     request: str | None = None
     response: str | None = None
@@ -208,7 +209,8 @@ def _check(
         return  # JSON null means "unset" in Google's JSON mapping.
     if kind == "object":
         if not isinstance(value, dict):
-            issues.append(Issue(path, f"expected an object, got {_json_type(value)}", "invalidType"))
+            message = f"expected an object, got {_json_type(value)}"
+            issues.append(Issue(path, message, "invalidType"))
             return
         props = prop.get("properties")
         extra = prop.get("additionalProperties")

@@ -1,0 +1,108 @@
+"""Client construction: one place that knows endpoints, credentials and thread safety.
+
+Clients are cached per thread: httplib2 (under google-api-python-client) is not thread-safe,
+and the engine runs steps on a pool of threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator import discovery
+
+
+class ClientFactory:
+    """Builds the Google clients for one run.
+
+    emulator_url: "http://127.0.0.1:PORT" of an emulator; every API is then served under
+        `{emulator_url}/{api}`. None means Google itself.
+    endpoints: per-API root URLs (e.g. Private Service Connect endpoints for Google APIs),
+        taking precedence over both.
+    """
+
+    def __init__(
+        self,
+        *,
+        credentials: Any,
+        emulator_url: str | None = None,
+        endpoints: Mapping[str, str] | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.emulator_url = emulator_url.rstrip("/") if emulator_url else None
+        self.endpoints = {k: v.rstrip("/") for k, v in (endpoints or {}).items()}
+        self._local = threading.local()
+
+    def root(self, api: str) -> str | None:
+        """The API's root URL (Google's `rootUrl` equivalent), or None for the default."""
+        if api in self.endpoints:
+            return self.endpoints[api]
+        if self.emulator_url:
+            return f"{self.emulator_url}/{api}"
+        return None
+
+    def _cached(self, key: tuple[Any, ...], build: Any) -> Any:
+        cache = self._local.__dict__.setdefault("clients", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def _options(self, api: str) -> Any:
+        from google.api_core.client_options import ClientOptions
+
+        root = self.root(api)
+        return ClientOptions(api_endpoint=root) if root else None
+
+    def compute(self, client_name: str) -> Any:
+        """A google-cloud-compute client by class name ("NetworksClient")."""
+
+        def build() -> Any:
+            from google.cloud import compute_v1
+
+            cls = getattr(compute_v1, client_name)
+            return cls(credentials=self.credentials, client_options=self._options("compute"))
+
+        return self._cached(("compute", client_name), build)
+
+    def run_services(self) -> Any:
+        def build() -> Any:
+            from google.cloud import run_v2
+
+            return run_v2.ServicesClient(
+                credentials=self.credentials, transport="rest", client_options=self._options("run")
+            )
+
+        return self._cached(("run",), build)
+
+    def dns(self, project: str) -> Any:
+        def build() -> Any:
+            from google.cloud import dns
+
+            return dns.Client(
+                project=project, credentials=self.credentials, client_options=self._options("dns")
+            )
+
+        return self._cached(("dns", project), build)
+
+    def discovery(self, api: str) -> Any:
+        """A google-api-python-client service built from the shipped discovery document."""
+
+        def build() -> Any:
+            from googleapiclient import discovery as gdiscovery
+
+            options = None
+            root = self.root(api)
+            if root:
+                service_path = discovery.document(api).get("servicePath", "")
+                options = {"api_endpoint": f"{root}/{service_path}"}
+            return gdiscovery.build(
+                api,
+                discovery.API_VERSIONS[api],
+                credentials=self.credentials,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options=options,
+            )
+
+        return self._cached(("discovery", api), build)

@@ -1,0 +1,74 @@
+"""The retry policy: every Google call the engine makes goes through `call`.
+
+Retries are bounded by the step's deadline, not by a count (a count either gives up on a
+throttled API too soon or keeps a doomed apply alive for twenty minutes), and honour
+Retry-After when Google sends it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError, from_exception
+
+T = TypeVar("T")
+
+_backoff = tenacity.wait_random_exponential(multiplier=0.5, max=30)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationError):
+        return exc.retryable
+    api = from_exception(exc)
+    return api is not None and api.retryable
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    deadline: float,
+    retry_if: Callable[[ApiError], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `fn`, retrying transient Google errors until `deadline` (a `clock()` value).
+
+    retry_if: an extra predicate for errors a caller knows to be transient in its context
+    (a delete blocked by a dependent that is itself being deleted, an IAM etag conflict).
+    Raises ApiError (Google's own message) or DeadlineExceeded.
+    """
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None:
+            return False
+        if is_retryable(exc):
+            return True
+        api = from_exception(exc)
+        return bool(api is not None and retry_if is not None and retry_if(api))
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        api = from_exception(exc) if exc else None
+        delay = api.retry_after if api and api.retry_after is not None else _backoff(state)
+        return max(0.0, min(delay, deadline - clock()))
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return clock() >= deadline
+
+    retrying = tenacity.Retrying(
+        retry=should_retry, wait=wait, stop=stop, sleep=sleep, reraise=True
+    )
+    try:
+        return retrying(fn)
+    except Exception as exc:
+        api = from_exception(exc)
+        if clock() >= deadline and is_retryable(exc):
+            raise DeadlineExceeded(f"deadline passed; last error: {api or exc}") from exc
+        if api is not None and api is not exc:
+            raise api from exc
+        raise
