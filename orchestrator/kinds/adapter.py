@@ -1,21 +1,123 @@
-"""How a kind's API calls are made: one adapter per API family."""
+"""How a kind's API calls are made: one adapter per API family.
+
+An adapter turns the engine's four verbs (read, create, update, delete) into one API's calls.
+Bodies and resources are plain JSON dicts in the API's own field names, whatever the client
+library uses underneath, so the engine and the ledger see one shape everywhere.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.errors import from_exception
+from orchestrator.gcp.operations import OperationRef
+from orchestrator.gcp.protos import from_json, to_json
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resource as a step resolves it: its name, scope fields and resource path."""
+
+    name: str
+    scope: dict[str, str]
+    path: str
+
+
+class Adapter(Protocol):
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None: ...
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef | None: ...
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef | None: ...
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None: ...
 
 
 @dataclass(frozen=True)
 class ComputeAdapter:
-    """A compute resource through its google-cloud-compute client ("NetworksClient").
+    """A compute resource through its google-cloud-compute client.
 
-    resource_field: the insert request's body argument ("network_resource").
-    scope: "global", "regional" or "zonal": which operation collection its mutations use.
+    client: the client class ("NetworksClient").
+    resource_field: the insert request's body argument ("network_resource"); the get/delete
+        argument that names the resource is the same without "_resource" ("network").
+    message: the compute_v1 message class of the body ("Network").
     """
 
     client: str
     resource_field: str
-    scope: str = "global"
+    message: str
 
+    @property
+    def _name_param(self) -> str:
+        return self.resource_field.removesuffix("_resource")
 
-Adapter = ComputeAdapter
+    def _request(self, target: Target, **extra: Any) -> dict[str, Any]:
+        request = {k: v for k, v in target.scope.items() if k in ("project", "region", "zone")}
+        request.update(extra)
+        return request
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        client = clients.compute(self.client)
+        try:
+            resource = client.get(request=self._request(target, **{self._name_param: target.name}))
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:
+                return None
+            raise
+        return to_json(resource)
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef:
+        client = clients.compute(self.client)
+        op = client.insert_unary(
+            request=self._request(
+                target, **{self.resource_field: self._body(body)}, request_id=request_id
+            )
+        )
+        return self._ref(op, target)
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef:
+        client = clients.compute(self.client)
+        # Compute rejects a patch without the current fingerprint (optimistic concurrency).
+        if "fingerprint" in live:
+            body = {**body, "fingerprint": live["fingerprint"]}
+        op = client.patch_unary(
+            request=self._request(
+                target,
+                **{self._name_param: target.name, self.resource_field: self._body(body)},
+            )
+        )
+        return self._ref(op, target)
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef:
+        client = clients.compute(self.client)
+        op = client.delete_unary(request=self._request(target, **{self._name_param: target.name}))
+        return self._ref(op, target)
+
+    def _body(self, body: dict[str, Any]) -> Any:
+        from google.cloud import compute_v1
+
+        return from_json(getattr(compute_v1, self.message), body)
+
+    @staticmethod
+    def _ref(op: Any, target: Target) -> OperationRef:
+        region = op.region.rsplit("/", 1)[-1] if op.region else ""
+        zone = op.zone.rsplit("/", 1)[-1] if op.zone else ""
+        return OperationRef(
+            type="compute",
+            api="compute",
+            name=op.name,
+            project=target.scope["project"],
+            region=region,
+            zone=zone,
+        )

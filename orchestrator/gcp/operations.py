@@ -1,0 +1,162 @@
+"""Waiting for Google's long-running operations.
+
+An `OperationRef` is what the ledger records right after a mutating call returns, so that a
+killed run can resume by polling instead of creating again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchestrator.gcp import retry
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.clock import Clock
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
+from orchestrator.gcp.protos import to_json
+
+# Poll cadence for APIs without a long-poll wait, in simulated seconds: first poll soon, then
+# back off to the Terraform provider's 10 s so a 30-minute Apigee instance costs ~200 reads.
+FIRST_POLL = 1.0
+MAX_POLL = 10.0
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    """type: "compute" (zonal/regional/global by which of zone/region is set), "lro"
+    (google.longrunning.Operation of `api`) or "dns" (a Cloud DNS change in `zone`)."""
+
+    type: str
+    api: str
+    name: str
+    project: str = ""
+    region: str = ""
+    zone: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> OperationRef:
+        return cls(**data)
+
+
+@dataclass
+class Waiter:
+    clients: ClientFactory
+    clock: Clock
+    on_poll: Callable[[OperationRef, dict[str, Any]], None] | None = None
+
+    def wait(self, op: OperationRef, deadline: float) -> dict[str, Any]:
+        """Block until the operation is done; return its final JSON (the LRO's `response` for
+        google.longrunning). Raises OperationError, ApiError or DeadlineExceeded."""
+        if op.type == "compute":
+            return self._compute(op, deadline)
+        if op.type == "lro":
+            return self._longrunning(op, deadline)
+        raise ValueError(f"unknown operation type {op.type!r}")
+
+    def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:
+        if self.on_poll:
+            self.on_poll(op, state)
+
+    def _compute(self, op: OperationRef, deadline: float) -> dict[str, Any]:
+        if op.zone:
+            client = self.clients.compute("ZoneOperationsClient")
+            scope = {"project": op.project, "zone": op.zone}
+        elif op.region:
+            client = self.clients.compute("RegionOperationsClient")
+            scope = {"project": op.project, "region": op.region}
+        else:
+            client = self.clients.compute("GlobalOperationsClient")
+            scope = {"project": op.project}
+        request = {**scope, "operation": op.name}
+        use_wait = True
+        while True:
+            # `wait` is a long poll that returns when the operation is done or after about two
+            # minutes; a server without it (501) is polled with `get` instead.
+            try:
+                fn = client.wait if use_wait else client.get
+                result = retry.call(
+                    lambda fn=fn: fn(request=request), deadline=deadline,
+                    clock=self.clock.now, sleep=self.clock.sleep,
+                )
+            except ApiError as exc:
+                if use_wait and exc.code == 501:
+                    use_wait = False
+                    continue
+                raise
+            state = to_json(result)
+            self._polled(op, state)
+            if state.get("status") == "DONE":
+                errors = state.get("error", {}).get("errors", [])
+                if errors:
+                    first = errors[0]
+                    raise OperationError(
+                        op.name, first.get("message", "failed"), code=first.get("code", "")
+                    )
+                return state
+            if not use_wait:
+                self._pause(deadline, MAX_POLL / 4)
+            elif self.clock.now() >= deadline:
+                raise DeadlineExceeded(f"operation {op.name} still running at the deadline")
+
+    def _longrunning(self, op: OperationRef, deadline: float) -> dict[str, Any]:
+        svc = self.clients.discovery(op.api)
+        get_id, wait_id = _operation_methods(op.api)
+        interval = FIRST_POLL
+        while True:
+            if wait_id:
+                state = retry.call(
+                    lambda: invoke(svc, wait_id, name=op.name, body={}),
+                    deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+                )
+            else:
+                state = retry.call(
+                    lambda: invoke(svc, get_id, name=op.name),
+                    deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+                )
+            self._polled(op, state)
+            if state.get("done"):
+                if "error" in state:
+                    err = state["error"]
+                    raise OperationError(
+                        op.name, err.get("message", "failed"), code=str(err.get("code", ""))
+                    )
+                return state.get("response", {})
+            if not wait_id:
+                self._pause(deadline, interval)
+                interval = min(interval * 2, MAX_POLL)
+            elif self.clock.now() >= deadline:
+                raise DeadlineExceeded(f"operation {op.name} still running at the deadline")
+
+    def _pause(self, deadline: float, seconds: float) -> None:
+        remaining = deadline - self.clock.now()
+        if remaining <= 0:
+            raise DeadlineExceeded("deadline passed while the operation was still running")
+        self.clock.sleep(min(seconds, remaining))
+
+
+def _operation_methods(api: str) -> tuple[str, str | None]:
+    """The discovery ids of an API's operations.get and, where it has one, operations.wait."""
+    from orchestrator import discovery
+
+    get_id = wait_id = None
+    for m in discovery.methods(api):
+        if m.resource.endswith("operations") and m.name == "get":
+            get_id = get_id or m.id
+        if m.resource.endswith("operations") and m.name == "wait":
+            wait_id = wait_id or m.id
+    if get_id is None:
+        raise ValueError(f"{api} has no operations.get")
+    return get_id, wait_id
+
+
+def invoke(service: Any, method_id: str, **params: Any) -> Any:
+    """Call a google-api-python-client method by its discovery id ("apigee.organizations.get")."""
+    target = service
+    parts = method_id.split(".")[1:]
+    for part in parts[:-1]:
+        target = getattr(target, part)()
+    return getattr(target, parts[-1])(**params).execute(num_retries=0)
