@@ -1,0 +1,167 @@
+"""The Python API: load a plan, then plan / apply / destroy / outputs.
+
+No global state: every `Deployment` owns its clients, ledger store and (when asked) its own
+in-process emulator, so two plans can run in one process. Calls are synchronous and never
+touch an event loop, so they work inside Jupyter's; the `a*` variants run them in a thread
+for async code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestrator.engine.events import EventCallback
+from orchestrator.engine.results import Preview, RunResult
+from orchestrator.engine.runner import Engine
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.clock import Clock
+from orchestrator.gcp.credentials import resolve_credentials
+
+STATE_DIR = Path(".provision")
+# Google's durations at this scale keep the demo's 55 simulated minutes of Apigee
+# provisioning to seconds while preserving their order and overlap.
+DEFAULT_TIME_SCALE = 0.001
+EMBEDDED = "embedded"
+
+
+def default_ledger_path(plan_name: str, state_dir: Path = STATE_DIR) -> Path:
+    return state_dir / f"{plan_name}.ledger.json"
+
+
+class Deployment:
+    """One plan bound to one ledger and one cloud (Google, or an emulator). Without a plan,
+    only what needs the ledger alone works: destroy, outputs."""
+
+    def __init__(
+        self,
+        plan: Any,
+        *,
+        ledger: str | os.PathLike[str] | None = None,
+        emulator: str | None = None,
+        impersonate: str | None = None,
+        quota_project: str | None = None,
+        parallelism: int = 8,
+        on_event: EventCallback | None = None,
+        time_scale: float | None = None,
+        state_dir: str | os.PathLike[str] = STATE_DIR,
+    ) -> None:
+        from orchestrator.ledger import open_store
+
+        if plan is None and ledger is None:
+            raise ValueError("a deployment needs a plan, a ledger, or both")
+        self.plan = plan
+        self.state_dir = Path(state_dir)
+        self.ledger_location = str(ledger or default_ledger_path(plan.name, self.state_dir))
+        self.store = open_store(self.ledger_location)
+        self.parallelism = parallelism
+        self.on_event = on_event
+        self._embedded: Any = None
+        emulator_url = None
+        scale = 1.0
+        if emulator == EMBEDDED:
+            from orchestrator.emulator import Emulator
+
+            scale = time_scale or DEFAULT_TIME_SCALE
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._embedded = Emulator(
+                time_scale=scale, state_file=self.state_dir / "emulator-state.json"
+            ).start()
+            emulator_url = self._embedded.url
+        elif emulator:
+            emulator_url = emulator
+            scale = time_scale or float(os.environ.get("PROVISION_TIME_SCALE", "1"))
+        self.clock = Clock(scale)
+        self.clients = ClientFactory(
+            credentials=resolve_credentials(
+                emulator=emulator_url is not None,
+                impersonate=impersonate,
+                quota_project=quota_project,
+            ),
+            emulator_url=emulator_url,
+            endpoints=plan.endpoints if plan is not None else None,
+        )
+
+    @property
+    def emulator(self) -> Any:
+        """The in-process emulator, when this deployment started one."""
+        return self._embedded
+
+    def _engine(self) -> Engine:
+        return Engine(
+            plan=self.plan,
+            store=self.store,
+            clients=self.clients,
+            clock=self.clock,
+            parallelism=self.parallelism,
+            on_event=self.on_event,
+            access_secret=self._access_secret,
+        )
+
+    def _access_secret(self, version: str) -> str:
+        import base64
+
+        from orchestrator.gcp.operations import invoke
+
+        svc = self.clients.discovery("secretmanager")
+        payload = invoke(svc, "secretmanager.projects.secrets.versions.access", name=version)
+        return base64.b64decode(payload["payload"]["data"]).decode()
+
+    def plan_changes(self) -> Preview:
+        """What `apply` would do, from live reads; changes nothing."""
+        return self._engine().preview()
+
+    def apply(self) -> RunResult:
+        return self._engine().apply()
+
+    def destroy(self) -> RunResult:
+        return self._engine().destroy()
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        ledger = self.store.load()
+        return {
+            sid: rec.outputs for sid, rec in ledger.resources.items() if rec.status == "present"
+        }
+
+    def ledger(self) -> Any:
+        return self.store.load()
+
+    async def aplan(self) -> Preview:
+        return await asyncio.to_thread(self.plan_changes)
+
+    async def aapply(self) -> RunResult:
+        return await asyncio.to_thread(self.apply)
+
+    async def adestroy(self) -> RunResult:
+        return await asyncio.to_thread(self.destroy)
+
+    def close(self) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    vars: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Deployment:
+    """Load and validate a plan (raising PlanError before any API call), bound to a ledger.
+
+    options: ledger, emulator (None for Google, "embedded" for an in-process emulator whose
+    cloud persists under .provision/, or an emulator's URL), impersonate, quota_project,
+    parallelism, on_event, time_scale, state_dir.
+    """
+    from orchestrator.plan import load_plan
+
+    return Deployment(load_plan(path, dict(vars or {})), **options)

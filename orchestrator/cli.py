@@ -1,0 +1,385 @@
+"""The `provision` command: a thin shell over the Python API.
+
+Heavy modules (client libraries, the engine) are imported inside commands, so that
+`provision --help` answers at interpreter speed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Build Google Cloud networking around Apigee X from a plan of ordered steps.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+INVALID = 2  # bad plan, flags or ledger
+FAILED = 1  # a run that did not reach the desired state
+CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
+
+PlanArg = Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=False)]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Override a plan var: key=value (repeatable).")
+]
+EmulatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--emulator",
+        envvar="PROVISION_EMULATOR",
+        help="Use an emulator instead of Google: alone, an in-process one whose cloud persists "
+        "under .provision/; with =URL, that server.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Versioned JSON-lines events on stdout.")]
+LedgerOpt = Annotated[
+    str | None, typer.Option("--ledger", help="Ledger file; default .provision/PLAN.ledger.json")
+]
+ImpersonateOpt = Annotated[
+    str | None,
+    typer.Option("--impersonate-service-account", help="Act as this service account."),
+]
+QuotaOpt = Annotated[
+    str | None, typer.Option("--project", help="Quota and billing project for API calls.")
+]
+ParallelOpt = Annotated[
+    int, typer.Option("--parallelism", min=1, help="Independent steps run at once.")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _invalid(message: str) -> typer.Exit:
+    _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(INVALID)
+
+
+def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _invalid(f"--var {pair!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+def _load(
+    plan: Path | None,
+    vars_: list[str] | None,
+    *,
+    emulator: str | None,
+    ledger: str | None,
+    impersonate: str | None = None,
+    project: str | None = None,
+    parallelism: int = 8,
+    on_event: Any = None,
+) -> Any:
+    from orchestrator.api import Deployment
+    from orchestrator.ledger import LedgerError
+    from orchestrator.plan import PlanError, load_plan
+
+    try:
+        model = load_plan(plan, _parse_vars(vars_)) if plan is not None else None
+    except PlanError as exc:
+        err = _console(stderr=True)
+        for diag in exc.diagnostics:
+            err.print(str(diag), markup=False, highlight=False)
+        err.print(f"[red]{len(exc.diagnostics)} error(s)[/]: nothing was sent to Google.")
+        raise typer.Exit(INVALID) from None
+    try:
+        return Deployment(
+            model,
+            ledger=ledger,
+            emulator=emulator,
+            impersonate=impersonate,
+            quota_project=project,
+            parallelism=parallelism,
+            on_event=on_event,
+        )
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+
+
+def _run(fn: Any) -> Any:
+    """Run an engine call, turning the errors users cause into messages, not tracebacks."""
+    from orchestrator.engine.runner import StepError
+    from orchestrator.gcp.errors import ApiError, DeadlineExceeded
+    from orchestrator.ledger import LedgerError
+
+    try:
+        return fn()
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    except (ApiError, StepError, DeadlineExceeded) as exc:
+        _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(FAILED) from None
+    except KeyboardInterrupt:
+        _console(stderr=True).print(
+            "[yellow]interrupted[/]: the ledger records what was under way; run the same "
+            "command again to resume."
+        )
+        raise typer.Exit(130) from None
+
+
+def _emulator_value(value: str | None) -> str | None:
+    from orchestrator.api import EMBEDDED
+
+    if value in ("", "1", "true", EMBEDDED):
+        return EMBEDDED
+    return value or None
+
+
+@app.command()
+def validate(plan: PlanArg, var: VarOpt = None) -> None:
+    """Check a plan without calling any API."""
+    from orchestrator.plan import PlanError, load_plan
+
+    try:
+        model = load_plan(plan, _parse_vars(var))
+    except PlanError as exc:
+        err = _console(stderr=True)
+        for diag in exc.diagnostics:
+            err.print(str(diag), markup=False, highlight=False)
+        raise typer.Exit(INVALID) from None
+    _console().print(f"{plan}: valid ({len(model.steps)} steps).")
+
+
+@app.command("plan")
+def plan_cmd(
+    plan: PlanArg,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help=f"Exit {CHANGES} when changes are pending.")
+    ] = False,
+) -> None:
+    """Show what apply would change, from live reads."""
+    from orchestrator.display import render_preview
+
+    with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
+               impersonate=impersonate, project=project) as dep:
+        preview = _run(dep.plan_changes)
+    if json_:
+        for step in preview.steps:
+            print(json.dumps({"step": step.step, "kind": step.kind, "action": step.action,
+                              "resource": step.resource,
+                              "changes": [c.field for c in step.changes]}))
+    else:
+        _console().print(render_preview(preview))
+    if detailed_exitcode and preview.has_changes:
+        raise typer.Exit(CHANGES)
+
+
+@app.command()
+def apply(
+    plan: PlanArg,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+    parallelism: ParallelOpt = 8,
+    yes: YesOpt = False,
+) -> None:
+    """Create or update everything the plan declares."""
+    _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes)
+
+
+@app.command()
+def destroy(
+    plan: Annotated[Path | None, typer.Argument(help="Plan file; without it, the ledger alone.")]
+    = None,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+    parallelism: ParallelOpt = 8,
+    yes: YesOpt = False,
+) -> None:
+    """Delete everything the ledger records, dependents first."""
+    if plan is None and ledger is None:
+        ledger = str(_only_ledger())
+    _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes)
+
+
+def _only_ledger() -> Path:
+    from orchestrator.api import STATE_DIR
+
+    found = sorted(STATE_DIR.glob("*.ledger.json"))
+    if len(found) != 1:
+        listed = ", ".join(str(p) for p in found) or "none"
+        raise _invalid(f"give a plan or --ledger (ledgers under {STATE_DIR}/: {listed})")
+    return found[0]
+
+
+def _execute(
+    command: str,
+    plan: Path | None,
+    var: list[str] | None,
+    emulator: str | None,
+    ledger: str | None,
+    json_: bool,
+    impersonate: str | None,
+    project: str | None,
+    parallelism: int,
+    yes: bool,
+) -> None:
+    from orchestrator.display import LiveDisplay, json_events, render_preview, render_result
+
+    console = _console()
+    events = json_events() if json_ else None
+    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
+                impersonate=impersonate, project=project, parallelism=parallelism)
+    with dep:
+        if command == "apply" and not json_:
+            preview = _run(dep.plan_changes)
+            console.print(render_preview(preview))
+            if not preview.has_changes:
+                return
+            if not yes and sys.stdin.isatty() and not typer.confirm("Apply these changes?"):
+                raise typer.Exit(FAILED)
+        elif command == "destroy" and not yes and sys.stdin.isatty() and not json_:
+            count = len(dep.ledger().resources)
+            if not typer.confirm(f"Destroy {count} resources recorded in {dep.ledger_location}?"):
+                raise typer.Exit(FAILED)
+        order = [s.id for s in dep.plan.steps] if dep.plan else list(dep.ledger().resources)
+        if command == "destroy":
+            order.reverse()
+        if events is not None:
+            dep.on_event = events
+            result = _run(getattr(dep, command))
+        else:
+            with LiveDisplay(console, order) as live:
+                dep.on_event = live
+                result = _run(getattr(dep, command))
+            render_result(console, result, str(plan) if plan else None)
+        if result.ok and command == "apply" and not json_:
+            _print_outputs(console, result.outputs, brief=True)
+    if not result.ok:
+        raise typer.Exit(FAILED)
+
+
+def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], brief: bool) -> None:
+    keys = ("selfLink", "IPAddress", "address", "uri", "host", "email", "path")
+    for step, values in outputs.items():
+        if brief:
+            shown = next((values[k] for k in keys if k in values), "")
+            console.print(f"  {step} = {shown}", highlight=False)
+        else:
+            console.print_json(json.dumps({step: values}))
+
+
+@app.command()
+def outputs(
+    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Print what the ledger records of each resource's outputs."""
+    from orchestrator.ledger import LedgerError, open_store
+
+    location = ledger or str(_ledger_for(plan, var))
+    try:
+        data = open_store(location).load()
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    values = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
+    if json_:
+        print(json.dumps(values, indent=2))
+    else:
+        _print_outputs(_console(), values, brief=False)
+
+
+@app.command()
+def show(
+    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Show the ledger: each resource, its status and the last runs."""
+    from rich.table import Table
+
+    from orchestrator.ledger import LedgerError, open_store
+
+    location = ledger or str(_ledger_for(plan, var))
+    try:
+        data = open_store(location).load()
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    console = _console()
+    table = Table("step", "kind", "status", "resource", title=f"{location} (serial {data.serial})")
+    for sid, rec in data.resources.items():
+        table.add_row(sid, rec.kind, rec.status, rec.path)
+    console.print(table)
+    for run in data.runs[-5:]:
+        console.print(f"run {run.id}: {run.command} {run.result}", highlight=False)
+
+
+def _ledger_for(plan: Path | None, var: list[str] | None) -> Path:
+    if plan is None:
+        return _only_ledger()
+    from orchestrator.api import default_ledger_path
+    from orchestrator.plan import PlanError, load_plan
+
+    try:
+        return default_ledger_path(load_plan(plan, _parse_vars(var)).name)
+    except PlanError as exc:
+        raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the plan format (for editors)."""
+    from orchestrator.plan import plan_json_schema
+
+    print(json.dumps(plan_json_schema(), indent=2))
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8788,
+    state: Annotated[Path | None, typer.Option(help="Keep the emulated cloud in this file.")]
+    = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Multiplier of Google's operation durations.")
+    ] = 1.0,
+) -> None:
+    """Serve the local Google Cloud emulator in the foreground."""
+    from orchestrator.emulator import serve
+
+    serve(port=port, state_file=state, time_scale=time_scale)
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """Let `--emulator` stand alone: typer options cannot take an optional value."""
+    out = []
+    for i, arg in enumerate(argv):
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg == "--emulator" and not nxt.startswith(("http://", "https://")):
+            out.append("--emulator=embedded")
+        else:
+            out.append(arg)
+    return out
+
+
+def main() -> None:
+    app(args=_normalise_argv(sys.argv[1:]), prog_name="provision")

@@ -1,0 +1,146 @@
+"""What a person sees: the plan's diff, live step progress, run summaries (rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.engine.events import Event
+from orchestrator.engine.results import Preview, RunResult
+
+SYMBOLS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "replace": ("-/+", "magenta"),
+    "delete": ("-", "red"),
+    "noop": (" ", "dim"),
+}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=repr) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def render_preview(preview: Preview) -> Group:
+    lines: list[Text] = []
+    for step in preview.steps:
+        if step.action == "noop":
+            continue
+        symbol, style = SYMBOLS[step.action]
+        line = Text.assemble((f"{symbol:>3} ", style), (step.step, "bold"), f"  {step.kind}  ",
+                             (step.resource, "dim"))
+        if step.reason:
+            line.append(f"  ({step.reason})", style="italic")
+        lines.append(line)
+        for change in step.changes:
+            lines.append(
+                Text(f"        {change.field}: {_short(change.live)} -> {_short(change.desired)}",
+                     style=style)
+            )
+    unchanged = preview.count("noop")
+    if not lines:
+        lines.append(Text(f"No changes: {unchanged} resources up to date.", style="green"))
+    lines.append(Text(f"\nPlan: {preview.summary}.", style="bold"))
+    return Group(*lines)
+
+
+class LiveDisplay:
+    """Each step's state and elapsed time while its operation runs, fed by engine events
+    (which arrive from worker threads)."""
+
+    def __init__(self, console: Console, order: list[str]) -> None:
+        self.console = console
+        self.order = order
+        self.state: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        if self.console.is_terminal:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=8,
+                              get_renderable=self._table)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if event.step:
+                entry = self.state.setdefault(event.step, {"started": time.monotonic()})
+                entry["status"] = event.type.removeprefix("step_")
+                if event.action:
+                    entry["action"] = event.action
+                if event.type in ("step_finished", "step_failed", "step_skipped"):
+                    entry["ended"] = time.monotonic()
+                if event.message:
+                    entry["message"] = event.message
+        if self._live is None and event.type in ("step_finished", "step_failed", "step_skipped"):
+            self._plain(event)
+
+    def _plain(self, event: Event) -> None:
+        action = event.action or ""
+        status = event.type.removeprefix("step_")
+        text = f"{event.step}: {action} {status}".replace("  ", " ")
+        if event.type == "step_failed":
+            text += f": {event.message}"
+        self.console.print(text, markup=False, highlight=False)
+
+    def _table(self) -> Table:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        now = time.monotonic()
+        with self._lock:
+            for step in self.order:
+                entry = self.state.get(step)
+                if entry is None:
+                    continue
+                status = entry.get("status", "")
+                style = {"finished": "green", "failed": "red", "skipped": "yellow"}.get(
+                    status, "cyan"
+                )
+                elapsed = entry.get("ended", now) - entry["started"]
+                table.add_row(
+                    Text(step, style="bold"), entry.get("action", ""), Text(status, style=style),
+                    f"{elapsed:5.1f}s", Text(entry.get("message", "")[:70], style="dim"),
+                )
+        return table
+
+
+def json_events(stream: IO[str] | None = None) -> Any:
+    out = stream or sys.stdout
+
+    def emit(event: Event) -> None:
+        out.write(json.dumps(event.to_json(), default=repr) + "\n")
+        out.flush()
+
+    return emit
+
+
+def render_result(console: Console, result: RunResult, plan_path: str | None) -> None:
+    counts: dict[str, int] = {}
+    for action in result.actions.values():
+        counts[action] = counts.get(action, 0) + 1
+    done = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()) if a != "noop") or "no changes"
+    if result.ok:
+        console.print(f"[green]{result.command} complete[/]: {done}.")
+        return
+    console.print(f"[red]{result.command} failed[/]: {done}.")
+    for failure in result.failures:
+        console.print(f"  [red]x[/] step [bold]{failure.step}[/] ({failure.kind} "
+                      f"{failure.resource}): {failure.message}", highlight=False)
+    for step, cause in result.skipped.items():
+        console.print(f"  [yellow]-[/] step [bold]{step}[/] not run: it needs {cause}",
+                      highlight=False)
+    again = f"provision {result.command}" + (f" {plan_path}" if plan_path else "")
+    console.print(f"Fix the cause and run [bold]{again}[/] again: it resumes where this stopped.")

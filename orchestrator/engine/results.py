@@ -1,0 +1,65 @@
+"""What plan, apply and destroy return to their callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.engine.diff import Change
+
+ACTIONS = ("create", "update", "replace", "delete", "noop")
+
+
+@dataclass(frozen=True)
+class StepChange:
+    """One step's planned action. `changes` lists the fields behind an update or replace."""
+
+    step: str
+    kind: str
+    action: str
+    resource: str
+    changes: tuple[Change, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    steps: tuple[StepChange, ...]
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(s.action != "noop" for s in self.steps)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.count('create')} to add, {self.count('update')} to change, "
+            f"{self.count('replace')} to replace, {self.count('delete')} to destroy"
+        )
+
+
+@dataclass
+class StepFailure:
+    step: str
+    kind: str
+    resource: str
+    message: str
+
+
+@dataclass
+class RunResult:
+    command: str
+    run_id: str
+    actions: dict[str, str] = field(default_factory=dict)  # step -> action taken
+    failures: list[StepFailure] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # step -> the failed step it needed
+    cancelled: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    elapsed: float = 0.0  # simulated seconds
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failures or self.skipped or self.cancelled)

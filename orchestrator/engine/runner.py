@@ -1,0 +1,553 @@
+"""Plan, apply and destroy: the engine's three walks over a plan and its ledger.
+
+Every mutating call is bracketed by ledger writes (write-ahead): the intent, with the request
+id a retried insert reuses, before the call; the operation name right after it returns; the
+outcome once the operation is done. A run killed at any moment therefore resumes by polling
+what it recorded, never by creating again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import kinds
+from orchestrator.engine.diff import Change, diff
+from orchestrator.engine.events import Event, EventCallback
+from orchestrator.engine.results import Preview, RunResult, StepChange, StepFailure
+from orchestrator.engine.scheduler import run_graph
+from orchestrator.engine.steps import Resolved, Unknown, resolve_step, scope_from_path
+from orchestrator.gcp import retry
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.clock import Clock
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
+from orchestrator.gcp.operations import OperationRef, Waiter
+from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.base import Kind
+
+_REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
+
+
+class StepError(Exception):
+    """A step that could not be brought to its desired state; the message says why and what
+    to do next."""
+
+
+@dataclass
+class Engine:
+    """Runs one plan against one ledger store with one set of clients."""
+
+    plan: Any
+    store: Any
+    clients: ClientFactory
+    clock: Clock = field(default_factory=Clock)
+    parallelism: int = 8
+    on_event: EventCallback | None = None
+    access_secret: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._ledger: Any = None
+        self._run: Any = None
+        self._secrets: dict[str, str] = {}
+        self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll)
+        self._polls: dict[str, int] = {}
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        if self._run is not None:
+            with self._lock:
+                self._run.events.append(event.to_json())
+        if self.on_event:
+            self.on_event(event)
+
+    def _on_poll(self, op: OperationRef, state: dict[str, Any]) -> None:
+        step = threading.current_thread().__dict__.get("provision_step")
+        if step:
+            with self._lock:
+                self._polls[step] = self._polls.get(step, 0) + 1
+            self._emit(
+                Event(
+                    "step_progress", step=step, message=state.get("status", "")
+                    or ("done" if state.get("done") else "running"),
+                    data={"operation": op.name, "polls": self._polls[step]},
+                )
+            )
+
+    # --- ledger -------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        with self._lock:
+            self.store.save(self._ledger)
+
+    def _outputs(self, step_id: str) -> dict[str, Any] | None:
+        rec = self._ledger.resources.get(step_id) if self._ledger else None
+        if rec is None or rec.status != "present":
+            return None
+        return rec.outputs
+
+    def _lookup(self, pending: set[str]) -> Callable[[Any], Any]:
+        def lookup(ref: Any) -> Any:
+            if ref.scope == "secrets":
+                return self._secret(ref.target)
+            if ref.target in pending:
+                return Unknown(ref.text)
+            outputs = self._outputs(ref.target)
+            if outputs is None:
+                return Unknown(ref.text)
+            value: Any = outputs
+            for part in ref.path:
+                if isinstance(value, list) and str(part).isdigit() and int(part) < len(value):
+                    value = value[int(part)]
+                elif isinstance(value, dict) and part in value:
+                    value = value[part]
+                else:
+                    raise StepError(f"{ref.text}: step {ref.target!r} has no output {part!r}")
+            return value
+
+        return lookup
+
+    def _secret(self, name: str) -> str:
+        with self._lock:
+            if name not in self._secrets:
+                from orchestrator.plan.secrets import resolve_secret
+
+                self._secrets[name] = resolve_secret(
+                    self.plan.secrets[name], access_secret_version=self.access_secret
+                )
+            return self._secrets[name]
+
+    def _fingerprint_secret(self, value: str) -> str:
+        return self.store.fingerprint_secret(value)
+
+    def _resolve(self, step: Any, pending: set[str] | None = None) -> tuple[Kind, Resolved]:
+        kind = _kind(step.kind)
+        resolved = resolve_step(
+            step, kind, self._lookup(pending or set()), self._fingerprint_secret
+        )
+        return kind, resolved
+
+    # --- plan ---------------------------------------------------------------------------------
+
+    def preview(self) -> Preview:
+        """What apply would do, from live reads; nothing is changed."""
+        self._ledger = self.store.load()
+        planned: dict[str, StepChange] = {}
+        changing: set[str] = set()
+        order = [s.id for s in self.plan.steps]
+
+        def read_step(step_id: str) -> None:
+            step = self.plan.step(step_id)
+            with self._lock:
+                pending = {d for d in step.deps if d in changing}
+            kind, res = self._resolve(step, pending)
+            deadline = self.clock.now() + (step.timeout or kind.timeout)
+            live = None if res.unknown else self._read(kind, res.target, deadline)
+            change = self._decide(step, kind, res, live)
+            with self._lock:
+                planned[step_id] = change
+                if change.action != "noop":
+                    changing.add(step_id)
+
+        deps = {s.id: set(s.deps) for s in self.plan.steps}
+        outcome = run_graph(order, deps, read_step, parallelism=self.parallelism)
+        if outcome.failed:
+            first = next(iter(outcome.failed.values()))
+            raise first
+        steps = [planned[s] for s in order]
+        in_plan = set(order)
+        for step_id, rec in self._ledger.resources.items():
+            if step_id not in in_plan and rec.status != "failed":
+                steps.append(StepChange(step_id, rec.kind, "delete", rec.path, (), "not in plan"))
+        return Preview(tuple(steps))
+
+    def _decide(
+        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any] | None
+    ) -> StepChange:
+        rec = self._ledger.resources.get(step.id)
+        path = res.target.path
+        if res.unknown:
+            action = "create" if rec is None else "update"
+            return StepChange(step.id, kind.name, action, path, (), "known after apply")
+        if live is None:
+            reason = "deleted outside provision" if rec and rec.status == "present" else ""
+            return StepChange(step.id, kind.name, "create", path, (), reason)
+        if rec is None or rec.path != path:
+            return StepChange(step.id, kind.name, "create", path, (), "exists, not in the ledger")
+        changes = [
+            c for c in diff(_without(res.body, res.secret_fields), live) if c.top != "name"
+        ]
+        recorded = rec.spec or {}
+        for fld, fp in res.secret_fields.items():
+            if recorded.get(fld) != fp:
+                changes.append(Change(fld, "(secret changed)", "(secret)"))
+        if not changes:
+            return StepChange(step.id, kind.name, "noop", path)
+        immutable = [c for c in changes if kind.mutable is None or c.top not in kind.mutable]
+        action = "replace" if immutable else "update"
+        reason = ""
+        if immutable:
+            reason = f"{', '.join(c.field for c in immutable)} cannot change in place"
+        return StepChange(step.id, kind.name, action, path, tuple(changes), reason)
+
+    # --- apply --------------------------------------------------------------------------------
+
+    def apply(self, command: str = "apply") -> RunResult:
+        with self.store.lock(command=command):
+            self._ledger = self.store.load()
+            self._run = self._ledger.begin_run(command)
+            result = RunResult(command=command, run_id=self._run.id)
+            started = self.clock.now()
+            self._emit(Event("run_started", message=command, data={"run": self._run.id}))
+            self._save()
+            order = [s.id for s in self.plan.steps]
+            deps = {s.id: set(s.deps) for s in self.plan.steps}
+            obsolete = [
+                sid for sid in self._ledger.resources if sid not in set(order)
+            ]
+
+            def task(step_id: str) -> None:
+                threading.current_thread().__dict__["provision_step"] = step_id
+                try:
+                    action = self._apply_step(self.plan.step(step_id))
+                    with self._lock:
+                        result.actions[step_id] = action
+                except Exception as exc:
+                    self._fail(step_id, exc, result)
+                    raise
+                finally:
+                    threading.current_thread().__dict__.pop("provision_step", None)
+
+            def on_skip(step_id: str, cause: str) -> None:
+                self._emit(Event("step_skipped", step=step_id, message=f"needs {cause}"))
+
+            outcome = run_graph(
+                order, deps, task, parallelism=self.parallelism, on_skip=on_skip
+            )
+            result.skipped = dict(outcome.skipped)
+            result.cancelled = list(outcome.cancelled)
+            if obsolete and outcome.ok:
+                self._destroy_steps(list(reversed(obsolete)), result)
+            result.outputs = self._all_outputs()
+            result.elapsed = self.clock.now() - started
+            self._finish(result)
+            return result
+
+    def _apply_step(self, step: Any) -> str:
+        kind, res = self._resolve(step)
+        if res.unknown:
+            raise StepError("a referenced step has no outputs (it did not complete)")
+        deadline = self.clock.now() + (step.timeout or kind.timeout)
+        rec = self._ledger.resources.get(step.id)
+        if rec is not None and rec.operation and rec.operation.get("name"):
+            self._emit(Event("step_progress", step=step.id, message="resuming recorded operation"))
+            self._await_recorded(kind, rec, deadline)
+        if rec is not None and rec.status == "present" and rec.path != res.target.path:
+            # Renamed or moved: the old resource goes, the new one is created.
+            self._delete(kind, step.id, _target_of(kind, rec.path), deadline)
+            rec = None
+        live = self._read(kind, res.target, deadline)
+        rec = self._ledger.resources.get(step.id)
+        pending_create = rec is not None and rec.status == "pending" and rec.path == res.target.path
+        if live is not None and rec is None and not pending_create:
+            raise StepError(
+                f"{res.target.path} already exists and this ledger does not own it. "
+                f"To manage it with this plan, run: provision import {step.id} {res.target.path}"
+            )
+        decision = self._decide(step, kind, res, live) if not pending_create else None
+        action = "create" if decision is None else decision.action
+        if action != "noop":
+            self._emit(
+                Event(
+                    "step_started", step=step.id, kind=kind.name, action=action,
+                    resource=res.target.path,
+                    data={"changes": [c.field for c in decision.changes]} if decision else {},
+                )
+            )
+        started = self.clock.now()
+        if action == "noop":
+            self._record_present(step, kind, res, live or {}, origin=None)
+        elif action == "create" and pending_create and live is not None:
+            # Our own create from a run that stopped before recording its outcome.
+            self._record_present(step, kind, res, live, origin="created")
+        elif action == "create":
+            self._create(step, kind, res, deadline)
+        elif action == "update":
+            self._update(step, kind, res, live or {}, deadline)
+        else:  # replace
+            self._delete(kind, step.id, res.target, deadline)
+            self._create(step, kind, res, deadline)
+        self._emit(
+            Event(
+                "step_finished", step=step.id, kind=kind.name, action=action,
+                resource=res.target.path,
+                data={"elapsed": round(self.clock.now() - started, 3),
+                      "polls": self._polls.get(step.id, 0)},
+            )
+        )
+        return action
+
+    def _read(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any] | None:
+        return retry.call(
+            lambda: kind.adapter.read(self.clients, target),
+            deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+        )
+
+    def _serial(self, kind: Kind, target: Target) -> threading.Lock:
+        """The lock of a kind's "one operation at a time" parent, or a fresh one."""
+        if not kind.serialize:
+            return threading.Lock()
+        key = kind.serialize.format(name=target.name, **target.scope)
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _create(self, step: Any, kind: Kind, res: Resolved, deadline: float) -> None:
+        rec = self._ledger.resources.get(step.id)
+        intent = rec.operation if rec is not None and rec.operation else None
+        request_id = (intent or {}).get("request_id") or str(
+            uuid.uuid5(_REQUEST_NAMESPACE, f"{self._ledger.lineage}/{step.id}/{uuid.uuid4()}")
+        )
+        with self._lock:
+            rec = self._ledger.record(step.id)
+            rec.kind, rec.path, rec.status, rec.error = kind.name, res.target.path, "pending", None
+            rec.operation = {"action": "create", "request_id": request_id, "started": time.time()}
+            rec.created_run = self._run.id
+            rec.origin = rec.origin or "created"
+            rec.deps = sorted(step.deps)
+        self._save()
+        with self._serial(kind, res.target):
+            op = self._call(
+                lambda: kind.adapter.create(self.clients, res.target, res.body, request_id),
+                deadline, conflict_ok=True,
+            )
+            if op is not None:
+                self._record_operation(step.id, op)
+                self._wait(op, deadline)
+        live = self._read(kind, res.target, deadline)
+        if live is None:
+            raise StepError(f"{res.target.path} was created but cannot be read back")
+        self._record_present(step, kind, res, live, origin="created")
+
+    def _update(
+        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], deadline: float
+    ) -> None:
+        with self._lock:
+            rec = self._ledger.record(step.id)
+            rec.previous_spec = rec.spec
+            rec.status = "pending"
+            rec.operation = {"action": "update", "started": time.time()}
+        self._save()
+        with self._serial(kind, res.target):
+            op = self._call(
+                lambda: kind.adapter.update(self.clients, res.target, res.body, live), deadline
+            )
+            if op is not None:
+                self._record_operation(step.id, op)
+                self._wait(op, deadline)
+        fresh = self._read(kind, res.target, deadline) or live
+        with self._lock:
+            self._ledger.record(step.id).updated_run = self._run.id
+        self._record_present(step, kind, res, fresh, origin=None)
+
+    def _delete(self, kind: Kind, step_id: str, target: Target, deadline: float) -> None:
+        with self._lock:
+            rec = self._ledger.resources.get(step_id)
+            if rec is not None:
+                rec.status = "deleting"
+                rec.operation = {"action": "delete", "started": time.time()}
+        self._save()
+        with self._serial(kind, target):
+            try:
+                op = self._call(
+                    lambda: kind.adapter.delete(self.clients, target), deadline,
+                    # A dependent may still be on its way out (deleted in parallel, or by
+                    # Google after its own delete): wait for it rather than fail at once.
+                    retry_if=lambda e: e.reason == "resourceInUseByAnotherResource",
+                )
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+                op = None
+            if op is not None:
+                self._record_operation(step_id, op)
+                self._wait(op, deadline)
+        with self._lock:
+            self._ledger.resources.pop(step_id, None)
+        self._save()
+
+    def _call(
+        self,
+        fn: Callable[[], OperationRef | None],
+        deadline: float,
+        *,
+        conflict_ok: bool = False,
+        retry_if: Callable[[ApiError], bool] | None = None,
+    ) -> OperationRef | None:
+        try:
+            return retry.call(
+                fn, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+                retry_if=retry_if,
+            )
+        except ApiError as exc:
+            if conflict_ok and exc.conflict:
+                # Our own create, already under way (a retried call after a lost response):
+                # read-back decides.
+                return None
+            raise
+
+    def _wait(self, op: OperationRef, deadline: float) -> None:
+        self._waiter.wait(op, deadline)
+
+    def _record_operation(self, step_id: str, op: OperationRef) -> None:
+        with self._lock:
+            rec = self._ledger.record(step_id)
+            rec.operation = {**(rec.operation or {}), "name": op.name, **op.to_json()}
+            rec.status = "in_flight" if rec.status != "deleting" else "deleting"
+        self._save()
+
+    def _await_recorded(self, kind: Kind, rec: Any, deadline: float) -> None:
+        data = {k: v for k, v in rec.operation.items() if k in OperationRef.__dataclass_fields__}
+        try:
+            self._wait(OperationRef.from_json(data), deadline)
+        except OperationError as exc:
+            with self._lock:
+                rec.error = str(exc)
+        with self._lock:
+            action = rec.operation.get("action")
+            rec.operation = None
+            if action == "delete":
+                self._ledger.resources.pop(rec.step_id, None)
+            else:
+                rec.status = "present" if action == "update" else "pending"
+        self._save()
+
+    def _record_present(
+        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], origin: str | None
+    ) -> None:
+        outputs = {k: v for k, v in live.items() if k not in kind.secret_fields}
+        outputs["path"] = res.target.path
+        with self._lock:
+            rec = self._ledger.record(step.id)
+            rec.kind, rec.path, rec.status = kind.name, res.target.path, "present"
+            rec.spec, rec.fingerprint, rec.outputs = res.spec, res.fingerprint, outputs
+            rec.operation, rec.error = None, None
+            rec.deps = sorted(step.deps)
+            if origin:
+                rec.origin = rec.origin or origin
+        self._save()
+
+    def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
+        message = _describe(exc)
+        step = self.plan.step(step_id) if self.plan else None
+        with self._lock:
+            rec = self._ledger.resources.get(step_id)
+            if rec is not None:
+                rec.error = message
+                if rec.status == "pending" and not (rec.operation or {}).get("name"):
+                    rec.operation = None
+                    rec.status = "failed"
+            result.failures.append(
+                StepFailure(step_id, step.kind if step else "", rec.path if rec else "", message)
+            )
+        self._save()
+        self._emit(Event("step_failed", step=step_id, message=message))
+
+    def _all_outputs(self) -> dict[str, dict[str, Any]]:
+        return {
+            sid: rec.outputs
+            for sid, rec in self._ledger.resources.items()
+            if rec.status == "present"
+        }
+
+    def _finish(self, result: RunResult) -> None:
+        with self._lock:
+            self._run.result = "succeeded" if result.ok else "failed"
+            self._run.finished = time.time()
+            self._run.actions = [
+                {"step_id": s, "action": a, "result": "ok"} for s, a in result.actions.items()
+            ] + [{"step_id": f.step, "action": "", "result": "failed"} for f in result.failures]
+        self._emit(
+            Event("run_finished", message=self._run.result,
+                  data={"elapsed": round(result.elapsed, 3)})
+        )
+        self._save()
+
+    # --- destroy ------------------------------------------------------------------------------
+
+    def destroy(self, command: str = "destroy") -> RunResult:
+        with self.store.lock(command=command):
+            self._ledger = self.store.load()
+            self._run = self._ledger.begin_run(command)
+            result = RunResult(command=command, run_id=self._run.id)
+            started = self.clock.now()
+            self._emit(Event("run_started", message=command, data={"run": self._run.id}))
+            self._save()
+            order = list(reversed(list(self._ledger.resources)))
+            self._destroy_steps(order, result)
+            result.elapsed = self.clock.now() - started
+            self._finish(result)
+            return result
+
+    def _destroy_steps(self, order: list[str], result: RunResult) -> None:
+        """Delete recorded resources, each after every recorded resource that depends on it."""
+        wanted = set(order)
+        dependents: dict[str, set[str]] = {sid: set() for sid in order}
+        for sid in order:
+            for dep in getattr(self._ledger.resources[sid], "deps", None) or []:
+                if dep in wanted:
+                    dependents[dep].add(sid)
+
+        def task(step_id: str) -> None:
+            threading.current_thread().__dict__["provision_step"] = step_id
+            rec = self._ledger.resources[step_id]
+            kind = _kind(rec.kind)
+            target = _target_of(kind, rec.path)
+            deadline = self.clock.now() + kind.timeout
+            self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
+                             resource=rec.path))
+            try:
+                if rec.operation and rec.operation.get("name"):
+                    self._await_recorded(kind, rec, deadline)
+                if step_id in self._ledger.resources:
+                    self._delete(kind, step_id, target, deadline)
+            except Exception as exc:
+                self._fail(step_id, exc, result)
+                raise
+            finally:
+                threading.current_thread().__dict__.pop("provision_step", None)
+            with self._lock:
+                result.actions[step_id] = "delete"
+            self._emit(Event("step_finished", step=step_id, kind=kind.name, action="delete",
+                             resource=rec.path))
+
+        outcome = run_graph(order, dependents, task, parallelism=self.parallelism)
+        result.skipped.update(outcome.skipped)
+        result.cancelled.extend(outcome.cancelled)
+
+
+def _kind(name: str) -> Kind:
+    kind = kinds.get(name)
+    if kind is None:
+        raise StepError(f"unknown kind {name!r}")
+    return kind
+
+
+def _target_of(kind: Kind, path: str) -> Target:
+    name, scope = scope_from_path(kind, path)
+    return Target(name, scope, path)
+
+
+def _without(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in fields}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (ApiError, OperationError, StepError, DeadlineExceeded)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

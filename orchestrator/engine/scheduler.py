@@ -1,0 +1,84 @@
+"""Runs a graph of tasks with bounded parallelism, never a task before its dependencies.
+
+Tasks are picked in the order given among those ready, so with parallelism 1 the run follows
+file order exactly. A failed task stops only the tasks that depend on it, directly or not;
+independent work goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Outcome:
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, BaseException] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> the failed task it needed
+    cancelled: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.skipped or self.cancelled)
+
+
+def run_graph(
+    order: Sequence[str],
+    deps: dict[str, set[str]],
+    task: Callable[[str], None],
+    *,
+    parallelism: int,
+    on_skip: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Run `task(id)` for every id in `order`, each after all of `deps[id]` succeeded.
+
+    stop: when set, no new task starts (running ones finish); the rest are reported cancelled.
+    """
+    outcome = Outcome()
+    remaining = list(order)
+    done: set[str] = set()
+    blocked: dict[str, str] = {}  # task -> the failed task that blocks it
+    running: dict[Future[None], str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step") as pool:
+        while remaining or running:
+            if stop is None or not stop.is_set():
+                for tid in list(remaining):
+                    if len(running) >= parallelism:
+                        break
+                    needs = deps.get(tid, set())
+                    cause = next((blocked[d] for d in needs if d in blocked), None)
+                    if cause is not None:
+                        remaining.remove(tid)
+                        blocked[tid] = cause
+                        outcome.skipped[tid] = cause
+                        if on_skip:
+                            on_skip(tid, cause)
+                        continue
+                    if needs <= done:
+                        remaining.remove(tid)
+                        running[pool.submit(task, tid)] = tid
+                    elif parallelism == 1:
+                        break  # strictly file order: never jump ahead of a waiting step
+            elif not running:
+                outcome.cancelled.extend(remaining)
+                remaining.clear()
+                break
+            if not running:
+                if remaining:  # only tasks whose dependencies can never finish
+                    outcome.cancelled.extend(remaining)
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                tid = running.pop(fut)
+                exc = fut.exception()
+                if exc is None:
+                    done.add(tid)
+                    outcome.succeeded.append(tid)
+                else:
+                    blocked[tid] = tid
+                    outcome.failed[tid] = exc
+    return outcome

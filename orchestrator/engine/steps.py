@@ -1,0 +1,86 @@
+"""One step's resolution: references filled in, its resource path, and its recordable spec.
+
+Secret values are resolved here and only here; what leaves this module for the ledger or
+events carries keyed fingerprints in their place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.base import Kind
+
+
+class Unknown:
+    """An output of a step that has not run yet (shown as "known after apply")."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"(known after apply: {self.ref})"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    target: Target
+    body: dict[str, Any]  # what is sent to Google: secrets included
+    spec: dict[str, Any]  # what is recorded: secrets replaced by keyed fingerprints
+    secret_fields: dict[str, str]  # field -> keyed fingerprint
+    unknown: bool  # some reference is known only after apply
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {"path": self.target.path, "spec": self.spec}, sort_keys=True, default=repr
+        )
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def resolve_step(
+    step: Any,
+    kind: Kind,
+    lookup: Callable[[Any], Any],
+    fingerprint_secret: Callable[[str], str],
+) -> Resolved:
+    """Fill in a step's references. `lookup(ref)` returns a step output, a secret's value or an
+    Unknown; `fingerprint_secret(value)` returns the keyed fingerprint that stands for it."""
+    from orchestrator.plan.refs import resolve
+
+    unknown = False
+
+    def track(ref: Any) -> Any:
+        nonlocal unknown
+        value = lookup(ref)
+        if isinstance(value, Unknown):
+            unknown = True
+        return value
+
+    name = str(resolve(step.name, track))
+    scope = {k: str(resolve(v, track)) for k, v in step.scope.items()}
+    body = resolve(step.properties, track)
+    secret_fields = {
+        field: fingerprint_secret(str(body[field])) for field in kind.secret_fields if field in body
+    }
+    spec = {k: secret_fields.get(k, v) for k, v in body.items()}
+    path = kind.resource_path(name, scope)
+    return Resolved(Target(name, scope, path), body, spec, secret_fields, unknown)
+
+
+def scope_from_path(kind: Kind, path: str) -> tuple[str, dict[str, str]]:
+    """The name and scope fields of a recorded resource path, read back through the kind's
+    path template (destroy works from the ledger alone)."""
+    pattern = re.escape(kind.path)
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    match = re.fullmatch(pattern, path)
+    if match is None:
+        raise ValueError(f"{path!r} is not a {kind.name} path ({kind.path})")
+    fields = match.groupdict()
+    name = fields.pop("name")
+    return name, fields
