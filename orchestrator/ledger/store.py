@@ -1,0 +1,103 @@
+"""What every ledger store offers, so callers never know where the ledger lives.
+
+The local store is the first; a Cloud Storage store plugs in beside it (see `open_store`) with
+the same contract: `save` refuses to overwrite a ledger other than the one `load` returned
+(locally by serial, on Cloud Storage by object generation), the lock is exclusive and names its
+holder, and a lock id is an opaque string (a generation there, a random id here).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from orchestrator.ledger.model import Ledger, now
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds (or held) a ledger's lock."""
+
+    id: str
+    pid: int
+    host: str
+    user: str
+    command: str
+    started: str
+
+    @classmethod
+    def mine(cls, lock_id: str, command: str) -> LockInfo:
+        return cls(lock_id, os.getpid(), socket.gethostname(), _user(), command, now())
+
+    def describe(self) -> str:
+        return (
+            f"`{self.command}` (lock {self.id}): pid {self.pid} on host {self.host}, "
+            f"user {self.user}, since {self.started}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> LockInfo:
+        if not isinstance(data, dict):
+            raise ValueError("a lock record is a JSON object")
+        fields = {"id": str, "pid": int, "host": str, "user": str, "command": str, "started": str}
+        for name, kind in fields.items():
+            if not isinstance(data.get(name), kind):
+                raise ValueError(f"lock record field {name!r} is missing or not a {kind.__name__}")
+        return cls(**{name: data[name] for name in fields})
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A held lock. stale_previous: the record of a holder that died without releasing it, which
+    this lock took over (the CLI says so)."""
+
+    info: LockInfo
+    stale_previous: LockInfo | None = None
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+
+class Store(Protocol):
+    location: str
+
+    def load(self) -> Ledger:
+        """The stored ledger, or a new one (serial 0, plan "") when there is none yet."""
+        ...
+
+    def save(self, ledger: Ledger) -> None:
+        """Writes `ledger` with serial + 1 (updating `ledger.serial`). Needs the lock; refuses
+        with LedgerConflict when the stored ledger is not the one `ledger` was loaded from."""
+        ...
+
+    def lock(self, command: str) -> AbstractContextManager[Lock]:
+        """Holds the exclusive lock for the block; raises LockHeld at once if another has it."""
+        ...
+
+    def restore_backup(self, force: bool = False) -> Ledger:
+        """Puts the previous version back; without force, only when the current one is corrupt."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Removes the lock record `lock_id` of a holder that is gone; returns what it removed."""
+        ...
+
+    def fingerprint_key(self) -> bytes:
+        """The ledger's secret-fingerprint key, kept outside the ledger; created on first use."""
+        ...
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # No login name in the environment nor a passwd entry, as in some containers.
+        return str(os.getuid())
