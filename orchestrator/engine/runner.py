@@ -9,7 +9,6 @@ what it recorded, never by creating again.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
 from orchestrator.gcp.operations import OperationRef, Waiter
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import Kind
+from orchestrator.ledger import Operation, ResourceRecord, fingerprint_matches, keyed_fingerprint
+from orchestrator.ledger.model import now
 
 _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
 
@@ -61,7 +62,7 @@ class Engine:
     # --- events -----------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
-        if self._run is not None:
+        if self._run is not None and event.type != "step_progress":
             with self._lock:
                 self._run.events.append(event.to_json())
         if self.on_event:
@@ -124,7 +125,24 @@ class Engine:
             return self._secrets[name]
 
     def _fingerprint_secret(self, value: str) -> str:
-        return self.store.fingerprint_secret(value)
+        return keyed_fingerprint(value, self._key())
+
+    def _key(self) -> bytes:
+        with self._lock:
+            if not hasattr(self, "_fingerprint_key"):
+                self._fingerprint_key = self.store.fingerprint_key()
+            return self._fingerprint_key
+
+    def _load(self) -> None:
+        self._ledger = self.store.load()
+        if self.plan is not None:
+            self._ledger.plan = self._ledger.plan or self.plan.name
+
+    def _ensure(self, step_id: str, kind: Kind, path: str) -> ResourceRecord:
+        rec = self._ledger.resources.get(step_id)
+        if rec is None:
+            rec = self._ledger.resources[step_id] = ResourceRecord(step_id, kind.name, path)
+        return rec
 
     def _resolve(self, step: Any, pending: set[str] | None = None) -> tuple[Kind, Resolved]:
         kind = _kind(step.kind)
@@ -137,7 +155,7 @@ class Engine:
 
     def preview(self) -> Preview:
         """What apply would do, from live reads; nothing is changed."""
-        self._ledger = self.store.load()
+        self._load()
         planned: dict[str, StepChange] = {}
         changing: set[str] = set()
         order = [s.id for s in self.plan.steps]
@@ -184,8 +202,10 @@ class Engine:
             c for c in diff(_without(res.body, res.secret_fields), live) if c.top != "name"
         ]
         recorded = rec.spec or {}
-        for fld, fp in res.secret_fields.items():
-            if recorded.get(fld) != fp:
+        for fld in res.secret_fields:
+            # None: fingerprinted under another key; unknown is not treated as rotated.
+            same = fingerprint_matches(str(res.body[fld]), str(recorded.get(fld)), self._key())
+            if same is False:
                 changes.append(Change(fld, "(secret changed)", "(secret)"))
         if not changes:
             return StepChange(step.id, kind.name, "noop", path)
@@ -200,12 +220,9 @@ class Engine:
 
     def apply(self, command: str = "apply") -> RunResult:
         with self.store.lock(command=command):
-            self._ledger = self.store.load()
-            self._run = self._ledger.begin_run(command)
-            result = RunResult(command=command, run_id=self._run.id)
+            self._start_run(command)
+            result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()
-            self._emit(Event("run_started", message=command, data={"run": self._run.id}))
-            self._save()
             order = [s.id for s in self.plan.steps]
             deps = {s.id: set(s.deps) for s in self.plan.steps}
             obsolete = [
@@ -245,7 +262,7 @@ class Engine:
             raise StepError("a referenced step has no outputs (it did not complete)")
         deadline = self.clock.now() + (step.timeout or kind.timeout)
         rec = self._ledger.resources.get(step.id)
-        if rec is not None and rec.operation and rec.operation.get("name"):
+        if rec is not None and rec.operation and rec.operation.name:
             self._emit(Event("step_progress", step=step.id, message="resuming recorded operation"))
             self._await_recorded(kind, rec, deadline)
         if rec is not None and rec.status == "present" and rec.path != res.target.path:
@@ -310,16 +327,16 @@ class Engine:
     def _create(self, step: Any, kind: Kind, res: Resolved, deadline: float) -> None:
         rec = self._ledger.resources.get(step.id)
         intent = rec.operation if rec is not None and rec.operation else None
-        request_id = (intent or {}).get("request_id") or str(
+        # A retried insert with the recorded request id returns the first one's operation.
+        request_id = (intent.request_id if intent else "") or str(
             uuid.uuid5(_REQUEST_NAMESPACE, f"{self._ledger.lineage}/{step.id}/{uuid.uuid4()}")
         )
         with self._lock:
-            rec = self._ledger.record(step.id)
+            rec = self._ensure(step.id, kind, res.target.path)
             rec.kind, rec.path, rec.status, rec.error = kind.name, res.target.path, "pending", None
-            rec.operation = {"action": "create", "request_id": request_id, "started": time.time()}
+            rec.operation = Operation("", kind.api, "create", now(), request_id=request_id)
             rec.created_run = self._run.id
-            rec.origin = rec.origin or "created"
-            rec.deps = sorted(step.deps)
+            rec.depends_on = sorted(step.deps)
         self._save()
         with self._serial(kind, res.target):
             op = self._call(
@@ -338,10 +355,10 @@ class Engine:
         self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], deadline: float
     ) -> None:
         with self._lock:
-            rec = self._ledger.record(step.id)
+            rec = self._ensure(step.id, kind, res.target.path)
             rec.previous_spec = rec.spec
             rec.status = "pending"
-            rec.operation = {"action": "update", "started": time.time()}
+            rec.operation = Operation("", kind.api, "update", now())
         self._save()
         with self._serial(kind, res.target):
             op = self._call(
@@ -352,7 +369,7 @@ class Engine:
                 self._wait(op, deadline)
         fresh = self._read(kind, res.target, deadline) or live
         with self._lock:
-            self._ledger.record(step.id).updated_run = self._run.id
+            self._ensure(step.id, kind, res.target.path).updated_run = self._run.id
         self._record_present(step, kind, res, fresh, origin=None)
 
     def _delete(self, kind: Kind, step_id: str, target: Target, deadline: float) -> None:
@@ -360,7 +377,7 @@ class Engine:
             rec = self._ledger.resources.get(step_id)
             if rec is not None:
                 rec.status = "deleting"
-                rec.operation = {"action": "delete", "started": time.time()}
+                rec.operation = Operation("", kind.api, "delete", now())
         self._save()
         with self._serial(kind, target):
             try:
@@ -406,20 +423,21 @@ class Engine:
 
     def _record_operation(self, step_id: str, op: OperationRef) -> None:
         with self._lock:
-            rec = self._ledger.record(step_id)
-            rec.operation = {**(rec.operation or {}), "name": op.name, **op.to_json()}
+            rec = self._ledger.resources[step_id]
+            if rec.operation is None:
+                rec.operation = Operation("", op.api, "create", now())
+            rec.operation.name, rec.operation.ref = op.name, op.to_json()
             rec.status = "in_flight" if rec.status != "deleting" else "deleting"
         self._save()
 
     def _await_recorded(self, kind: Kind, rec: Any, deadline: float) -> None:
-        data = {k: v for k, v in rec.operation.items() if k in OperationRef.__dataclass_fields__}
         try:
-            self._wait(OperationRef.from_json(data), deadline)
+            self._wait(OperationRef.from_json(rec.operation.ref), deadline)
         except OperationError as exc:
             with self._lock:
                 rec.error = str(exc)
         with self._lock:
-            action = rec.operation.get("action")
+            action = rec.operation.action
             rec.operation = None
             if action == "delete":
                 self._ledger.resources.pop(rec.step_id, None)
@@ -433,13 +451,13 @@ class Engine:
         outputs = {k: v for k, v in live.items() if k not in kind.secret_fields}
         outputs["path"] = res.target.path
         with self._lock:
-            rec = self._ledger.record(step.id)
+            rec = self._ensure(step.id, kind, res.target.path)
             rec.kind, rec.path, rec.status = kind.name, res.target.path, "present"
             rec.spec, rec.fingerprint, rec.outputs = res.spec, res.fingerprint, outputs
             rec.operation, rec.error = None, None
-            rec.deps = sorted(step.deps)
+            rec.depends_on = sorted(step.deps)
             if origin:
-                rec.origin = rec.origin or origin
+                rec.origin = origin
         self._save()
 
     def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
@@ -449,7 +467,7 @@ class Engine:
             rec = self._ledger.resources.get(step_id)
             if rec is not None:
                 rec.error = message
-                if rec.status == "pending" and not (rec.operation or {}).get("name"):
+                if rec.status == "pending" and not (rec.operation and rec.operation.name):
                     rec.operation = None
                     rec.status = "failed"
             result.failures.append(
@@ -467,27 +485,32 @@ class Engine:
 
     def _finish(self, result: RunResult) -> None:
         with self._lock:
-            self._run.result = "succeeded" if result.ok else "failed"
-            self._run.finished = time.time()
-            self._run.actions = [
-                {"step_id": s, "action": a, "result": "ok"} for s, a in result.actions.items()
-            ] + [{"step_id": f.step, "action": "", "result": "failed"} for f in result.failures]
+            self._run.finish("succeeded" if result.ok else "failed")
+            for step_id, action in result.actions.items():
+                if action != "noop":
+                    self._run.act(step_id, action, "ok")
+            for failure in result.failures:
+                self._run.act(failure.step, "", "failed")
         self._emit(
             Event("run_finished", message=self._run.result,
                   data={"elapsed": round(result.elapsed, 3)})
         )
         self._save()
 
+    def _start_run(self, command: str) -> None:
+        self._load()
+        self._ledger.close_interrupted_runs()
+        self._run = self._ledger.begin_run(command)
+        self._emit(Event("run_started", message=command, data={"run": self._run.id}))
+        self._save()
+
     # --- destroy ------------------------------------------------------------------------------
 
     def destroy(self, command: str = "destroy") -> RunResult:
         with self.store.lock(command=command):
-            self._ledger = self.store.load()
-            self._run = self._ledger.begin_run(command)
-            result = RunResult(command=command, run_id=self._run.id)
+            self._start_run(command)
+            result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()
-            self._emit(Event("run_started", message=command, data={"run": self._run.id}))
-            self._save()
             order = list(reversed(list(self._ledger.resources)))
             self._destroy_steps(order, result)
             result.elapsed = self.clock.now() - started
@@ -499,7 +522,7 @@ class Engine:
         wanted = set(order)
         dependents: dict[str, set[str]] = {sid: set() for sid in order}
         for sid in order:
-            for dep in getattr(self._ledger.resources[sid], "deps", None) or []:
+            for dep in self._ledger.resources[sid].depends_on:
                 if dep in wanted:
                     dependents[dep].add(sid)
 
@@ -512,7 +535,7 @@ class Engine:
             self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
                              resource=rec.path))
             try:
-                if rec.operation and rec.operation.get("name"):
+                if rec.operation and rec.operation.name:
                     self._await_recorded(kind, rec, deadline)
                 if step_id in self._ledger.resources:
                     self._delete(kind, step_id, target, deadline)

@@ -40,25 +40,41 @@ def now() -> str:
 
 @dataclass
 class Operation:
-    """A long-running operation in flight, recorded as soon as the call that started it returns,
-    so a killed run resumes by polling it instead of calling again."""
+    """A mutating call and its long-running operation, recorded write-ahead: the intent (with
+    the request id a retried insert reuses) before the call, with `name` still empty; the
+    operation's name and scope (`ref`) as soon as the call returns. A killed run resumes by
+    polling it instead of calling again."""
 
     name: str
     api: str
     action: OperationAction
     started: str
+    request_id: str = ""
+    ref: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "api": self.api, "action": self.action, "started": self.started}
+        return {
+            "name": self.name,
+            "api": self.api,
+            "action": self.action,
+            "started": self.started,
+            "request_id": self.request_id,
+            "ref": self.ref,
+        }
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> Operation:
         d = _object(data, where)
+        ref = d.get("ref") or {}
+        if not isinstance(ref, dict) or not all(isinstance(v, str) for v in ref.values()):
+            raise ValueError(f"{where}.ref: expected an object of strings")
         return cls(
             name=_get(d, "name", str, where),
             api=_get(d, "api", str, where),
             action=cast(OperationAction, _choice(d, "action", OPERATION_ACTIONS, where)),
             started=_get(d, "started", str, where),
+            request_id=_optional(d, "request_id", str, where) or "",
+            ref=ref,
         )
 
 
