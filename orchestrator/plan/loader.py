@@ -1,0 +1,129 @@
+"""load_plan: a plan file in, a validated Plan out, or every problem found in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestrator import kinds
+from orchestrator.plan import sections, variables
+from orchestrator.plan.checks import Checker, check_ids
+from orchestrator.plan.errors import Diagnostic, PlanError
+from orchestrator.plan.model import Plan, Step
+from orchestrator.plan.source import parse, read_text
+from orchestrator.plan.structure import (
+    SCOPE_FIELDS,
+    FieldNamer,
+    StepSpec,
+    check_step,
+    check_top,
+    describe,
+)
+
+
+def load_plan(path: str | os.PathLike[str], vars: Mapping[str, Any] | None = None) -> Plan:
+    """Read and validate a plan file. vars: `--var key=value` overrides of the plan's vars.
+
+    Raises PlanError with every problem found, each with file, line, column and field.
+    """
+    file = os.fspath(path)
+    text, diagnostics = read_text(file)
+    if text is None:
+        raise PlanError(diagnostics)
+    return load_plan_text(text, file, vars)
+
+
+def load_plan_text(
+    text: str, path: str | os.PathLike[str] = "<plan>", vars: Mapping[str, Any] | None = None
+) -> Plan:
+    """Validate a plan given as text; `path` names it in messages and anchors relative files."""
+    file = os.fspath(path)
+    data, source, diagnostics = parse(text, file)
+    if data is None:
+        raise PlanError(diagnostics)
+    if not isinstance(data, dict):
+        diagnostics.append(
+            Diagnostic(
+                file,
+                1,
+                1,
+                "",
+                f"the plan must be a mapping (name:, steps: ...), not {describe(data)}",
+            )
+        )
+        raise PlanError(diagnostics)
+
+    values = variables.collect(data.get("vars"), vars or {}, source, diagnostics)
+    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    namer = FieldNamer(check_ids(raw_steps, source, [])[1])
+    data = {
+        k: v if k == "vars" else variables.substitute(v, (k,), values, source, namer, diagnostics)
+        for k, v in data.items()
+    }
+    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    ids, names = check_ids(raw_steps, source, diagnostics)
+    namer = FieldNamer(names)
+
+    diagnostics += check_top(data, source, namer)
+    defaults = sections.defaults(data.get("defaults"), source, diagnostics)
+    secrets = sections.secrets(data.get("secrets"), Path(file).parent)
+    endpoints = sections.endpoints(data.get("endpoints"), source, diagnostics)
+    sections.static_refs(data, source, diagnostics)
+
+    scope_fields = _scope_fields()
+    extra_scope = frozenset(scope_fields) - frozenset(SCOPE_FIELDS)
+    checker = Checker(source, namer, scope_fields, ids, defaults, set(secrets), diagnostics)
+    steps: list[Step] = []
+    for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            diagnostics.append(
+                Diagnostic.at(
+                    source.value(("steps", index)),
+                    f"steps[{index}]",
+                    f"expected a mapping (id:, kind:, name: ...), got {describe(raw)}",
+                )
+            )
+            continue
+        spec, bad, found = check_step(raw, index, source, namer, extra_scope)
+        diagnostics += found
+        facts = checker.step(index, raw, bad)
+        if spec is not None and facts.kind is not None:
+            steps.append(_step(spec, index, facts.scope, facts.deps, source))
+
+    if diagnostics:
+        raise PlanError(diagnostics)
+    return Plan(
+        path=Path(file),
+        name=data["name"],
+        vars=values,
+        defaults=defaults,
+        secrets=secrets,
+        endpoints=endpoints,
+        settings=dict(data.get("settings") or {}),
+        steps=steps,
+        source=source,
+    )
+
+
+def _scope_fields() -> tuple[str, ...]:
+    extra = {f for k in kinds.registry().values() for f in k.scope} - set(SCOPE_FIELDS)
+    return (*SCOPE_FIELDS, *sorted(extra - set(StepSpec.model_fields)))
+
+
+def _step(spec: StepSpec, index: int, scope: dict[str, str], deps: set[str], source) -> Step:
+    depends_on = tuple(dict.fromkeys(spec.depends_on or ()))
+    return Step(
+        id=spec.id,
+        kind=spec.kind,
+        name=spec.name,
+        scope=scope,
+        properties=dict(spec.properties or {}),
+        depends_on=depends_on,
+        timeout=spec.timeout,
+        deps=frozenset(deps) | frozenset(depends_on),
+        pos=source.value(("steps", index)),
+        source=source,
+        index=index,
+    )

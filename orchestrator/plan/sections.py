@@ -1,0 +1,129 @@
+"""Checks of the plan's top-level sections other than steps: defaults, secrets, endpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from orchestrator import discovery
+from orchestrator.plan import refs
+from orchestrator.plan.checks import SCOPE_VALUE
+from orchestrator.plan.errors import Diagnostic, did_you_mean
+from orchestrator.plan.secrets import SOURCES, SecretRef, Source
+from orchestrator.plan.source import Path as FieldPath
+from orchestrator.plan.source import SourceMap
+from orchestrator.plan.structure import SCOPE_FIELDS, SecretSpec, describe
+
+# Sections resolved before any step runs: only vars can be used in them.
+STATIC_SECTIONS = ("name", "defaults", "secrets", "endpoints", "settings")
+
+
+def defaults(raw: Any, source: SourceMap, diagnostics: list[Diagnostic]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not isinstance(raw, dict):
+        return out
+    for name in SCOPE_FIELDS:
+        value = raw.get(name)
+        if not isinstance(value, str):
+            continue  # absent, or the shape check names it
+        if not refs.has_refs(value) and not SCOPE_VALUE.match(value):
+            diagnostics.append(
+                Diagnostic.at(
+                    source.value(("defaults", name)),
+                    f"defaults.{name}",
+                    f"{describe(value)} is not a valid {name}",
+                )
+            )
+        out[name] = value
+    return out
+
+
+def secrets(raw: Any, base_dir: Path) -> dict[str, SecretRef]:
+    """The well-formed secret entries (the shape check reports the others)."""
+    out: dict[str, SecretRef] = {}
+    if not isinstance(raw, dict):
+        return out
+    for name, spec in raw.items():
+        try:
+            parsed = SecretSpec.model_validate(spec)
+        except ValueError:
+            continue
+        source = next(s for s in SOURCES if getattr(parsed, s) is not None)
+        ref = cast(str, getattr(parsed, source))
+        if source == "file":
+            ref = str((base_dir / os.path.expanduser(ref)).absolute())
+        out[name] = SecretRef(name, cast(Source, source), ref)
+    return out
+
+
+def endpoints(raw: Any, source: SourceMap, diagnostics: list[Diagnostic]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not isinstance(raw, dict):
+        return out
+    for api, url in raw.items():
+        if api not in discovery.API_VERSIONS:
+            diagnostics.append(
+                Diagnostic.at(
+                    source.key(("endpoints", api)),
+                    f"endpoints.{api}",
+                    f"unknown API '{api}'{did_you_mean(api, discovery.API_VERSIONS)}; one of: "
+                    + ", ".join(discovery.API_VERSIONS),
+                )
+            )
+            continue
+        if not isinstance(url, str):
+            continue
+        if not _is_http_url(url):
+            diagnostics.append(
+                Diagnostic.at(
+                    source.value(("endpoints", api)),
+                    f"endpoints.{api}",
+                    f"{describe(url)} is not an http(s) URL such as https://compute-p.p.googleapis.com",
+                )
+            )
+            continue
+        out[api] = url
+    return out
+
+
+def _is_http_url(url: str) -> bool:
+    if any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def static_refs(data: dict[str, Any], source: SourceMap, diagnostics: list[Diagnostic]) -> None:
+    """Secret and step references where nothing can resolve them."""
+    for section in STATIC_SECTIONS:
+        if section in data:
+            _static(data[section], (section,), source, diagnostics)
+
+
+def _static(value: Any, path: FieldPath, source: SourceMap, diagnostics: list[Diagnostic]) -> None:
+    if isinstance(value, str):
+        try:
+            found = [r for r in refs.find_refs(value) if not r.is_var]
+        except refs.RefSyntaxError:
+            return  # reported when vars were substituted (as are vars left unresolved)
+        if found:
+            diagnostics.append(
+                Diagnostic.at(
+                    source.value(path),
+                    ".".join(str(p) for p in path),
+                    f"{found[0].text}: only vars can be used here; secrets and step outputs "
+                    "belong in a step",
+                )
+            )
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _static(v, (*path, k), source, diagnostics)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _static(v, (*path, i), source, diagnostics)
