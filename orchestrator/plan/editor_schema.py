@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator import discovery, kinds
-from orchestrator.plan.structure import SCOPE_FIELDS, PlanSpec
+from orchestrator.plan.structure import EXTENSION_PREFIX, SCOPE_FIELDS, PlanSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _REF = {"$ref": "#/$defs/reference"}
@@ -21,6 +21,7 @@ def plan_json_schema() -> dict[str, Any]:
     schema = PlanSpec.model_json_schema()
     schema["$schema"] = DIALECT
     schema["title"] = "provision plan"
+    schema["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}  # free blocks for YAML anchors
     defs = schema["$defs"]
     defs["reference"] = {
         "type": "string",

@@ -14,6 +14,7 @@ from orchestrator.plan.errors import Diagnostic, PlanError
 from orchestrator.plan.model import Plan, Step
 from orchestrator.plan.source import parse, read_text
 from orchestrator.plan.structure import (
+    EXTENSION_PREFIX,
     SCOPE_FIELDS,
     FieldNamer,
     StepSpec,
@@ -55,6 +56,8 @@ def load_plan_text(
         )
         raise PlanError(diagnostics)
 
+    # Top-level "x-..." keys hold YAML anchors for steps to reuse, as in docker-compose files.
+    data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     values = variables.collect(data.get("vars"), vars or {}, source, diagnostics)
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     namer = FieldNamer(check_ids(raw_steps, source, [])[1])

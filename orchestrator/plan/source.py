@@ -153,8 +153,7 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     except ReaderError as e:
         line, col = _line_col(text, e.position)
         return None, builder.source, [Diagnostic(file, line, col, "", f"YAML syntax: {e.reason}")]
-    except (YAMLError, ValueError, AttributeError, TypeError) as e:
-        # The parser's own odd corners (directive handling, say): still the text's fault.
+    except YAMLError as e:
         return None, builder.source, [Diagnostic(file, 1, 1, "", f"YAML syntax: {e}")]
     finally:
         parser.dispose()
@@ -360,11 +359,10 @@ class _Builder:
         except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
             self._bad(event, path, "number too large")
             return None
+        if _FLOAT.match(text) and math.isfinite(value := float(text)):
+            return value
         if _FLOAT.match(text) or _SPECIAL_FLOAT.match(text):
-            value = float(text)
-            if math.isfinite(value):
-                return value
-            self._bad(event, path, f"{text} is not a finite number")
+            self._bad(event, path, f"{text} is not a finite number")  # JSON has no inf or nan
             return None
         return text
 

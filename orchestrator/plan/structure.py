@@ -31,6 +31,7 @@ VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SECRET_VERSION_PATTERN = r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$"
 SCOPE_FIELDS = ("project", "region", "zone", "organization")
+EXTENSION_PREFIX = "x-"
 
 PATTERN_HELP = {
     ID_PATTERN: "must start with a letter and hold only letters, digits, '_' and '-' "
