@@ -23,6 +23,8 @@ def plan_json_schema() -> dict[str, Any]:
     schema["title"] = "provision plan"
     schema["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}  # free blocks for YAML anchors
     defs = schema["$defs"]
+    for section in ("vars", "secrets"):  # names outside the pattern are errors, as in the validator
+        schema["properties"][section]["anyOf"][0]["additionalProperties"] = False
     defs["reference"] = {
         "type": "string",
         "pattern": r"^\$\{[^}]+\}$",
@@ -42,9 +44,14 @@ def plan_json_schema() -> dict[str, Any]:
             "then": {
                 "properties": {
                     "properties": {
-                        "$ref": converter.ref(kind.api, kind.schema),
-                        # the name is the step's own `name:`
-                        "properties": {"name": False},
+                        "anyOf": [
+                            # the name is the step's own `name:`
+                            {
+                                "$ref": converter.ref(kind.api, kind.schema),
+                                "properties": {"name": False},
+                            },
+                            {"type": "null"},
+                        ]
                     }
                 }
             },
