@@ -42,7 +42,7 @@ def load_plan_text(
     """Validate a plan given as text; `path` names it in messages and anchors relative files."""
     file = os.fspath(path)
     data, source, diagnostics = parse(text, file)
-    if data is None:
+    if data is None and diagnostics:  # not YAML, or its one value refused
         raise PlanError(diagnostics)
     if not isinstance(data, dict):
         diagnostics.append(

@@ -139,8 +139,14 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     alongside the data, with the offending value dropped (None) or the first duplicate key kept.
     """
     builder = _Builder(file)
-    parser = CParser(text) if CParser is not None else _PureParser(text)
+    bad = _surrogate(text)
+    if bad is not None:  # only text not read from a file can hold one; libyaml cannot take it
+        line, col = _line_col(text, bad)
+        return None, builder.source, [Diagnostic(file, line, col, "", _SURROGATE)]
+    parser = None
     try:
+        # The pure-Python reader checks the characters when built: inside the try, then.
+        parser = CParser(text) if CParser is not None else _PureParser(text)
         data = builder.document(parser)
     except _Fatal as e:
         builder.diagnostics.append(Diagnostic(file, e.line, e.col, "", e.message))
@@ -156,8 +162,23 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     except YAMLError as e:
         return None, builder.source, [Diagnostic(file, 1, 1, "", f"YAML syntax: {e}")]
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     return data, builder.source, builder.diagnostics
+
+
+_SURROGATE = "not valid Unicode text (a lone surrogate)"
+
+
+def _surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate, which UTF-8 (and so the ledger) cannot hold."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -320,6 +341,9 @@ class _Builder:
     def scalar(self, event: Any, path: Path) -> Any:
         text = event.value
         tag = event.tag
+        if _surrogate(text) is not None:  # written as a "\ud800" escape
+            self._bad(event, path, _SURROGATE)
+            return None
         if tag is None or tag == "!":
             if event.style or tag == "!":  # quoted, block or explicitly non-specific
                 return text
