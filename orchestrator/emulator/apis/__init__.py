@@ -1,0 +1,17 @@
+"""The APIs the emulator serves, one module of rules each.
+
+To add an API: write `apis/<api>.py` with `RULES = ApiRules("<api>")` (or a subclass changing
+a convention), register hooks and handlers only where Google departs from the generic
+semantics, and list the module here. Routes and schemas come from its discovery document.
+"""
+
+from __future__ import annotations
+
+from orchestrator.emulator.apis import cloudresourcemanager, compute, iam, run, serviceusage
+from orchestrator.emulator.apis.base import ApiRules
+
+MODULES = (compute, run, iam, cloudresourcemanager, serviceusage)
+
+
+def all_rules() -> dict[str, ApiRules]:
+    return {module.RULES.api: module.RULES for module in MODULES}

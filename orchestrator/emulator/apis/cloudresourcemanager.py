@@ -1,0 +1,70 @@
+"""Resource Manager v3: projects.
+
+Projects are implicit: every well-formed project id exists, ACTIVE, with a stable 12-digit number
+derived from the id (formats.project_number), so a plan can name any project without a setup
+step. An emulator started with `projects=[...]` knows only those. Like Google, a project that
+does not exist (or is not visible) answers 403, not 404.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.emulator import catalog, errors, formats
+from orchestrator.emulator.apis.base import ApiRules
+from orchestrator.emulator.call import Call
+from orchestrator.emulator.catalog import Collection
+from orchestrator.emulator.errors import ApiError
+
+if TYPE_CHECKING:
+    from orchestrator.emulator.cloud import Cloud
+
+PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# When the implicit projects were "created": fixed, so a project reads the same every time.
+CREATED = 1_600_000_000.0
+
+
+class ResourceManagerRules(ApiRules):
+    generic_collections = frozenset({"projects"})
+
+    def canonical(self, cloud: Cloud, path: str) -> str:
+        segments = path.split("/")
+        if len(segments) >= 2 and segments[0] == "projects" and segments[1].isdigit():
+            project = cloud.project_id(segments[1])
+            if project is not None:
+                return "/".join(["projects", project, *segments[2:]])
+        return path
+
+    def implicit(self, cloud: Cloud, path: str, coll: Collection) -> bool:
+        segments = path.split("/")
+        return (
+            coll.name == "projects"
+            and len(segments) == 2
+            and PROJECT_ID.match(segments[1]) is not None
+            and cloud.project_exists(segments[1])
+        )
+
+    def not_found(self, path: str, coll: Collection | None = None) -> ApiError:
+        return errors.permission_denied("The caller does not have permission")
+
+
+RULES = ResourceManagerRules("cloudresourcemanager")
+
+
+@RULES.handler("cloudresourcemanager.projects.get")
+def get_project(cloud: Cloud, call: Call) -> dict[str, Any]:
+    path = RULES.canonical(cloud, call.path)
+    if not RULES.implicit(cloud, path, catalog.collections(RULES.api)["projects"]):
+        raise RULES.not_found(path)
+    project = path.split("/")[1]
+    number = cloud.project_number(project)
+    return {
+        "name": f"projects/{number}",
+        "projectId": project,
+        "state": "ACTIVE",
+        "displayName": project,
+        "createTime": formats.rfc3339(CREATED),
+        "updateTime": formats.rfc3339(CREATED),
+        "etag": f'W/"{formats.fingerprint("project", project)}"',
+    }

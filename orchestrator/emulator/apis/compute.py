@@ -1,0 +1,568 @@
+"""Compute Engine v1: its conventions (selfLinks, `compute#operation`, JSON merge patch,
+fingerprints) and the networking rules the reference architectures meet."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from orchestrator import discovery
+from orchestrator.emulator import catalog, errors, filters, formats, schemas
+from orchestrator.emulator.apis import ipam
+from orchestrator.emulator.apis.base import ApiRules
+from orchestrator.emulator.call import Call
+from orchestrator.emulator.catalog import Collection
+from orchestrator.emulator.errors import ApiError
+from orchestrator.emulator.operations import Operation
+from orchestrator.emulator.store import Resource
+
+if TYPE_CHECKING:
+    from orchestrator.emulator.cloud import Cloud
+    from orchestrator.emulator.refs import Ref
+
+BASE_URL = "https://www.googleapis.com/compute/v1/"
+NAME = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
+PROXY_ONLY = frozenset({"REGIONAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
+MANAGED_PROXY = PROXY_ONLY | {"GLOBAL_MANAGED_PROXY"}
+INTERNAL_SCHEMES = frozenset({"INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"})
+PENDING_SHARE = 0.05  # the first 5% of an operation's time it reports PENDING
+
+
+def self_link(path: str) -> str:
+    return BASE_URL + path
+
+
+def scope(path: str) -> tuple[str, str] | None:
+    """("regions", "us-central1") for a regional path, ("zones", z) for zonal, None if global."""
+    segments = path.split("/")
+    if len(segments) > 3 and segments[2] in ("regions", "zones"):
+        return segments[2], segments[3]
+    return None
+
+
+def region_of(path: str) -> str | None:
+    found = scope(path)
+    return found[1] if found and found[0] == "regions" else None
+
+
+def last(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def invalid_field(field: str, value: Any, message: str) -> ApiError:
+    return errors.invalid(f"Invalid value for field 'resource.{field}': '{value}'. {message}")
+
+
+def required_field(field: str) -> ApiError:
+    return errors.invalid(f"Required field 'resource.{field}' not specified")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch, which compute's PATCH methods follow."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class ComputeRules(ApiRules):
+    # Compute's protos declare enums as strings: its clients never ask for numbers.
+    numeric_enums = False
+
+    def resource_id(self, call: Call, coll: Collection, body: dict[str, Any]) -> str:
+        name = body.get("name") or ""
+        if not name:
+            raise required_field("name")
+        if not re.fullmatch(NAME, name):
+            raise invalid_field("name", name, f"Must be a match of regex '(?:{NAME})'")
+        return name
+
+    def new_resource(
+        self, cloud: Cloud, call: Call, coll: Collection, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        props = schemas.properties("compute", coll.schema) if coll.schema else frozenset()
+        out = dict(body)
+        fills: dict[str, Any] = {
+            "kind": schemas.compute_kind(coll.schema) if coll.schema else None,
+            "id": formats.numeric_id("compute", path, call.seq, call.now),
+            "creationTimestamp": formats.compute_time(call.now),
+            "selfLink": self_link(path),
+            "fingerprint": formats.fingerprint("compute", path, call.seq),
+        }
+        where = scope(path)
+        if where is not None:
+            singular = where[0][:-1]  # "region" / "zone"
+            fills[singular] = self_link("/".join(path.split("/")[:4]))
+        out.update({k: v for k, v in fills.items() if k in props and v is not None})
+        return out
+
+    def updated_resource(
+        self, cloud: Cloud, call: Call, coll: Collection, old: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        out = dict(new)
+        if "fingerprint" in old:
+            out["fingerprint"] = formats.fingerprint("compute", call.path, call.seq)
+        return out
+
+    def apply_update(
+        self, call: Call, coll: Collection, old: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._check_fingerprint(coll, old, body)
+        if call.method.name == "patch":
+            return merge_patch(old, body)
+        return {**schemas.server_fields("compute", coll.schema, old), **body}
+
+    @staticmethod
+    def _check_fingerprint(coll: Collection, old: dict[str, Any], body: dict[str, Any]) -> None:
+        if coll.schema is None or "fingerprint" not in old:
+            return
+        prop = discovery.schema("compute", coll.schema)["properties"].get("fingerprint", {})
+        given = body.get("fingerprint")
+        # The schema says where Google insists on one ("must be provided in order to update").
+        required = "must be provided" in prop.get("description", "")
+        if (given is None and required) or (given is not None and given != old["fingerprint"]):
+            raise ApiError(
+                412,
+                "Supplied fingerprint does not match current metadata fingerprint.",
+                reason="conditionNotMet",
+                status="FAILED_PRECONDITION",
+            )
+
+    def list_response(
+        self, call: Call, coll: Collection, items: list[dict[str, Any]], token: str | None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": schemas.compute_kind(call.method.response) if call.method.response else None,
+            "id": call.path,
+        }
+        if items:
+            out["items"] = items
+        out["selfLink"] = self_link(call.path)
+        if token:
+            out["nextPageToken"] = token
+        return {k: v for k, v in out.items() if v is not None}
+
+    def implicit(self, cloud: Cloud, path: str, coll: Collection) -> bool:
+        # Public images live in Google's image projects (debian-cloud, cos-cloud, ...).
+        segments = path.split("/")
+        return coll.name == "images" and segments[1].endswith("-cloud")
+
+    def expand_reference(self, call: Call, value: str) -> str:
+        if value.startswith(("global/", "regions/", "zones/")) and call.project:
+            return f"projects/{call.project}/{value}"
+        return value
+
+    def normalize_reference(self, call: Call, ref: Ref, value: str) -> str:
+        return self_link(ref.path) if ref.api == "compute" else value
+
+    def not_found(self, path: str, coll: Collection | None = None) -> ApiError:
+        return errors.not_found(f"The resource '{path}' was not found")
+
+    def already_exists(self, path: str, coll: Collection) -> ApiError:
+        return errors.already_exists(f"The resource '{path}' already exists")
+
+    def busy(self, path: str, op: Operation) -> ApiError:
+        return ApiError(400, f"The resource '{path}' is not ready", reason="resourceNotReady")
+
+    def missing_reference(self, call: Call, ref: Ref) -> ApiError:
+        return self.not_found(ref.path)
+
+    def in_use(self, target: Resource, referrer: Resource) -> ApiError:
+        kind = str(target.body.get("kind") or target.collection).split("#")[-1]
+        return ApiError(
+            400,
+            f"The {schemas.snake(kind)} resource '{target.path}' is already being used by "
+            f"'{referrer.path}'",
+            reason="resourceInUseByAnotherResource",
+        )
+
+    def stale_policy(self, path: str) -> ApiError:
+        return ApiError(
+            412,
+            "There were concurrent policy changes. Please retry the whole read-modify-write "
+            "with exponential backoff.",
+            reason="conditionNotMet",
+            status="FAILED_PRECONDITION",
+        )
+
+    def operation_path(self, cloud: Cloud, call: Call, target: str) -> str:
+        segments = target.split("/")
+        where = scope(target)
+        base = "/".join(segments[:4]) if where else "/".join(segments[:2]) + "/global"
+        h = formats.digest("operation", target, call.seq, call.now).hex()
+        return f"{base}/operations/operation-{int(call.now * 1000)}-{h[:13]}-{h[13:21]}-{h[21:29]}"
+
+    def render_operation(self, cloud: Cloud, op: Operation, int_enums: bool) -> dict[str, Any]:
+        now = time.time()
+        span = max(op.end - op.start, 1e-9)
+        if op.done:
+            status, progress = "DONE", 100
+        elif now < op.start + PENDING_SHARE * span:
+            status, progress = "PENDING", 0
+        else:
+            status, progress = "RUNNING", min(99, int(100 * (now - op.start) / span))
+        out: dict[str, Any] = {
+            "kind": "compute#operation",
+            "id": formats.numeric_id("operation", op.path),
+            "name": last(op.path),
+            "operationType": op.verb,
+            "targetLink": self_link(op.target),
+            "status": status,
+            "user": "emulator@provision.local",
+            "progress": progress,
+            "insertTime": formats.compute_time(op.start),
+            "selfLink": self_link(op.path),
+        }
+        if op.info.get("target_id"):
+            out["targetId"] = op.info["target_id"]
+        if status != "PENDING":
+            out["startTime"] = formats.compute_time(op.start)
+        if op.done:
+            out["endTime"] = formats.compute_time(op.end)
+        where = scope(op.path)
+        if where is not None:
+            out[where[0][:-1]] = self_link("/".join(op.path.split("/")[:4]))
+        if op.done and op.error:
+            code = schemas.snake(op.error["reason"]).upper()
+            out["error"] = {"errors": [{"code": code, "message": op.error["message"]}]}
+            out["httpErrorStatusCode"] = op.error["http"]
+            out["httpErrorMessage"] = op.error["status"].replace("_", " ")
+        return out
+
+
+RULES = ComputeRules("compute")
+
+
+# --- aggregatedList: every scope's resources of one kind -------------------------------------
+
+
+def aggregated_list(cloud: Cloud, call: Call) -> dict[str, Any]:
+    coll = catalog.collections("compute")[call.method.resource]
+    kind = schemas.compute_kind(coll.schema) if coll.schema else None
+    project = call.params["project"]
+    doc = discovery.document("compute")
+    scoped = doc["schemas"][call.method.response]["properties"]["items"]["additionalProperties"]
+    field = next(k for k in doc["schemas"][scoped["$ref"]]["properties"] if k != "warning")
+    keep = filters.parse(call.arg("filter"))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for other in catalog.collections("compute").values():
+        if other.schema is None or schemas.compute_kind(other.schema) != kind:
+            continue
+        for res in cloud.store.in_collection("compute", other.name):
+            segments = res.path.split("/")
+            if segments[1] != project or not cloud.visible(res, call.now):
+                continue
+            where = scope(res.path)
+            key = f"{where[0]}/{where[1]}" if where else "global"
+            body = RULES.render(cloud, res)
+            if keep(body):
+                groups.setdefault(key, []).append(body)
+    return {
+        "kind": schemas.compute_kind(call.method.response),
+        "id": call.path,
+        "items": {key: {field: items} for key, items in sorted(groups.items())},
+        "selfLink": self_link(call.path),
+    }
+
+
+for _method in discovery.methods("compute"):
+    if _method.name == "aggregatedList":
+        RULES.handler(_method.id)(aggregated_list)
+
+
+# --- helpers over the store ----------------------------------------------------------------
+
+
+def _resolve(cloud: Cloud, call: Call, body: dict[str, Any], field: str) -> Resource | None:
+    value = body.get(field)
+    return cloud.resolve(call, value) if isinstance(value, str) and value else None
+
+
+def _in_network(cloud: Cloud, network: Resource, collection: str) -> list[dict[str, Any]]:
+    """Bodies of `collection` resources in a network, stored or being created."""
+    link = self_link(network.path)
+    bodies = [
+        r.body for r in cloud.store.referrers("compute", network.path) if r.collection == collection
+    ]
+    bodies += [
+        op.payload
+        for op in cloud.ops.in_flight()
+        if op.collection == collection
+        and op.effect == "put"
+        and isinstance(op.payload, dict)
+        and op.payload.get("network") == link
+    ]
+    return bodies
+
+
+def _ranges(subnet: dict[str, Any]) -> list[str]:
+    return [subnet.get("ipCidrRange", "")] + [
+        r.get("ipCidrRange", "") for r in subnet.get("secondaryIpRanges", [])
+    ]
+
+
+def _used_in_subnet(cloud: Cloud, subnet: Resource) -> set[str]:
+    link = self_link(subnet.path)
+    bodies = [r.body for r in cloud.store.referrers("compute", subnet.path)]
+    bodies += [
+        op.payload
+        for op in cloud.ops.in_flight()
+        if isinstance(op.payload, dict) and op.payload.get("subnetwork") == link
+    ]
+    return {b.get("IPAddress") or b.get("address") for b in bodies} - {None}
+
+
+def _active_proxy_subnet(cloud: Cloud, network: Resource, region: str) -> dict[str, Any] | None:
+    for subnet in _in_network(cloud, network, "subnetworks"):
+        if (
+            subnet.get("purpose") in PROXY_ONLY
+            and subnet.get("role") == "ACTIVE"
+            and last(subnet.get("region", "")) == region
+        ):
+            return subnet
+    return None
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- rules per collection --------------------------------------------------------------------
+
+
+@RULES.on_create("networks")
+def _network(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    body.setdefault("routingConfig", {}).setdefault("routingMode", "REGIONAL")
+    body.setdefault("networkFirewallPolicyEnforcementOrder", "AFTER_CLASSIC_FIREWALL")
+    body.setdefault("mtu", 1460)
+
+
+@RULES.on_read("networks")
+def _network_subnets(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    subnets = [
+        self_link(r.path)
+        for r in cloud.store.referrers("compute", res.path)
+        if r.collection == "subnetworks"
+    ]
+    if subnets:
+        body["subnetworks"] = subnets
+    return body
+
+
+@RULES.on_create("subnetworks")
+def _subnetwork(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    cidr = body.get("ipCidrRange")
+    if not cidr:
+        raise required_field("ipCidrRange")
+    if ipam.network(cidr) is None:
+        raise invalid_field("ipCidrRange", cidr, f"Invalid IPCidrRange: {cidr}.")
+    network = _resolve(cloud, call, body, "network")
+    if network is None:
+        raise required_field("network")
+    region = region_of(call.path) or ""
+    purpose = body.setdefault("purpose", "PRIVATE")
+    if purpose in MANAGED_PROXY:
+        role = body.get("role")
+        if not role:
+            raise invalid_field(
+                "role",
+                "UNSPECIFIED_ROLE",
+                f"Subnetwork role must be specified when purpose set to {purpose}.",
+            )
+        if body.get("logConfig") is not None:
+            raise invalid_field(
+                "logConfig",
+                json.dumps(body["logConfig"]),
+                f"Invalid field set in subnetwork with purpose {purpose}.",
+            )
+        clash = _active_proxy_subnet(cloud, network, region) if purpose in PROXY_ONLY else None
+        if clash is not None and role == "ACTIVE":
+            raise invalid_field(
+                "role",
+                role,
+                f"An active proxy-only subnetwork '{clash.get('name')}' already exists in "
+                f"region '{region}' of network '{network.body.get('name')}'.",
+            )
+    else:
+        body.setdefault("privateIpGoogleAccess", False)
+        body["gatewayAddress"] = ipam.gateway(cidr)
+    body.setdefault("stackType", "IPV4_ONLY")
+    for mine in _ranges(body):
+        mine_net = ipam.network(mine)
+        for other in _in_network(cloud, network, "subnetworks"):
+            if any(
+                (theirs := ipam.network(r)) is not None
+                and mine_net is not None
+                and mine_net.overlaps(theirs)
+                for r in _ranges(other)
+            ):
+                raise invalid_field(
+                    "ipCidrRange",
+                    mine,
+                    f"Invalid IPCidrRange: {mine} conflicts with existing subnetwork "
+                    f"'{other.get('name')}' in region '{last(other.get('region', ''))}'.",
+                )
+
+
+@RULES.on_create("firewalls")
+def _firewall(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    # Google puts a rule without a network on the project's "default" network.
+    body.setdefault("network", self_link(f"projects/{call.project}/global/networks/default"))
+    body.setdefault("direction", "INGRESS")
+    body.setdefault("priority", 1000)
+    body.setdefault("disabled", False)
+
+
+@RULES.on_create("forwardingRules", "globalForwardingRules")
+def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    scheme = body.setdefault("loadBalancingScheme", "EXTERNAL")
+    body.setdefault("IPProtocol", "TCP")
+    region = region_of(call.path)
+    subnet = _resolve(cloud, call, body, "subnetwork")
+    network = _resolve(cloud, call, body, "network")
+    if network is None and subnet is not None:
+        network = cloud.resolve(call, subnet.body.get("network", ""))
+    if network is not None:
+        body.setdefault("network", self_link(network.path))
+    if scheme == "INTERNAL_MANAGED" and region:
+        if network is None:
+            raise required_field("network")
+        if _active_proxy_subnet(cloud, network, region) is None:
+            raise invalid_field(
+                "target",
+                body.get("target", ""),
+                "An active proxy-only subnetwork is required in the same region and VPC as the "
+                "forwarding rule.",
+            )
+    address = body.get("IPAddress")
+    if address and not _is_ip(address):
+        reserved = cloud.resolve(call, address)
+        if reserved is not None:
+            body["IPAddress"] = reserved.body.get("address")
+    elif not address and scheme in INTERNAL_SCHEMES and region:
+        if subnet is None and network is not None:
+            subnet = next(
+                (
+                    r
+                    for r in cloud.store.referrers("compute", network.path)
+                    if r.collection == "subnetworks"
+                    and r.body.get("purpose", "PRIVATE") == "PRIVATE"
+                    and region_of(r.path) == region
+                ),
+                None,
+            )
+        if subnet is None:
+            raise required_field("subnetwork")
+        body["subnetwork"] = self_link(subnet.path)
+        body["IPAddress"] = ipam.free_host(
+            subnet.body["ipCidrRange"], _used_in_subnet(cloud, subnet)
+        )
+    elif not address:
+        body["IPAddress"] = ipam.public_address((), "forwardingRule", call.path, body.get("name"))
+    if scheme not in INTERNAL_SCHEMES:
+        body.setdefault("networkTier", "PREMIUM")
+
+
+@RULES.on_create("addresses", "globalAddresses")
+def _address(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    kind = body.setdefault("addressType", "EXTERNAL")
+    body["status"] = "RESERVED"
+    given = body.get("address")
+    if given and not _is_ip(given):
+        raise invalid_field("address", given, "Invalid IP address.")
+    purpose = body.get("purpose")
+    if purpose == "VPC_PEERING":
+        prefix = body.get("prefixLength")
+        if not prefix:
+            raise required_field("prefixLength")
+        if not given:
+            network = _resolve(cloud, call, body, "network")
+            taken = [
+                f"{b.get('address')}/{b.get('prefixLength')}"
+                for b in (_in_network(cloud, network, "globalAddresses") if network else [])
+            ]
+            taken += [
+                r
+                for s in (_in_network(cloud, network, "subnetworks") if network else [])
+                for r in _ranges(s)
+            ]
+            block = ipam.free_block(int(prefix), taken)
+            if block is None:
+                raise invalid_field("prefixLength", prefix, "No free range of this size.")
+            body["address"] = block.split("/")[0]
+    elif kind == "INTERNAL" and not given:
+        subnet = _resolve(cloud, call, body, "subnetwork")
+        if subnet is None:
+            raise required_field("subnetwork")
+        body["address"] = ipam.free_host(subnet.body["ipCidrRange"], _used_in_subnet(cloud, subnet))
+    elif not given:
+        body["address"] = ipam.public_address((), "address", call.path, body.get("name"))
+    if kind == "INTERNAL" and region_of(call.path):
+        body.setdefault("purpose", "GCE_ENDPOINT")
+    if kind == "EXTERNAL":
+        body.setdefault("networkTier", "PREMIUM")
+
+
+@RULES.on_read("addresses", "globalAddresses")
+def _address_users(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    users = [self_link(r.path) for r in cloud.store.referrers("compute", res.path)]
+    if users:
+        body["users"] = users
+        body["status"] = "IN_USE"
+    return body
+
+
+def _check_backends(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    groups = [cloud.resolve(call, b["group"]) for b in body.get("backends", []) if b.get("group")]
+    serverless = any(
+        g is not None and g.body.get("networkEndpointType") == "SERVERLESS" for g in groups
+    )
+    if serverless and body.get("healthChecks"):
+        raise invalid_field(
+            "healthChecks",
+            "",
+            "A backend service cannot have a healthcheck with Serverless network endpoint group "
+            "backends.",
+        )
+
+
+@RULES.on_create("backendServices", "regionBackendServices")
+def _backend_service(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    body.setdefault("loadBalancingScheme", "EXTERNAL")
+    body.setdefault("protocol", "HTTP")
+    body.setdefault("timeoutSec", 30)
+    _check_backends(cloud, call, body)
+
+
+@RULES.on_update("backendServices", "regionBackendServices")
+def _backend_service_update(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any]) -> None:
+    _check_backends(cloud, call, body)
+
+
+@RULES.on_create("serviceAttachments")
+def _service_attachment(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    if not body.get("natSubnets"):
+        raise required_field("natSubnets")
+    for link in body["natSubnets"]:
+        subnet = cloud.resolve(call, link)
+        if subnet is not None and subnet.body.get("purpose") != "PRIVATE_SERVICE_CONNECT":
+            raise invalid_field(
+                "natSubnets",
+                link,
+                "The subnetwork must have purpose PRIVATE_SERVICE_CONNECT.",
+            )
+    number = formats.numeric_id("psc", call.path, call.seq)
+    body["pscServiceAttachmentId"] = {"high": number[:9], "low": number[9:]}
+    body.setdefault("enableProxyProtocol", False)

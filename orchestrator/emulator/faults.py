@@ -1,0 +1,92 @@
+"""Injected faults, deterministic for a seed.
+
+Every decision draws from a generator seeded with (seed, request sequence number, purpose), so the
+same requests in the same order meet the same faults, whatever ran before.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from orchestrator.emulator.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault configuration. Fractions are in [0, 1]; `*_delay` are simulated seconds (x time
+    scale); `latency` is real seconds, since it models the network rather than the cloud."""
+
+    latency: float = 0.0  # added to every API request
+    latency_jitter: float = 0.0  # plus a uniform draw in [0, jitter)
+    rate_limit: float = 0.0  # fraction answered 429 RESOURCE_EXHAUSTED with Retry-After
+    retry_after: int = 1  # seconds, in the Retry-After header of those 429s
+    unavailable: float = 0.0  # fraction answered 503 UNAVAILABLE
+    quota: float = 0.0  # fraction answered 403 rateLimitExceeded (a per-minute quota)
+    operation_failure: float = 0.0  # fraction of long-running operations that end in error
+    consistency_delay: float = 0.0  # a created resource reads 404 this long after it appears
+    iam_delay: float = 0.0  # a set IAM policy reads back as the old one this long
+    methods: tuple[str, ...] = ()  # method-id patterns ("compute.*.insert"); empty: all methods
+
+    def updated(self, changes: dict[str, Any]) -> Faults:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        if "methods" in changes:
+            changes = {**changes, "methods": tuple(changes["methods"])}
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["methods"] = list(self.methods)
+        return out
+
+    def applies_to(self, method_id: str) -> bool:
+        return not self.methods or any(fnmatch.fnmatchcase(method_id, p) for p in self.methods)
+
+
+def _rng(seed: int, seq: int, purpose: str) -> random.Random:
+    return random.Random(f"{seed}/{seq}/{purpose}")
+
+
+def latency(faults: Faults, seed: int, seq: int) -> float:
+    if not faults.latency and not faults.latency_jitter:
+        return 0.0
+    return faults.latency + faults.latency_jitter * _rng(seed, seq, "latency").random()
+
+
+def request_error(faults: Faults, seed: int, seq: int, method_id: str) -> ApiError | None:
+    """The transient error this request meets, if any."""
+    if not faults.applies_to(method_id):
+        return None
+    draw = _rng(seed, seq, "request").random()
+    if draw < faults.rate_limit:
+        return ApiError(
+            429,
+            "Too many requests. Please retry after some time.",
+            reason="rateLimitExceeded",
+            headers={"Retry-After": str(faults.retry_after)},
+        )
+    draw -= faults.rate_limit
+    if draw < faults.unavailable:
+        return ApiError(503, "The service is currently unavailable.", reason="backendError")
+    draw -= faults.unavailable
+    if draw < faults.quota:
+        return ApiError(
+            403,
+            f"Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of "
+            f"service '{method_id.split('.')[0]}.googleapis.com'.",
+            reason="rateLimitExceeded",
+            domain="usageLimits",
+            status="RESOURCE_EXHAUSTED",
+        )
+    return None
+
+
+def operation_fails(faults: Faults, seed: int, seq: int, method_id: str) -> bool:
+    if not faults.operation_failure or not faults.applies_to(method_id):
+        return False
+    return _rng(seed, seq, "operation").random() < faults.operation_failure

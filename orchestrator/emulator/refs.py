@@ -1,0 +1,113 @@
+"""Finding references in request bodies, without per-field tables.
+
+Any string value that is the path or URL of a resource in a collection the emulator serves (and
+that clients can create) is a reference: `https://www.googleapis.com/compute/v1/projects/p/global/
+networks/n`, `//run.googleapis.com/projects/p/locations/l/services/s`, `projects/p/regions/r/
+subnetworks/s`. Paths of collections the emulator does not serve (KMS keys, ...) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import discovery
+from orchestrator.emulator import catalog
+from orchestrator.emulator.catalog import VAR, Collection
+
+_VERSION = r"v\d+\w*|beta|alpha"
+
+
+@dataclass
+class _Node:
+    literal: dict[str, _Node] = field(default_factory=dict)
+    variable: _Node | None = None
+    collections: list[Collection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ref:
+    api: str
+    path: str
+    collection: Collection
+
+
+class References:
+    def __init__(self, apis: Iterable[str]) -> None:
+        self._root = _Node()
+        self._urls: list[tuple[re.Pattern[str], str]] = []
+        for api in apis:
+            for coll in catalog.collections(api).values():
+                if coll.creatable:
+                    self._add(coll)
+            self._urls.append((self._url_pattern(api), api))
+
+    @staticmethod
+    def _url_pattern(api: str) -> re.Pattern[str]:
+        doc = discovery.document(api)
+        base = re.sub(r"(^|/)(v\d+\w*)/?$", "", doc.get("servicePath", "").rstrip("/"))
+        base = f"{re.escape(base)}/" if base else ""
+        return re.compile(
+            rf"^(?:https?://(?:www|{re.escape(api)})\.googleapis\.com/{base}(?:{_VERSION})/"
+            rf"|//{re.escape(api)}\.googleapis\.com/)(.+)$"
+        )
+
+    def _add(self, coll: Collection) -> None:
+        node = self._root
+        for seg in coll.pattern:
+            if seg == VAR:
+                node.variable = node.variable or _Node()
+                node = node.variable
+            else:
+                node = node.literal.setdefault(seg, _Node())
+        node.collections.append(coll)
+
+    def parse(self, value: str, prefer: str) -> list[Ref]:
+        """The resources `value` may name, those of API `prefer` first; [] if it names none."""
+        if "/" not in value or any(c.isspace() for c in value):
+            return []
+        for pattern, api in self._urls:
+            found = pattern.match(value)
+            if found:
+                path = found.group(1).split("?", 1)[0]
+                return [Ref(api, path, c) for c in self._match(path) if c.api == api]
+        refs = [Ref(c.api, value, c) for c in self._match(value)]
+        return sorted(refs, key=lambda r: r.api != prefer)
+
+    def _match(self, path: str) -> list[Collection]:
+        segments = path.split("/")
+        out: list[Collection] = []
+        self._walk(self._root, segments, 0, out)
+        return out
+
+    def _walk(self, node: _Node, segs: list[str], i: int, out: list[Collection]) -> None:
+        if i == len(segs):
+            out.extend(node.collections)
+            return
+        if not segs[i]:
+            return
+        child = node.literal.get(segs[i])
+        if child is not None:
+            self._walk(child, segs, i + 1, out)
+        if node.variable is not None:
+            self._walk(node.variable, segs, i + 1, out)
+
+
+def strings(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, str]]:
+    """Every string in a JSON value, with its field path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from strings(v, (*path, i))
+
+
+def replace_at(value: Any, path: tuple, new: Any) -> None:
+    for part in path[:-1]:
+        value = value[part]
+    value[path[-1]] = new

@@ -1,0 +1,359 @@
+"""The HTTP server: each API under `/{api}`, the admin API under `/_emulator/`.
+
+`Server` lives on one asyncio event loop and owns all state. `Emulator` runs a `Server` on a
+background thread for in-process use (tests, the CLI's default), and `serve` runs one in the
+foreground (`provision emulator`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from orchestrator import discovery
+from orchestrator.emulator import admin, catalog, generic, persistence, pipeline, schemas
+from orchestrator.emulator import faults as faultlib
+from orchestrator.emulator.apis import all_rules
+from orchestrator.emulator.call import Call
+from orchestrator.emulator.cloud import Cloud, Config
+from orchestrator.emulator.errors import ApiError
+from orchestrator.emulator.faults import Faults
+from orchestrator.emulator.requestlog import RequestLog
+from orchestrator.emulator.routing import Match, Router
+
+SAVE_DELAY = 0.2  # seconds: mutations in a burst are written once
+MAX_BODY = 256 * 1024 * 1024  # storage uploads go through here too
+
+T = TypeVar("T")
+
+
+class Server:
+    def __init__(self, config: Config, state_file: str | Path | None = None) -> None:
+        rules = all_rules()
+        self.routers = {api: Router(discovery.methods(api)) for api in rules}
+        self.service_paths = {api: discovery.document(api).get("servicePath", "") for api in rules}
+        self.cloud = Cloud(rules, config)
+        self.log = RequestLog()
+        self.state_file = Path(state_file) if state_file else None
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> None:
+        if self.state_file is not None:
+            data = persistence.load(self.state_file)
+            if data is not None:
+                self.cloud.load(data)
+        app = web.Application(client_max_size=MAX_BODY)
+        app.add_routes(admin.routes(self))
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+
+    async def close(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        self.save()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def save(self) -> None:
+        self._save_handle = None
+        if self.state_file is not None:
+            self.cloud.advance(time.time())
+            persistence.save(self.state_file, self.cloud.to_json())
+        self.cloud.changed = False
+
+    def _schedule_save(self) -> None:
+        if self.state_file is None or self._save_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called before the server started: nothing to debounce
+            self.save()
+            return
+        self._save_handle = loop.call_later(SAVE_DELAY, self.save)
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.cloud.clear()
+        self.log.clear()
+        self.cloud.changed = True
+        self._schedule_save()
+
+    def dump(self) -> dict[str, Any]:
+        self.cloud.advance(time.time())
+        return self.cloud.to_json()
+
+    def set_faults(self, changes: Mapping[str, Any]) -> Faults:
+        self.cloud.faults = self.cloud.faults.updated(dict(changes))
+        return self.cloud.faults
+
+    # --- API requests ---------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        api, _, rest = request.rel_url.raw_path.lstrip("/").partition("/")
+        match = self._route(api, request.method, rest)
+        if match is None:
+            error = ApiError(
+                404, f"The requested URL {request.rel_url.path} was not found.", reason="notFound"
+            )
+            return _json(error.body(), 404)
+        method = match.method
+        now = time.time()
+        entry = self.log.open(
+            now, api, method.id, request.method, request.rel_url.path, catalog.is_mutating(method)
+        )
+        headers: dict[str, str] = {}
+        try:
+            body = await self._answer(request, match, entry["seq"], now)
+            status = 200
+        except ApiError as exc:
+            body, status, headers = exc.body(), exc.code, exc.headers
+        entry["status"] = status
+        if self.cloud.changed:
+            self._schedule_save()
+        return _json(body, status, headers)
+
+    def _route(self, api: str, http_method: str, rest: str) -> Match | None:
+        router = self.routers.get(api)
+        if router is None:
+            return None
+        # GAPIC clients send servicePath ("compute/v1/") below the endpoint; discovery clients
+        # given the same endpoint send paths relative to it, without servicePath.
+        return router.match(http_method, rest) or router.match(
+            http_method, self.service_paths[api] + rest
+        )
+
+    async def _answer(self, request: web.Request, match: Match, seq: int, now: float) -> Any:
+        cloud = self.cloud
+        method = match.method
+        delay = faultlib.latency(cloud.faults, cloud.config.seed, seq)
+        if delay:
+            await asyncio.sleep(delay)
+            now = time.time()
+        injected = faultlib.request_error(cloud.faults, cloud.config.seed, seq, method.id)
+        if injected is not None:
+            raise injected
+        query = {k: request.rel_url.query.getall(k) for k in request.rel_url.query}
+        int_enums = "enum-encoding=int" in (query.get("$alt") or [""])[0]
+        pipeline.check_parameters(method, match, query)
+        raw = await request.read()
+        path = pipeline.resource_path(method, match)
+        call = Call(
+            method=method,
+            path=path,
+            params=match.params,
+            verb=match.verb,
+            query=query,
+            body=pipeline.parse_body(method, raw, int_enums),
+            project=pipeline.project_of(cloud, match, path),
+            int_enums=int_enums,
+            seq=seq,
+            now=now,
+        )
+        pipeline.guard(cloud, call)
+        cloud.advance(now)
+        result = await generic.dispatch(cloud, call)
+        if int_enums and cloud.rules[method.api].numeric_enums:
+            result = schemas.to_numbers(method.api, method.response, result)
+        return result
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _config(
+    time_scale: float,
+    seed: int,
+    faults: Faults | Mapping[str, Any] | None,
+    projects: Iterable[str] | None,
+    enforce_services: bool,
+    durations: Mapping[str, float] | None,
+) -> Config:
+    if faults is None:
+        faults = Faults()
+    elif not isinstance(faults, Faults):
+        faults = Faults().updated(dict(faults))
+    return Config(
+        time_scale=time_scale,
+        seed=seed,
+        projects=frozenset(projects) if projects is not None else None,
+        enforce_services=enforce_services,
+        durations=dict(durations or {}),
+        faults=faults,
+    )
+
+
+class Emulator:
+    """An in-process emulator on a background thread.
+
+        with Emulator(time_scale=0.001) as emu:
+            client = compute_v1.NetworksClient(
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": f"{emu.url}/compute"},
+            )
+
+    time_scale: real seconds per simulated second (0.001 makes a 30-minute operation 1.8 s).
+    state_file: load the cloud from it at start, write it after changes and at stop.
+    seed: makes injected faults and generated ids repeatable.
+    faults: a `Faults` or a dict of its fields.
+    projects: the only project ids that exist (default: every well-formed id exists).
+    enforce_services: answer 403 SERVICE_DISABLED for APIs not enabled with serviceusage.
+    durations: simulated seconds per "api.collection" (or "api"), over operations.DURATIONS.
+
+    The admin methods are safe to call from any thread: they run on the server's loop.
+    """
+
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        state_file: str | Path | None = None,
+        seed: int = 0,
+        *,
+        faults: Faults | Mapping[str, Any] | None = None,
+        projects: Iterable[str] | None = None,
+        enforce_services: bool = False,
+        durations: Mapping[str, float] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        config = _config(time_scale, seed, faults, projects, enforce_services, durations)
+        self._server = Server(config, state_file)
+        self._host, self._port = host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> Emulator:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._server.start(self._host, self._port))
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self._loop = loop
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._server.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="provision-emulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop = None
+        self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start() if self._loop is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        if self._loop is None:
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+
+    def reset(self) -> None:
+        """Forget every resource, operation, policy and logged request; restore the faults."""
+        self._on_loop(self._server.reset)
+
+    def dump(self) -> dict[str, Any]:
+        """The whole cloud, as the state file holds it."""
+        return self._on_loop(self._server.dump)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log: seq, time, api, method id, HTTP method, path, status, mutating."""
+        return self._on_loop(lambda: [dict(e) for e in self._server.log.entries])
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per discovery method id."""
+        return self._on_loop(lambda: dict(self._server.log.counts))
+
+    def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
+        """Replace the fault configuration (`faults`) or change some of its fields."""
+        if faults is not None:
+            return self._on_loop(lambda: self._server.set_faults(faults.to_json() | changes))
+        return self._on_loop(lambda: self._server.set_faults(changes))
+
+    @property
+    def faults(self) -> Faults:
+        return self._on_loop(lambda: self._server.cloud.faults)
+
+
+def serve(
+    port: int,
+    state_file: str | Path | None = None,
+    time_scale: float = 1.0,
+    host: str = "127.0.0.1",
+    **options: Any,
+) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM, keeping the cloud in `state_file`.
+    `options` are Emulator's keyword options (seed, faults, projects, ...)."""
+    config = _config(
+        time_scale,
+        options.get("seed", 0),
+        options.get("faults"),
+        options.get("projects"),
+        options.get("enforce_services", False),
+        options.get("durations"),
+    )
+    server = Server(config, state_file)
+
+    async def main() -> None:
+        await server.start(host, port)
+        print(f"provision emulator serving on {server.url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    asyncio.run(main())
