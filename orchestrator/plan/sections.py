@@ -13,7 +13,7 @@ from orchestrator.plan.checks import SCOPE_VALUE
 from orchestrator.plan.errors import Diagnostic, did_you_mean
 from orchestrator.plan.secrets import SOURCES, SecretRef, Source
 from orchestrator.plan.source import Path as FieldPath
-from orchestrator.plan.source import SourceMap
+from orchestrator.plan.source import SourceMap, dotted
 from orchestrator.plan.structure import SCOPE_FIELDS, SecretSpec, describe
 
 # Sections resolved before any step runs: only vars can be used in them.
@@ -116,7 +116,7 @@ def _static(value: Any, path: FieldPath, source: SourceMap, diagnostics: list[Di
             diagnostics.append(
                 Diagnostic.at(
                     source.value(path),
-                    ".".join(str(p) for p in path),
+                    dotted(path),
                     f"{found[0].text}: only vars can be used here; secrets and step outputs "
                     "belong in a step",
                 )

@@ -152,10 +152,7 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
         builder.diagnostics.append(Diagnostic(file, e.line, e.col, "", e.message))
         return None, builder.source, builder.diagnostics
     except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(m).strip() for m in (e.context, e.problem) if m)
-        return None, builder.source, [Diagnostic(file, line, col, "", f"YAML syntax: {message}")]
+        return None, builder.source, [_syntax_error(file, e)]
     except ReaderError as e:
         line, col = _line_col(text, e.position)
         return None, builder.source, [Diagnostic(file, line, col, "", f"YAML syntax: {e.reason}")]
@@ -165,6 +162,18 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
         if parser is not None:
             parser.dispose()
     return data, builder.source, builder.diagnostics
+
+
+def _syntax_error(file: str, e: MarkedYAMLError) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = str(e.problem or e.context or "invalid YAML").strip()
+    if e.problem and e.context:
+        # "did not find expected ',' or ']' (while parsing a flow sequence at line 3)"
+        at = e.context_mark
+        where = f" at line {at.line + 1}" if at is not None and at.line + 1 != line else ""
+        message += f" ({str(e.context).strip()}{where})"
+    return Diagnostic(file, line, col, "", f"YAML syntax: {message}")
 
 
 _SURROGATE = "not valid Unicode text (a lone surrogate)"

@@ -23,7 +23,7 @@ from pydantic import (
 from orchestrator.plan.durations import PATTERN as DURATION_PATTERN
 from orchestrator.plan.durations import parse_duration
 from orchestrator.plan.errors import Diagnostic, did_you_mean
-from orchestrator.plan.source import Path, SourceMap
+from orchestrator.plan.source import Path, SourceMap, dotted
 
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 PLAN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -180,17 +180,10 @@ class FieldNamer:
     def __call__(self, path: Path) -> str:
         if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
             step = self.step_ids.get(path[1])
-            rest = _dotted(path[2:])
+            rest = dotted(path[2:])
             head = f"step '{step}'" if step else f"steps[{path[1]}]"
             return f"{head} {rest}" if rest and step else (f"{head}.{rest}" if rest else head)
-        return _dotted(path)
-
-
-def _dotted(path: Path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        return dotted(path)
 
 
 def _diagnostics(
