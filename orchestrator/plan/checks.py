@@ -100,7 +100,7 @@ class Checker:
     def _scope(self, base: Path, raw: dict[str, Any], bad: set[str], kind: Kind) -> dict[str, str]:
         scope: dict[str, str] = {}
         for name in self.scope_fields:
-            if raw.get(name) is not None and name not in kind.scope:
+            if raw.get(name) is not None and name not in kind.scope and name not in bad:
                 self.error(
                     (*base, name),
                     f"{kind.name} takes no {name} (its scope: {', '.join(kind.scope) or 'none'})",
@@ -236,7 +236,7 @@ class Checker:
         return True
 
     def _secret(self, path: Path, ref: refs.Ref, kind: Kind | None) -> None:
-        name = str(ref.path[0])
+        name = ref.target
         if name not in self.secrets:
             self.error(path, f"no secret '{name}' in secrets{did_you_mean(name, self.secrets)}")
             return

@@ -16,6 +16,7 @@ from typing import Any
 
 VARS = "vars"
 SECRETS = "secrets"
+STEP = "step"
 
 _OPEN = "${"
 _ESCAPED = "$${"
@@ -24,24 +25,28 @@ _BODY = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)((?:\.[A-Za-z0-9_-]+)*)\Z")
 
 @dataclass(frozen=True)
 class Ref:
-    """One `${...}`. source: "vars", "secrets" or a step id. path: the var or secret name as one
-    element, or the step's output path (list indices as ints)."""
+    """One `${...}`.
 
-    source: str
+    scope: "vars", "secrets" or "step". target: the var's or secret's name, or the step's id.
+    path: the step's output path, list indices as ints (empty for vars and secrets).
+    """
+
+    scope: str
+    target: str
     path: tuple[str | int, ...]
     text: str
 
     @property
     def step(self) -> str | None:
-        return None if self.source in (VARS, SECRETS) else self.source
+        return self.target if self.scope == STEP else None
 
     @property
     def is_var(self) -> bool:
-        return self.source == VARS
+        return self.scope == VARS
 
     @property
     def is_secret(self) -> bool:
-        return self.source == SECRETS
+        return self.scope == SECRETS
 
     @property
     def output(self) -> str:
@@ -93,17 +98,18 @@ def _ref(text: str) -> Ref:
             f"malformed reference {_clip(text)}: expected ${{vars.NAME}}, ${{secrets.NAME}} or "
             "${STEP.OUTPUT} (write $${ for a literal ${)"
         )
-    source = m.group(1)
+    root = m.group(1)
     path = tuple(int(p) if p.isdigit() else p for p in m.group(2).split(".")[1:])
-    if source in (VARS, SECRETS):
+    if root in (VARS, SECRETS):
         if len(path) != 1 or not isinstance(path[0], str):
-            what = "var" if source == VARS else "secret"
-            raise RefSyntaxError(f"{_clip(text)}: name one {what}, as in ${{{source}.NAME}}")
-    elif not path:
+            what = "var" if root == VARS else "secret"
+            raise RefSyntaxError(f"{_clip(text)}: name one {what}, as in ${{{root}.NAME}}")
+        return Ref(root, path[0], (), text)
+    if not path:
         raise RefSyntaxError(
-            f"{_clip(text)} names no output of step '{source}'; write ${{{source}.OUTPUT}}"
+            f"{_clip(text)} names no output of step '{root}'; write ${{{root}.OUTPUT}}"
         )
-    return Ref(source, path, text)
+    return Ref(STEP, root, path, text)
 
 
 def _clip(text: str) -> str:
@@ -185,18 +191,18 @@ def substitute_vars(text: str, values: Mapping[str, Any]) -> tuple[Any, list[str
         return text, []
     parts = parse(text)
     missing = [
-        p.path[0] for p in parts if isinstance(p, Ref) and p.is_var and p.path[0] not in values
+        p.target for p in parts if isinstance(p, Ref) and p.is_var and p.target not in values
     ]
     if missing or not any(isinstance(p, Ref) and p.is_var for p in parts):
         return text, [str(m) for m in missing]
     if len(parts) == 1:
-        return escape(values[parts[0].path[0]]), []  # type: ignore[union-attr]
+        return escape(values[parts[0].target]), []  # type: ignore[union-attr]
     out = []
     for p in parts:
         if isinstance(p, str):
             out.append(escape(p))
         elif p.is_var:
-            out.append(escape(as_text(values[p.path[0]])))
+            out.append(escape(as_text(values[p.target])))
         else:
             out.append(p.text)
     return "".join(out), []

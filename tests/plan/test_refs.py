@@ -12,25 +12,27 @@ OUTPUTS = {
     ("gw", ("vpnInterfaces", 0, "ipAddress")): "35.1.2.3",
     ("gw", ("vpnInterfaces",)): [{"id": 0, "ipAddress": "35.1.2.3"}],
     ("vpc", ("mtu",)): 1460,
-    ("secrets", ("vpn",)): "s3cr3t",
 }
+SECRETS = {"vpn": "s3cr3t"}
 
 
 def lookup(ref: Ref):
-    return OUTPUTS[(ref.source, ref.path)]
+    return SECRETS[ref.target] if ref.is_secret else OUTPUTS[(ref.target, ref.path)]
 
 
 def test_parse_splits_literals_and_references():
     assert parse("plain") == ("plain",)
     assert parse("a ${gw.vpnInterfaces.0.ipAddress}/32") == (
         "a ",
-        Ref("gw", ("vpnInterfaces", 0, "ipAddress"), "${gw.vpnInterfaces.0.ipAddress}"),
+        Ref("step", "gw", ("vpnInterfaces", 0, "ipAddress"), "${gw.vpnInterfaces.0.ipAddress}"),
         "/32",
     )
     ref = parse("${secrets.vpn}")[0]
-    assert ref.is_secret and ref.step is None and ref.path == ("vpn",)
-    assert parse("${vars.x}")[0].is_var
-    assert parse("${my-step_2.a.b}")[0].step == "my-step_2"
+    assert ref == Ref("secrets", "vpn", (), "${secrets.vpn}")
+    assert ref.is_secret and ref.step is None
+    assert parse("${vars.x}")[0] == Ref("vars", "x", (), "${vars.x}")
+    step_ref = parse("${my-step_2.a.b}")[0]
+    assert step_ref.step == "my-step_2" and step_ref.output == "a.b"
 
 
 def test_find_refs_walks_nested_values():
