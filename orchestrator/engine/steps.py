@@ -65,6 +65,8 @@ def resolve_step(
     name = str(resolve(step.name, track))
     scope = {k: str(resolve(v, track)) for k, v in step.scope.items()}
     body = resolve(step.properties, track)
+    if kind.name_field:
+        body = {kind.name_field: name, **body}
     secret_fields = {
         field: fingerprint_secret(str(body[field])) for field in kind.secret_fields if field in body
     }
