@@ -60,6 +60,8 @@ def load_plan_text(
     data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     values = variables.collect(data.get("vars"), vars or {}, source, diagnostics)
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    # Diagnostics of substitution name steps by their ids as written; the ids' own problems are
+    # reported once, after substitution.
     namer = FieldNamer(check_ids(raw_steps, source, [])[1])
     data = {
         k: v if k == "vars" else variables.substitute(v, (k,), values, source, namer, diagnostics)
@@ -77,7 +79,9 @@ def load_plan_text(
 
     scope_fields = _scope_fields()
     extra_scope = frozenset(scope_fields) - frozenset(SCOPE_FIELDS)
-    checker = Checker(source, namer, scope_fields, ids, defaults, set(secrets), diagnostics)
+    # A reference to a secret whose entry is malformed is not "undefined": its entry is at fault.
+    secret_names = set(data["secrets"]) if isinstance(data.get("secrets"), dict) else set()
+    checker = Checker(source, namer, scope_fields, ids, defaults, secret_names, diagnostics)
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
         if not isinstance(raw, dict):
