@@ -28,7 +28,7 @@ NAME = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
 PROXY_ONLY = frozenset({"REGIONAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
 MANAGED_PROXY = PROXY_ONLY | {"GLOBAL_MANAGED_PROXY"}
 INTERNAL_SCHEMES = frozenset({"INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"})
-PENDING_SHARE = 0.05  # the first 5% of an operation's time it reports PENDING
+PENDING_SECONDS = 1.0  # simulated: how long an operation reports PENDING before RUNNING
 
 
 def self_link(path: str) -> str:
@@ -205,7 +205,7 @@ class ComputeRules(ApiRules):
         span = max(op.end - op.start, 1e-9)
         if op.done:
             status, progress = "DONE", 100
-        elif now < op.start + PENDING_SHARE * span:
+        elif now < op.start + min(cloud.scaled(PENDING_SECONDS), span / 2):
             status, progress = "PENDING", 0
         else:
             status, progress = "RUNNING", min(99, int(100 * (now - op.start) / span))
