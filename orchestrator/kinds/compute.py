@@ -63,7 +63,9 @@ KINDS = [
         "Subnetwork",
         scope="regional",
         client="SubnetworksClient",
-        mutable=frozenset({"description", "privateIpGoogleAccess", "logConfig", "role"}),
+        # Google patches only these; privateIpGoogleAccess has its own method, ipCidrRange
+        # only grows through expandIpCidrRange.
+        mutable=frozenset({"description", "logConfig", "secondaryIpRanges", "role", "stackType"}),
     ),
     _compute(
         "compute.firewall",
