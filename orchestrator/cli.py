@@ -60,7 +60,7 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _invalid(message: str) -> typer.Exit:
-    _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False)
+    _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(INVALID)
 
 
@@ -94,7 +94,7 @@ def _load(
     except PlanError as exc:
         err = _console(stderr=True)
         for diag in exc.diagnostics:
-            err.print(str(diag), markup=False, highlight=False)
+            err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
         err.print(f"[red]{len(exc.diagnostics)} error(s)[/]: nothing was sent to Google.")
         raise typer.Exit(INVALID) from None
     try:
@@ -150,7 +150,7 @@ def validate(plan: PlanArg, var: VarOpt = None) -> None:
     except PlanError as exc:
         err = _console(stderr=True)
         for diag in exc.diagnostics:
-            err.print(str(diag), markup=False, highlight=False)
+            err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(INVALID) from None
     _console().print(f"{plan}: valid ({len(model.steps)} steps).")
 
