@@ -15,7 +15,9 @@ class Call:
     params: dict[str, str]  # path parameters
     verb: str = ""  # the custom verb (`:enable` -> "enable"), or ""
     query: dict[str, list[str]] = field(default_factory=dict)
-    body: Any = None  # parsed JSON, enums by name
+    body: Any = None  # parsed JSON, enums by name (None for media uploads: see `raw`)
+    raw: bytes = b""  # the request body as sent
+    upload: bool = False  # sent to the method's media upload path
     project: str | None = None  # the project id the request concerns, when it names one
     int_enums: bool = False  # the client asked for `enum-encoding=int`
     seq: int = 0  # the request's number in the log (seeds its faults)
@@ -28,3 +30,13 @@ class Call:
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
         return values[0] if values else default
+
+
+@dataclass
+class Raw:
+    """A handler's answer that is not JSON (a media download)."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)

@@ -72,8 +72,8 @@ def check_parameters(method: Method, match: Match, query: dict[str, list[str]]) 
                 )
 
 
-def parse_body(method: Method, raw: bytes, int_enums: bool) -> Any:
-    if not raw.strip():
+def parse_body(method: Method, match: Match, raw: bytes, int_enums: bool) -> Any:
+    if match.upload or not raw.strip():  # media bodies are the rules' to read
         return None
     try:
         body = json.loads(raw)
@@ -91,7 +91,9 @@ def parse_body(method: Method, raw: bytes, int_enums: bool) -> Any:
 def resource_path(method: Method, match: Match) -> str:
     """The path of the resource (or collection) a request acts on. Compute's custom methods
     carry their verb as a trailing segment (`.../operations/{operation}/wait`), cut here."""
-    segments = match.segments[catalog.prefix_length(method) :]
+    # A media upload path is the method's path below a leading "upload" segment.
+    segments = match.segments[1:] if match.upload else match.segments
+    segments = segments[catalog.prefix_length(method) :]
     coll = catalog.collections(method.api).get(method.resource)
     if coll is not None and len(segments) > len(coll.pattern):
         segments = segments[: len(coll.pattern)]

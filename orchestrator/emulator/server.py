@@ -22,7 +22,7 @@ from orchestrator import discovery
 from orchestrator.emulator import admin, catalog, generic, persistence, pipeline, schemas
 from orchestrator.emulator import faults as faultlib
 from orchestrator.emulator.apis import all_rules
-from orchestrator.emulator.call import Call
+from orchestrator.emulator.call import Call, Raw
 from orchestrator.emulator.cloud import Cloud, Config
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import Faults
@@ -127,15 +127,27 @@ class Server:
             status = 200
         except ApiError as exc:
             body, status, headers = exc.body(), exc.code, exc.headers
-        entry["status"] = status
         if self.cloud.changed:
             self._schedule_save()
+        if isinstance(body, Raw):
+            entry["status"] = body.status
+            return web.Response(
+                body=body.body,
+                status=body.status,
+                headers=body.headers,
+                content_type=body.content_type,
+            )
+        entry["status"] = status
         return _json(body, status, headers)
 
     def _route(self, api: str, http_method: str, rest: str) -> Match | None:
         router = self.routers.get(api)
         if router is None:
             return None
+        for prefix, meaning in self.cloud.rules[api].path_aliases.items():
+            if rest.startswith(prefix):
+                rest = meaning + rest[len(prefix) :]
+                break
         # GAPIC clients send servicePath ("compute/v1/") below the endpoint; discovery clients
         # given the same endpoint send paths relative to it, without servicePath.
         return router.match(http_method, rest) or router.match(
@@ -163,7 +175,9 @@ class Server:
             params=match.params,
             verb=match.verb,
             query=query,
-            body=pipeline.parse_body(method, raw, int_enums),
+            body=pipeline.parse_body(method, match, raw, int_enums),
+            raw=raw,
+            upload=match.upload,
             project=pipeline.project_of(cloud, match, path),
             int_enums=int_enums,
             seq=seq,
@@ -172,7 +186,7 @@ class Server:
         pipeline.guard(cloud, call)
         cloud.advance(now)
         result = await generic.dispatch(cloud, call)
-        if int_enums and cloud.rules[method.api].numeric_enums:
+        if int_enums and cloud.rules[method.api].numeric_enums and not isinstance(result, Raw):
             result = schemas.to_numbers(method.api, method.response, result)
         return result
 

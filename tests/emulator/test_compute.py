@@ -276,6 +276,28 @@ def test_patch_merges_and_checks_the_fingerprint(compute: Compute) -> None:
     assert patched.ip_cidr_range == "10.0.0.0/24"
 
 
+def test_update_replaces_the_resource(compute: Compute) -> None:
+    make_network(compute, "default")
+    rule = {"name": "fw", "description": "ssh", "source_ranges": ["10.0.0.0/8"],
+            "allowed": [{"I_p_protocol": "tcp", "ports": ["22"]}]}  # fmt: skip
+    compute.wait(compute.firewalls.insert(project=PROJECT, firewall_resource=rule))
+    replacement = {"name": "fw", "network": "global/networks/default",
+                   "allowed": [{"I_p_protocol": "tcp", "ports": ["443"]}]}  # fmt: skip
+    compute.wait(
+        compute.firewalls.update(project=PROJECT, firewall="fw", firewall_resource=replacement)
+    )
+    updated = compute.firewalls.get(project=PROJECT, firewall="fw")
+    assert updated.allowed[0].ports == ["443"]
+    assert updated.description == "" and not updated.source_ranges
+    assert updated.id and updated.creation_timestamp  # server fields survive a replace
+
+
+def test_operations_are_listed(compute: Compute) -> None:
+    make_network(compute)
+    listed = list(compute.global_operations.list(project=PROJECT))
+    assert [(o.operation_type, o.status) for o in listed] == [("insert", DONE)]
+
+
 def test_list_pages_and_filters(compute: Compute) -> None:
     for name in ("a-net", "b-net", "c-net"):
         make_network(compute, name)

@@ -8,6 +8,7 @@ from google.api_core.future import polling
 from google.cloud import compute_v1, run_v2
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
+from google.protobuf import field_mask_pb2
 
 from .conftest import PROJECT, REGION, Compute
 
@@ -68,6 +69,18 @@ def test_get_list_update_delete(run_services: run_v2.ServicesClient) -> None:
     assert deleted.name == NAME
     with pytest.raises(exceptions.NotFound):
         run_services.get_service(name=NAME)
+
+
+def test_update_mask_changes_only_the_fields_named(run_services: run_v2.ServicesClient) -> None:
+    create(run_services, labels={"team": "a"})
+    request = run_services.get_service(name=NAME)
+    request.labels["team"] = "b"
+    request.ingress = run_v2.IngressTraffic.INGRESS_TRAFFIC_NONE  # not in the mask: ignored
+    updated = run_services.update_service(
+        service=request, update_mask=field_mask_pb2.FieldMask(paths=["labels"])
+    ).result(polling=FAST)
+    assert updated.labels == {"team": "b"}
+    assert updated.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL
 
 
 def test_update_with_a_stale_etag_is_aborted(run_services: run_v2.ServicesClient) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from google.api_core import exceptions, retry
+from google.api_core.future import polling
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, run_v2
 from google.iam.v1 import iam_policy_pb2, policy_pb2
@@ -221,7 +222,7 @@ def test_iam_bindings_apply_late(emulator: Emulator, run_services) -> None:
     run_services.create_service(
         parent=f"projects/{PROJECT}/locations/{REGION}", service_id="s",
         service=run_v2.Service(template={"containers": [{"image": "x"}]}),
-    ).result()  # fmt: skip
+    ).result(polling=polling.DEFAULT_POLLING.with_delay(initial=0.01))  # fmt: skip
     emulator.set_faults(iam_delay=100)
     policy = policy_pb2.Policy(bindings=[{"role": "roles/run.invoker", "members": ["allUsers"]}])
     run_services.set_iam_policy(request={"resource": name, "policy": policy})

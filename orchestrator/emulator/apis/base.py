@@ -52,6 +52,9 @@ class ApiRules:
     # Collections the generic semantics serve; None: all. Methods of other collections answer
     # 501 unless a handler is registered (for APIs whose other collections behave differently).
     generic_collections: frozenset[str] | None = None
+    # Path prefixes clients use besides the discovery paths, and what they stand for
+    # (storage downloads: {"download/storage/v1/": "storage/v1/"}).
+    path_aliases: dict[str, str] = {}
 
     def __init__(self, api: str) -> None:
         self.api = api
