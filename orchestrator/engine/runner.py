@@ -267,7 +267,7 @@ class Engine:
             self._await_recorded(kind, rec, deadline)
         if rec is not None and rec.status == "present" and rec.path != res.target.path:
             # Renamed or moved: the old resource goes, the new one is created.
-            self._delete(kind, step.id, _target_of(kind, rec.path), deadline)
+            self._delete(kind, step.id, _target_of(kind, rec.path, rec.spec), deadline)
             rec = None
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
@@ -530,7 +530,7 @@ class Engine:
             threading.current_thread().__dict__["provision_step"] = step_id
             rec = self._ledger.resources[step_id]
             kind = _kind(rec.kind)
-            target = _target_of(kind, rec.path)
+            target = _target_of(kind, rec.path, rec.spec)
             deadline = self.clock.now() + kind.timeout
             self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
                              resource=rec.path))
@@ -561,9 +561,9 @@ def _kind(name: str) -> Kind:
     return kind
 
 
-def _target_of(kind: Kind, path: str) -> Target:
+def _target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Target:
     name, scope = scope_from_path(kind, path)
-    return Target(name, scope, path)
+    return Target(name, scope, path, spec or {})
 
 
 def _without(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def resolve_step(
     }
     spec = {k: secret_fields.get(k, v) for k, v in body.items()}
     path = kind.resource_path(name, scope)
-    return Resolved(Target(name, scope, path), body, spec, secret_fields, unknown)
+    return Resolved(Target(name, scope, path, spec), body, spec, secret_fields, unknown)
 
 
 def scope_from_path(kind: Kind, path: str) -> tuple[str, dict[str, str]]:

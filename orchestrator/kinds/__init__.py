@@ -1,19 +1,22 @@
-"""The registry of resource kinds a plan may use."""
+"""The registry of resource kinds a plan may use: one module per API family, each with a
+`KINDS` list."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 
 from orchestrator.kinds.base import Kind
+
+# Imported on first use, so that `provision --help` loads no kind module.
+MODULES = ("compute",)
 
 
 @functools.cache
 def registry() -> dict[str, Kind]:
-    # Imported here so that `provision --help` loads no kind module.
-    from orchestrator.kinds import compute
-
     kinds: dict[str, Kind] = {}
-    for module in (compute,):
+    for name in MODULES:
+        module = importlib.import_module(f"orchestrator.kinds.{name}")
         for kind in module.KINDS:
             kinds[kind.name] = kind
     return kinds

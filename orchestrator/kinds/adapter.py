@@ -7,7 +7,7 @@ library uses underneath, so the engine and the ledger see one shape everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.gcp.clients import ClientFactory
@@ -18,11 +18,14 @@ from orchestrator.gcp.protos import from_json, to_json
 
 @dataclass(frozen=True)
 class Target:
-    """One resource as a step resolves it: its name, scope fields and resource path."""
+    """One resource as a step resolves it: its name, scope fields and resource path, and its
+    properties (on destroy, the recorded ones: some resources, like an IAM member or a DNS
+    record, are named by their properties as much as by their path)."""
 
     name: str
     scope: dict[str, str]
     path: str
+    spec: dict[str, Any] = field(default_factory=dict)
 
 
 class Adapter(Protocol):
