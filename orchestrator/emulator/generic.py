@@ -9,14 +9,16 @@ import base64
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import catalog, errors, filters, formats, schemas
-from orchestrator.emulator.apis.base import ApiRules
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
 from orchestrator.emulator.cloud import Cloud
 from orchestrator.emulator.store import Key, Resource, parent_of
+
+if TYPE_CHECKING:
+    from orchestrator.emulator.apis.base import ApiRules
 
 DEFAULT_PAGE = 500
 

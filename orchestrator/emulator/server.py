@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import threading
 import time
@@ -29,6 +30,7 @@ from orchestrator.emulator.faults import Faults
 from orchestrator.emulator.requestlog import RequestLog
 from orchestrator.emulator.routing import Match, Router
 
+LOG = logging.getLogger(__name__)
 SAVE_DELAY = 0.2  # seconds: mutations in a burst are written once
 MAX_BODY = 256 * 1024 * 1024  # storage uploads go through here too
 
@@ -127,6 +129,10 @@ class Server:
             status = 200
         except ApiError as exc:
             body, status, headers = exc.body(), exc.code, exc.headers
+        except Exception as exc:  # a bug in a rule: answer it as Google's 500, and say where
+            LOG.exception("%s failed", method.id)
+            error = ApiError(500, f"Emulator error in {method.id}: {exc!r}", reason="backendError")
+            body, status = error.body(), 500
         if self.cloud.changed:
             self._schedule_save()
         if isinstance(body, Raw):

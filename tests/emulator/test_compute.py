@@ -292,6 +292,25 @@ def test_update_replaces_the_resource(compute: Compute) -> None:
     assert updated.id and updated.creation_timestamp  # server fields survive a replace
 
 
+def test_set_labels_checks_the_label_fingerprint(compute: Compute) -> None:
+    compute.wait(compute.global_addresses.insert(project=PROJECT, address_resource={"name": "ip"}))
+    address = compute.global_addresses.get(project=PROJECT, address="ip")
+    labels = {"labels": {"env": "test"}, "label_fingerprint": "c3RhbGU="}
+    with pytest.raises(exceptions.PreconditionFailed):
+        compute.global_addresses.set_labels(
+            project=PROJECT, resource="ip", global_set_labels_request_resource=labels
+        )
+    labels["label_fingerprint"] = address.label_fingerprint
+    compute.wait(
+        compute.global_addresses.set_labels(
+            project=PROJECT, resource="ip", global_set_labels_request_resource=labels
+        )
+    )
+    labelled = compute.global_addresses.get(project=PROJECT, address="ip")
+    assert labelled.labels == {"env": "test"}
+    assert labelled.label_fingerprint != address.label_fingerprint
+
+
 def test_operations_are_listed(compute: Compute) -> None:
     make_network(compute)
     listed = list(compute.global_operations.list(project=PROJECT))

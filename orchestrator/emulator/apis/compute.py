@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import discovery
-from orchestrator.emulator import catalog, errors, filters, formats, schemas
+from orchestrator.emulator import catalog, errors, filters, formats, generic, schemas
 from orchestrator.emulator.apis import ipam
 from orchestrator.emulator.apis.base import ApiRules
 from orchestrator.emulator.call import Call
@@ -60,6 +60,14 @@ def required_field(field: str) -> ApiError:
     return errors.invalid(f"Required field 'resource.{field}' not specified")
 
 
+def label_fingerprint(labels: dict[str, str]) -> str:
+    return formats.fingerprint("labels", json.dumps(labels, sort_keys=True))
+
+
+def condition_not_met(message: str) -> ApiError:
+    return ApiError(412, message, reason="conditionNotMet", status="FAILED_PRECONDITION")
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch, which compute's PATCH methods follow."""
     if not isinstance(patch, dict):
@@ -96,6 +104,7 @@ class ComputeRules(ApiRules):
             "creationTimestamp": formats.compute_time(call.now),
             "selfLink": self_link(path),
             "fingerprint": formats.fingerprint("compute", path, call.seq),
+            "labelFingerprint": label_fingerprint(body.get("labels") or {}),
         }
         where = scope(path)
         if where is not None:
@@ -129,11 +138,8 @@ class ComputeRules(ApiRules):
         # The schema says where Google insists on one ("must be provided in order to update").
         required = "must be provided" in prop.get("description", "")
         if (given is None and required) or (given is not None and given != old["fingerprint"]):
-            raise ApiError(
-                412,
-                "Supplied fingerprint does not match current metadata fingerprint.",
-                reason="conditionNotMet",
-                status="FAILED_PRECONDITION",
+            raise condition_not_met(
+                "Supplied fingerprint does not match current metadata fingerprint."
             )
 
     def list_response(
@@ -185,12 +191,9 @@ class ComputeRules(ApiRules):
         )
 
     def stale_policy(self, path: str) -> ApiError:
-        return ApiError(
-            412,
+        return condition_not_met(
             "There were concurrent policy changes. Please retry the whole read-modify-write "
-            "with exponential backoff.",
-            reason="conditionNotMet",
-            status="FAILED_PRECONDITION",
+            "with exponential backoff."
         )
 
     def operation_path(self, cloud: Cloud, call: Call, target: str) -> str:
@@ -273,9 +276,35 @@ def aggregated_list(cloud: Cloud, call: Call) -> dict[str, Any]:
     }
 
 
+def set_labels(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """Every `setLabels`: labels replace the old ones if `labelFingerprint` is current."""
+    coll = catalog.collections("compute")[call.method.resource]
+    res = cloud.store.get("compute", call.path)
+    if res is None:
+        raise RULES.not_found(call.path, coll)
+    generic.refuse_if_busy(cloud, call, call.path)
+    body = call.body or {}
+    current = res.body.get("labelFingerprint", label_fingerprint(res.body.get("labels") or {}))
+    if body.get("labelFingerprint") != current:
+        raise condition_not_met("Labels fingerprint either invalid or resource labels have changed")
+    new = dict(res.body)
+    labels = body.get("labels") or {}
+    if labels:
+        new["labels"] = labels
+    else:
+        new.pop("labels", None)
+    new["labelFingerprint"] = label_fingerprint(labels)
+    op = cloud.start_operation(
+        call, target=res.path, collection=coll.name, effect="put", payload=new, refs=res.refs
+    )
+    return RULES.render_operation(cloud, op, call.int_enums)
+
+
 for _method in discovery.methods("compute"):
     if _method.name == "aggregatedList":
         RULES.handler(_method.id)(aggregated_list)
+    elif _method.name == "setLabels":
+        RULES.handler(_method.id)(set_labels)
 
 
 # --- helpers over the store ----------------------------------------------------------------
