@@ -17,6 +17,7 @@ class Call:
     query: dict[str, list[str]] = field(default_factory=dict)
     body: Any = None  # parsed JSON, enums by name (None for media uploads: see `raw`)
     raw: bytes = b""  # the request body as sent
+    content_type: str = ""  # its Content-Type header, parameters (a multipart boundary) kept
     upload: bool = False  # sent to the method's media upload path
     project: str | None = None  # the project id the request concerns, when it names one
     int_enums: bool = False  # the client asked for `enum-encoding=int`

@@ -3,6 +3,7 @@ them, the project resolved, and the project's access to the API verified."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -20,6 +21,7 @@ from orchestrator.emulator.routing import Match
 _EXTRA_SYSTEM = frozenset({"$alt", "$fields", "$prettyPrint", "$callback"})
 # APIs a project can always call: the ones used to turn the others on.
 ALWAYS_ENABLED = frozenset({"serviceusage", "cloudresourcemanager"})
+HTTP_BODY = "GoogleApiHttpBody"
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
@@ -72,9 +74,15 @@ def check_parameters(method: Method, match: Match, query: dict[str, list[str]]) 
                 )
 
 
-def parse_body(method: Method, match: Match, raw: bytes, int_enums: bool) -> Any:
+def parse_body(
+    method: Method, match: Match, raw: bytes, int_enums: bool, content_type: str = ""
+) -> Any:
     if match.upload or not raw.strip():  # media bodies are the rules' to read
         return None
+    if method.request == HTTP_BODY and not content_type.startswith("application/json"):
+        # google.api.HttpBody: any other body is the message's data, as Google's front end
+        # binds it (an Apigee bundle sent as application/octet-stream).
+        return {"contentType": content_type, "data": base64.b64encode(raw).decode()}
     try:
         body = json.loads(raw)
     except ValueError as exc:

@@ -174,6 +174,7 @@ class Server:
         int_enums = "enum-encoding=int" in (query.get("$alt") or [""])[0]
         pipeline.check_parameters(method, match, query)
         raw = await request.read()
+        content_type = request.headers.get("Content-Type", "")
         path = pipeline.resource_path(method, match)
         call = Call(
             method=method,
@@ -181,8 +182,9 @@ class Server:
             params=match.params,
             verb=match.verb,
             query=query,
-            body=pipeline.parse_body(method, match, raw, int_enums),
+            body=pipeline.parse_body(method, match, raw, int_enums, content_type),
             raw=raw,
+            content_type=content_type,
             upload=match.upload,
             project=pipeline.project_of(cloud, match, path),
             int_enums=int_enums,
