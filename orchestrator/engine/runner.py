@@ -24,9 +24,9 @@ from orchestrator.gcp import retry
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
-from orchestrator.gcp.operations import OperationRef, Waiter
+from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, OperationRef, Waiter
 from orchestrator.kinds.adapter import Target
-from orchestrator.kinds.base import Kind
+from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, fingerprint_matches, keyed_fingerprint
 from orchestrator.ledger.model import now
 
@@ -69,7 +69,7 @@ class Engine:
             self.on_event(event)
 
     def _on_poll(self, op: OperationRef, state: dict[str, Any]) -> None:
-        step = threading.current_thread().__dict__.get("provision_step")
+        step = _current_step()
         if step:
             with self._lock:
                 self._polls[step] = self._polls.get(step, 0) + 1
@@ -316,6 +316,26 @@ class Engine:
             deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
         )
 
+    def _await_ready(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any]:
+        """Read the resource back, and for kinds that declare readiness, until it is ready."""
+        interval = FIRST_POLL
+        while True:
+            live = self._read(kind, target, deadline)
+            if live is None:
+                # Eventual consistency: a resource just made may read 404 for a moment.
+                reason = NotReady(f"{target.path} was created but does not read back yet")
+            else:
+                reason = kind.ready(live) if kind.ready else None
+                if reason is None:
+                    return live
+            if reason.final:
+                raise StepError(reason.message)
+            if self.clock.now() + interval > deadline:
+                raise DeadlineExceeded(f"not ready at the step's deadline: {reason.message}")
+            self._emit(Event("step_progress", step=_current_step(), message=reason.message))
+            self.clock.sleep(interval)
+            interval = min(interval * 2, MAX_POLL)
+
     def _serial(self, kind: Kind, target: Target) -> threading.Lock:
         """The lock of a kind's "one operation at a time" parent, or a fresh one."""
         if not kind.serialize:
@@ -346,9 +366,7 @@ class Engine:
             if op is not None:
                 self._record_operation(step.id, op)
                 self._wait(op, deadline)
-        live = self._read(kind, res.target, deadline)
-        if live is None:
-            raise StepError(f"{res.target.path} was created but cannot be read back")
+        live = self._await_ready(kind, res.target, deadline)
         self._record_present(step, kind, res, live, origin="created")
 
     def _update(
@@ -367,7 +385,7 @@ class Engine:
             if op is not None:
                 self._record_operation(step.id, op)
                 self._wait(op, deadline)
-        fresh = self._read(kind, res.target, deadline) or live
+        fresh = self._await_ready(kind, res.target, deadline)
         with self._lock:
             self._ensure(step.id, kind, res.target.path).updated_run = self._run.id
         self._record_present(step, kind, res, fresh, origin=None)
@@ -552,6 +570,11 @@ class Engine:
         outcome = run_graph(order, dependents, task, parallelism=self.parallelism)
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)
+
+
+def _current_step() -> str | None:
+    """The step the calling worker thread runs (set by the task wrappers)."""
+    return threading.current_thread().__dict__.get("provision_step")
 
 
 def _kind(name: str) -> Kind:

@@ -7,6 +7,7 @@ discovery clients), so declaring a kind never repeats how its API is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
 RFC1035 = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """Why a resource whose operation is done is not usable yet. `final`: it never will be
+    without a change (e.g. a PSC connection REJECTED), so waiting longer is pointless."""
+
+    message: str
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,9 @@ class Kind:
     outputs: output names a reference may use beyond the schema's own fields.
     secret_fields: properties whose values are secrets (never stored, fingerprinted with a key).
     name_field: where the name goes in the create body ("name"; "" when it travels elsewhere).
+    ready: for resources that become usable some time after their operation is done (an
+        endpoint attachment's connection, a proxy deployment): given the resource as read,
+        None when ready, else why not. The engine re-reads until ready or the deadline.
     """
 
     name: str
@@ -53,6 +66,7 @@ class Kind:
     outputs: tuple[str, ...] = ("path",)
     secret_fields: frozenset[str] = frozenset()
     name_field: str = "name"
+    ready: Callable[[dict[str, Any]], NotReady | None] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def resource_path(self, name: str, scope: dict[str, str]) -> str:
