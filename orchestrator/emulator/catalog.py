@@ -38,7 +38,16 @@ OPERATION_ROLES = {
     "delete": "operation.delete",
 }
 READ_ONLY_NAMES = frozenset(
-    {"get", "list", "wait", "getIamPolicy", "testIamPermissions", "aggregatedList"}
+    {
+        "get",
+        "list",
+        "wait",
+        "getIamPolicy",
+        "testIamPermissions",
+        "aggregatedList",
+        "batchGet",
+        "search",
+    }
 )
 
 
@@ -132,11 +141,3 @@ def collections(api: str) -> dict[str, Collection]:
             list_field=_list_field(api, ms.get("list"), schema),
         )
     return out
-
-
-@functools.cache
-def method_named(api: str, collection: str, name: str) -> Method | None:
-    for m in discovery.methods(api):
-        if m.resource == collection and m.name == name:
-            return m
-    return None

@@ -258,7 +258,7 @@ def set_iam_policy(cloud: Cloud, call: Call) -> dict[str, Any]:
     return policy
 
 
-def test_iam_permissions(cloud: Cloud, call: Call) -> dict[str, Any]:
+def iam_permissions(cloud: Cloud, call: Call) -> dict[str, Any]:
     iam_target(cloud, call)
     permissions = (call.body or {}).get("permissions", [])
     return {"permissions": permissions} if permissions else {}
@@ -318,7 +318,7 @@ GENERIC: dict[str, Handler] = {
     "update": update,
     "getIamPolicy": get_iam_policy,
     "setIamPolicy": set_iam_policy,
-    "testIamPermissions": test_iam_permissions,
+    "testIamPermissions": iam_permissions,
     "operation.get": operation_get,
     "operation.wait": operation_wait,
     "operation.list": operation_list,

@@ -230,7 +230,8 @@ class ApiRules:
                 continue
             out: list[str] = []
             for i, seg in enumerate(coll.pattern[:-1]):
-                value = pairs.get(coll.pattern[i - 1]) if seg == VAR else seg
+                # A variable takes the target's value after the same collection name.
+                value = seg if seg != VAR else (pairs.get(coll.pattern[i - 1]) if i else None)
                 if value is None:
                     break
                 out.append(value)
