@@ -60,7 +60,8 @@ def check_parameters(method: Method, match: Match, query: dict[str, list[str]]) 
         for value in values:
             _check_value(param, value)
     for param in method.parameters.values():
-        if param.location == "query" and param.required and param.name not in query:
+        # proto3: an empty value is an unset one (GAPIC clients send `serviceId=` when unset).
+        if param.location == "query" and param.required and not any(query.get(param.name, ())):
             raise errors.invalid(f"Required parameter '{param.name}' is missing.")
         if param.location == "path" and param.pattern:
             value = match.params.get(param.name, "")

@@ -105,6 +105,11 @@ def test_missing_and_duplicate_services(run_services: run_v2.ServicesClient) -> 
         run_services.create_service(parent=PARENT, service_id="hello", service=service())
 
 
+def test_a_missing_required_parameter_is_400(run_services: run_v2.ServicesClient) -> None:
+    with pytest.raises(exceptions.BadRequest, match="serviceId"):
+        run_services.create_service(parent=PARENT, service=service())
+
+
 def test_a_service_needs_a_container(run_services: run_v2.ServicesClient) -> None:
     with pytest.raises(exceptions.BadRequest, match="containers"):
         run_services.create_service(parent=PARENT, service_id="x", service=run_v2.Service())
