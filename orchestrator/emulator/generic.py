@@ -37,11 +37,16 @@ async def dispatch(cloud: Cloud, call: Call) -> Any:
     return result
 
 
+# Roles that behave the same for every collection of every API.
+UNIVERSAL = frozenset({"getIamPolicy", "setIamPolicy", "testIamPermissions"})
+
+
 def _generic_allowed(rules: ApiRules, call: Call) -> bool:
     return (
         rules.generic_collections is None
         or call.method.resource in rules.generic_collections
         or catalog.is_operations(call.method)
+        or call.method.name in UNIVERSAL
     )
 
 

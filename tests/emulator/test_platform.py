@@ -79,6 +79,13 @@ def test_every_project_exists_with_a_stable_number(google_api) -> None:
     assert projects.get(name=f"projects/{PROJECT}").execute()["name"] == project["name"]
 
 
+def test_project_creation_is_not_emulated(google_api) -> None:
+    projects = google_api("cloudresourcemanager", "v3").projects()
+    with pytest.raises(HttpError) as caught:
+        projects.create(body={"projectId": "new-project"}).execute()
+    assert caught.value.status_code == 501
+
+
 def test_project_iam_policy(google_api) -> None:
     projects = google_api("cloudresourcemanager", "v3").projects()
     policy = projects.getIamPolicy(resource=f"projects/{PROJECT}", body={}).execute()

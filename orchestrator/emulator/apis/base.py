@@ -49,8 +49,9 @@ Effect = Callable[["Cloud", Operation], Any]
 class ApiRules:
     numeric_enums = True  # answer `enum-encoding=int` requests with numbers
     proto_package = ""  # "google.cloud.run.v2": for `@type` URLs in operations
-    # Collections the generic semantics serve; None: all. Methods of other collections answer
-    # 501 unless a handler is registered (for APIs whose other collections behave differently).
+    # Collections the generic create/read/update/delete serve; None: all. Methods of other
+    # collections answer 501 unless a handler is registered (IAM policy methods and
+    # operations stay generic everywhere).
     generic_collections: frozenset[str] | None = None
     # Path prefixes clients use besides the discovery paths, and what they stand for
     # (storage downloads: {"download/storage/v1/": "storage/v1/"}).

@@ -26,7 +26,7 @@ CREATED = 1_600_000_000.0
 
 
 class ResourceManagerRules(ApiRules):
-    generic_collections = frozenset({"projects"})
+    generic_collections: frozenset[str] = frozenset()  # projects.get and IAM policies only
 
     def canonical(self, cloud: Cloud, path: str) -> str:
         segments = path.split("/")
