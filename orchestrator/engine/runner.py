@@ -403,7 +403,8 @@ class Engine:
                     lambda: kind.adapter.delete(self.clients, target), deadline,
                     # A dependent may still be on its way out (deleted in parallel, or by
                     # Google after its own delete): wait for it rather than fail at once.
-                    retry_if=lambda e: e.reason == "resourceInUseByAnotherResource",
+                    retry_if=lambda e: e.reason == "resourceInUseByAnotherResource"
+                    or any(fragment in e.message for fragment in kind.delete_blockers),
                 )
             except ApiError as exc:
                 if not exc.not_found:

@@ -85,7 +85,7 @@ class ComputeAdapter:
                 target, **{self.resource_field: self._body(body)}, request_id=request_id
             )
         )
-        return self._ref(op, target)
+        return self.operation(op, target)
 
     def update(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
@@ -100,12 +100,12 @@ class ComputeAdapter:
                 **{self._name_param: target.name, self.resource_field: self._body(body)},
             )
         )
-        return self._ref(op, target)
+        return self.operation(op, target)
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef:
         client = clients.compute(self.client)
         op = client.delete_unary(request=self._request(target, **{self._name_param: target.name}))
-        return self._ref(op, target)
+        return self.operation(op, target)
 
     def _body(self, body: dict[str, Any]) -> Any:
         from google.cloud import compute_v1
@@ -113,7 +113,8 @@ class ComputeAdapter:
         return from_json(getattr(compute_v1, self.message), body)
 
     @staticmethod
-    def _ref(op: Any, target: Target) -> OperationRef:
+    def operation(op: Any, target: Target) -> OperationRef:
+        """The ledger's record of a compute Operation some call returned."""
         region = op.region.rsplit("/", 1)[-1] if op.region else ""
         zone = op.zone.rsplit("/", 1)[-1] if op.zone else ""
         return OperationRef(

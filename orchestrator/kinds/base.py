@@ -51,6 +51,8 @@ class Kind:
     ready: for resources that become usable some time after their operation is done (an
         endpoint attachment's connection, a proxy deployment): given the resource as read,
         None when ready, else why not. The engine re-reads until ready or the deadline.
+    delete_blockers: fragments of Google's messages for a delete refused only for a while
+        (Service Networking's "still using this connection"), retried until the deadline.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Kind:
     secret_fields: frozenset[str] = frozenset()
     name_field: str = "name"
     ready: Callable[[dict[str, Any]], NotReady | None] | None = None
+    delete_blockers: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
     def resource_path(self, name: str, scope: dict[str, str]) -> str:

@@ -7,8 +7,13 @@ name and scope, as they do in Google's own naming.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
-from orchestrator.kinds.adapter import ComputeAdapter
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.operations import OperationRef
+from orchestrator.gcp.protos import to_json
+from orchestrator.kinds.adapter import ComputeAdapter, Target
 from orchestrator.kinds.base import Kind
 
 _SCOPES = {
@@ -29,20 +34,22 @@ def _compute(
     scope: str = "global",
     mutable: frozenset[str] | None = frozenset(),
     client: str = "",
+    plural: str = "",
     **options: object,
 ) -> Kind:
     """A compute kind. `client` is needed only where Google's client name is not the plural of
-    the schema with the scope's prefix (RegionBackendServicesClient, GlobalAddressesClient)."""
+    the schema with the scope's prefix (ForwardingRulesClient, GlobalAddressesClient), `plural`
+    only where English is irregular (TargetHttpsProxies)."""
     base, scope_fields, prefix = _SCOPES[scope]
-    plural = schema[0].lower() + schema[1:] + ("es" if schema.endswith("s") else "s")
+    plural = plural or schema + ("es" if schema.endswith("s") else "s")
     return Kind(
         name=name,
         api="compute",
         schema=schema,
-        path=f"{base}/{plural}/{{name}}",
+        path=f"{base}/{plural[0].lower()}{plural[1:]}/{{name}}",
         scope=scope_fields,
         adapter=ComputeAdapter(
-            client=client or f"{prefix}{schema}{'es' if schema.endswith('s') else 's'}Client",
+            client=client or f"{prefix}{plural}Client",
             resource_field=f"{_snake(schema)}_resource",
             message=schema,
         ),
@@ -78,4 +85,104 @@ KINDS = [
             }
         ),
     ),
+    _compute("compute.global_address", "Address", client="GlobalAddressesClient"),
+    _compute("compute.address", "Address", scope="regional", client="AddressesClient"),
+    _compute(
+        "compute.region_network_endpoint_group", "NetworkEndpointGroup", scope="regional",
+    ),
+    _compute(
+        "compute.region_backend_service", "BackendService", scope="regional",
+        mutable=frozenset({
+            "description", "backends", "timeoutSec", "logConfig", "protocol", "portName",
+            "securityPolicy", "connectionDraining", "outlierDetection", "iap",
+        }),
+    ),
+    _compute(
+        "compute.region_url_map", "UrlMap", scope="regional",
+        mutable=frozenset({"description", "defaultService", "hostRules", "pathMatchers", "tests"}),
+    ),
+    _compute(
+        "compute.region_ssl_certificate", "SslCertificate", scope="regional",
+        # The certificate may come from a file secret too; the key always does.
+        secret_fields=frozenset({"privateKey", "certificate"}),
+    ),
+    _compute(
+        "compute.region_target_https_proxy", "TargetHttpsProxy", scope="regional",
+        plural="TargetHttpsProxies",
+        mutable=frozenset({"description", "urlMap", "sslCertificates", "sslPolicy"}),
+    ),
+    _compute(
+        "compute.forwarding_rule", "ForwardingRule", scope="regional",
+        client="ForwardingRulesClient", mutable=frozenset({"allowGlobalAccess"}),
+    ),
+    _compute(
+        "compute.service_attachment", "ServiceAttachment", scope="regional",
+        client="ServiceAttachmentsClient",
+        mutable=frozenset({
+            "description", "connectionPreference", "consumerAcceptLists",
+            "consumerRejectLists", "natSubnets", "enableProxyProtocol", "reconcileConnections",
+        }),
+    ),
 ]
+
+
+@dataclass(frozen=True)
+class PeeringRoutesAdapter:
+    """Route exchange on an existing peering of a network (the one Service Networking made
+    for Apigee): `networks.updatePeering`. Destroy puts Google's defaults back (no custom
+    routes either way); the peering itself belongs to whoever made it."""
+
+    def _request(self, target: Target) -> dict[str, str]:
+        return {"project": target.scope["project"], "network": target.scope["network"]}
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        network = to_json(clients.compute("NetworksClient").get(request=self._request(target)))
+        return next((p for p in network.get("peerings", []) if p["name"] == target.name), None)
+
+    def _set(self, clients: ClientFactory, target: Target, peering: dict[str, Any]) -> Any:
+        op = clients.compute("NetworksClient").update_peering_unary(
+            request={
+                **self._request(target),
+                "networks_update_peering_request_resource": {"network_peering": peering},
+            }
+        )
+        return ComputeAdapter.operation(op, target)
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef:
+        return self._set(clients, target, _snake_keys(body))
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef:
+        return self._set(clients, target, _snake_keys(body))
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
+        if self.read(clients, target) is None:
+            return None
+        defaults = {"name": target.name, "export_custom_routes": False,
+                    "import_custom_routes": False}
+        return self._set(clients, target, defaults)
+
+
+def _snake_keys(body: dict[str, Any]) -> dict[str, Any]:
+    return {_snake(k): v for k, v in body.items()}
+
+
+KINDS.append(
+    Kind(
+        name="compute.network_peering_routes",
+        api="compute",
+        schema="NetworkPeering",
+        path="projects/{project}/global/networks/{network}/peerings/{name}",
+        scope=("project", "network"),
+        adapter=PeeringRoutesAdapter(),
+        mutable=frozenset({
+            "exportCustomRoutes", "importCustomRoutes", "exportSubnetRoutesWithPublicIp",
+            "importSubnetRoutesWithPublicIp",
+        }),
+        # Google takes one peering change per network at a time.
+        serialize="networks/{project}/{network}",
+    )
+)
