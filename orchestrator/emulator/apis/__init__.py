@@ -7,10 +7,17 @@ semantics, and list the module here. Routes and schemas come from its discovery 
 
 from __future__ import annotations
 
-from orchestrator.emulator.apis import cloudresourcemanager, compute, iam, run, serviceusage
+from orchestrator.emulator.apis import (
+    cloudresourcemanager,
+    compute,
+    iam,
+    run,
+    serviceusage,
+    storage,
+)
 from orchestrator.emulator.apis.base import ApiRules
 
-MODULES = (compute, run, iam, cloudresourcemanager, serviceusage)
+MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage)
 
 
 def all_rules() -> dict[str, ApiRules]:
