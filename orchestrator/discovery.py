@@ -40,11 +40,19 @@ def _documents_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "discovery_cache" / "documents"
 
 
+# Documents in the same format for what no Google API describes: the properties of kinds
+# whose resource this tool builds itself (an API proxy bundle).
+LOCAL_DOCUMENTS = {"provision": Path(__file__).parent / "schemas" / "provision.json"}
+
+
 @functools.cache
 def document(api: str, version: str | None = None) -> dict[str, Any]:
     """The raw discovery document of one API version."""
-    version = version or API_VERSIONS[api]
-    with open(_documents_dir() / f"{api}.{version}.json", encoding="utf-8") as fh:
+    if api in LOCAL_DOCUMENTS:
+        path = LOCAL_DOCUMENTS[api]
+    else:
+        path = _documents_dir() / f"{api}.{version or API_VERSIONS[api]}.json"
+    with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
 

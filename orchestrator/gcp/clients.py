@@ -106,3 +106,18 @@ class ClientFactory:
             )
 
         return self._cached(("discovery", api), build)
+
+    def url(self, api: str, path: str) -> str:
+        """The URL of `path` (below the API's root: "v1/organizations/o") on its endpoint."""
+        return f"{self.root(api) or f'https://{api}.googleapis.com'}/{path}"
+
+    def session(self) -> Any:
+        """An authorized HTTP session, for the few calls whose bodies are not JSON (an Apigee
+        bundle's zip) and that the discovery clients cannot send raw."""
+
+        def build() -> Any:
+            from google.auth.transport.requests import AuthorizedSession
+
+            return AuthorizedSession(self.credentials)
+
+        return self._cached(("session",), build)

@@ -7,7 +7,7 @@ discovery clients), so declaring a kind never repeats how its API is called.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +36,12 @@ class Kind:
     name: the plan's `kind:` value, "compute.network".
     api: the discovery document that describes it ("compute").
     schema: the discovery schema of `properties` and of the resource read back ("Network").
+    schema_api: the document holding `schema`, when not the API's own ("provision" for the
+        properties of resources this tool builds itself).
     path: the resource path template, filled from the step's scope fields and `name`
-        ("projects/{project}/global/networks/{name}").
+        ("projects/{project}/global/networks/{name}"), and for resources Google names by
+        their contents, from properties too (a DNS record's `{type}`, an IAM member's
+        `{role}` and `{member}`), so that two such steps never share a path.
     scope: the step fields `path` needs besides `name`, taken from `defaults` when omitted.
     name_pattern: the names Google accepts; checked at validation when the name is literal.
     mutable: fields changed in place; a change to any other field set by the plan replaces the
@@ -69,8 +73,15 @@ class Kind:
     secret_fields: frozenset[str] = frozenset()
     name_field: str = "name"
     ready: Callable[[dict[str, Any]], NotReady | None] | None = None
+    schema_api: str = ""
     delete_blockers: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
-    def resource_path(self, name: str, scope: dict[str, str]) -> str:
-        return self.path.format(name=name, **scope)
+    @property
+    def schema_document(self) -> str:
+        return self.schema_api or self.api
+
+    def resource_path(
+        self, name: str, scope: dict[str, str], properties: Mapping[str, Any] | None = None
+    ) -> str:
+        return self.path.format_map({**(properties or {}), **scope, "name": name})

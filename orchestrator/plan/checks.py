@@ -145,10 +145,10 @@ class Checker:
                 key=True,
             )
             props = {k: v for k, v in props.items() if k != "name"}
-        for issue in discovery.validate(kind.api, kind.schema, props, output_only="reject"):
+        for issue in discovery.validate(kind.schema_document, kind.schema, props, output_only="reject"):
             path = (*at, *issue.path)
             if issue.reason == "unknownField":
-                names = field_names(kind.api, kind.schema, issue.path[:-1])
+                names = field_names(kind.schema_document, kind.schema, issue.path[:-1])
                 self.error(
                     path, "unknown field" + did_you_mean(str(issue.path[-1]), names), key=True
                 )

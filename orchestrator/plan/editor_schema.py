@@ -47,7 +47,7 @@ def plan_json_schema() -> dict[str, Any]:
                         "anyOf": [
                             # the name is the step's own `name:`
                             {
-                                "$ref": converter.ref(kind.api, kind.schema),
+                                "$ref": converter.ref(kind.schema_document, kind.schema),
                                 "properties": {"name": False},
                             },
                             {"type": "null"},

@@ -21,7 +21,7 @@ def output_error(kind: Kind, path: tuple[str | int, ...]) -> str | None:
     """
     if path[0] in kind.outputs:
         return None  # the kind computes these; their insides are its business
-    doc = discovery.document(kind.api)
+    doc = discovery.document(kind.schema_document)
     prop = _resolve(doc, {"$ref": kind.schema})
     walked: list[str] = []
     for part in path:

@@ -1,0 +1,138 @@
+"""Apigee API proxy bundles: built from a plan's `apigee.api_proxy` properties, and read back.
+
+Each target gets a TargetEndpoint whose `<Authentication><GoogleIDToken>` audience comes from a
+flow variable that an AssignMessage policy sets: the audience Cloud Run checks is the service's
+run.app URL or one of its customAudiences, never the private hostname the call goes to.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+from xml.etree import ElementTree as ET
+
+
+def _xml(root: ET.Element) -> bytes:
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + ET.tostring(root)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _policy_name(target: str) -> str:
+    return f"AM-Audience-{target}"
+
+
+def _variable(target: str) -> str:
+    return f"provision.audience.{target}"
+
+
+def build(name: str, spec: dict[str, Any]) -> bytes:
+    """The zip Apigee imports, deterministic for a given spec (so revisions change only when
+    the spec does)."""
+    targets = spec.get("targets", [])
+    files: dict[str, bytes] = {}
+
+    root = ET.Element("APIProxy", name=name)
+    _sub(root, "Description", "Built by provision")
+    _sub(root, "BasePaths", spec.get("basePath", "/"))
+    policies = _sub(root, "Policies")
+    for t in targets:
+        _sub(policies, "Policy", _policy_name(t["name"]))
+    ends = _sub(root, "TargetEndpoints")
+    for t in targets:
+        _sub(ends, "TargetEndpoint", t["name"])
+    _sub(_sub(root, "ProxyEndpoints"), "ProxyEndpoint", "default")
+    files[f"apiproxy/{name}.xml"] = _xml(root)
+
+    proxy = ET.Element("ProxyEndpoint", name="default")
+    _sub(proxy, "PreFlow", name="PreFlow")
+    conn = _sub(proxy, "HTTPProxyConnection")
+    _sub(conn, "BasePath", spec.get("basePath", "/"))
+    # Specific prefixes first: Apigee takes the first matching RouteRule.
+    ordered = sorted(targets, key=lambda t: (not t.get("pathPrefix"), targets.index(t)))
+    for t in ordered:
+        rule = _sub(proxy, "RouteRule", name=t["name"])
+        if t.get("pathPrefix"):
+            _sub(rule, "Condition", f'(proxy.pathsuffix MatchesPath "{t["pathPrefix"]}/**") or '
+                                    f'(proxy.pathsuffix == "{t["pathPrefix"]}")')
+        _sub(rule, "TargetEndpoint", t["name"])
+    files["apiproxy/proxies/default.xml"] = _xml(proxy)
+
+    for t in targets:
+        policy = ET.Element("AssignMessage", name=_policy_name(t["name"]))
+        assign = _sub(policy, "AssignVariable")
+        _sub(assign, "Name", _variable(t["name"]))
+        _sub(assign, "Value", t["audience"])
+        _sub(policy, "IgnoreUnresolvedVariables", "false")
+        files[f"apiproxy/policies/{_policy_name(t['name'])}.xml"] = _xml(policy)
+
+        endpoint = ET.Element("TargetEndpoint", name=t["name"])
+        step = _sub(_sub(_sub(endpoint, "PreFlow", name="PreFlow"), "Request"), "Step")
+        _sub(step, "Name", _policy_name(t["name"]))
+        http = _sub(endpoint, "HTTPTargetConnection")
+        auth = _sub(http, "Authentication")
+        _sub(_sub(auth, "GoogleIDToken"), "Audience", ref=_variable(t["name"]))
+        ssl = t.get("sslInfo", {})
+        info = _sub(http, "SSLInfo")
+        _sub(info, "Enabled", "true")
+        _sub(info, "Enforce", str(ssl.get("enforce", True)).lower())
+        if ssl.get("ignoreValidationErrors"):
+            _sub(info, "IgnoreValidationErrors", "true")
+        if ssl.get("trustStore"):
+            _sub(info, "TrustStore", ssl["trustStore"])
+        _sub(http, "URL", t["url"])
+        files[f"apiproxy/targets/{t['name']}.xml"] = _xml(endpoint)
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            zf.writestr(info, files[path])
+    return out.getvalue()
+
+
+def read(bundle: bytes) -> dict[str, Any]:
+    """The properties a bundle built by `build` expresses (what is live, for the diff)."""
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        names = zf.namelist()
+        proxy = ET.fromstring(zf.read("apiproxy/proxies/default.xml"))
+        base_path = proxy.findtext("HTTPProxyConnection/BasePath", "/")
+        prefixes: dict[str, str] = {}
+        for rule in proxy.findall("RouteRule"):
+            cond = rule.findtext("Condition")
+            if cond:
+                prefixes[rule.findtext("TargetEndpoint", "")] = cond.split('"')[1].removesuffix(
+                    "/**"
+                )
+        root = next(n for n in names if n.count("/") == 1 and n.endswith(".xml"))
+        order = [e.text or "" for e in ET.fromstring(zf.read(root)).findall(
+            "TargetEndpoints/TargetEndpoint")]
+        targets = []
+        for name in order:
+            endpoint = ET.fromstring(zf.read(f"apiproxy/targets/{name}.xml"))
+            policy = ET.fromstring(zf.read(f"apiproxy/policies/{_policy_name(name)}.xml"))
+            target: dict[str, Any] = {
+                "name": name,
+                "url": endpoint.findtext("HTTPTargetConnection/URL", ""),
+                "audience": policy.findtext("AssignVariable/Value", ""),
+            }
+            if name in prefixes:
+                target["pathPrefix"] = prefixes[name]
+            ssl: dict[str, Any] = {}
+            info = endpoint.find("HTTPTargetConnection/SSLInfo")
+            if info is not None:
+                ssl["enforce"] = info.findtext("Enforce") == "true"
+                if info.findtext("IgnoreValidationErrors") == "true":
+                    ssl["ignoreValidationErrors"] = True
+                if info.findtext("TrustStore"):
+                    ssl["trustStore"] = info.findtext("TrustStore")
+            target["sslInfo"] = ssl
+            targets.append(target)
+    return {"basePath": base_path, "targets": targets}
