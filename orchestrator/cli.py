@@ -56,7 +56,8 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # soft_wrap: a resource path or URL stays on one line, whole, when output is not a terminal.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _invalid(message: str) -> typer.Exit:

@@ -191,8 +191,9 @@ class Engine:
         rec = self._ledger.resources.get(step.id)
         path = res.target.path
         if res.unknown:
-            action = "create" if rec is None else "update"
-            return StepChange(step.id, kind.name, action, path, (), "known after apply")
+            if rec is None:
+                return StepChange(step.id, kind.name, "create", path)
+            return StepChange(step.id, kind.name, "update", path, (), "known after apply")
         if live is None:
             reason = "deleted outside provision" if rec and rec.status == "present" else ""
             return StepChange(step.id, kind.name, "create", path, (), reason)
@@ -404,7 +405,8 @@ class Engine:
                     # A dependent may still be on its way out (deleted in parallel, or by
                     # Google after its own delete): wait for it rather than fail at once.
                     retry_if=lambda e: e.reason == "resourceInUseByAnotherResource"
-                    or any(fragment in e.message for fragment in kind.delete_blockers),
+                    or any(fragment in e.message for fragment in kind.delete_blockers)
+                    or _lost_race(e),
                 )
             except ApiError as exc:
                 if not exc.not_found:
@@ -431,7 +433,7 @@ class Engine:
                 retry_if=retry_if,
             )
         except ApiError as exc:
-            if conflict_ok and exc.conflict:
+            if conflict_ok and exc.conflict and not _lost_race(exc):
                 # Our own create, already under way (a retried call after a lost response):
                 # read-back decides.
                 return None
@@ -571,6 +573,13 @@ class Engine:
         outcome = run_graph(order, dependents, task, parallelism=self.parallelism)
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)
+
+
+def _lost_race(exc: ApiError) -> bool:
+    """Google's ABORTED: a concurrent change won (an IAM policy's etag). Create and delete
+    read what they change on every call, so calling again resolves it; update is not retried
+    so, since it sends what the engine read before the call."""
+    return exc.status == "ABORTED"
 
 
 def _current_step() -> str | None:
