@@ -362,7 +362,7 @@ class Engine:
         with self._serial(kind, res.target):
             op = self._call(
                 lambda: kind.adapter.create(self.clients, res.target, res.body, request_id),
-                deadline, conflict_ok=True,
+                deadline, conflict_ok=True, retry_if=_lost_race,
             )
             if op is not None:
                 self._record_operation(step.id, op)

@@ -71,18 +71,26 @@ def resolve_step(
         field: fingerprint_secret(str(body[field])) for field in kind.secret_fields if field in body
     }
     spec = {k: secret_fields.get(k, v) for k, v in body.items()}
-    path = kind.resource_path(name, scope)
+    path = kind.resource_path(name, scope, body)
     return Resolved(Target(name, scope, path, spec), body, spec, secret_fields, unknown)
 
 
 def scope_from_path(kind: Kind, path: str) -> tuple[str, dict[str, str]]:
     """The name and scope fields of a recorded resource path, read back through the kind's
     path template (destroy works from the ledger alone)."""
-    pattern = re.escape(kind.path)
-    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    seen: set[str] = set()
+
+    def group(m: re.Match[str]) -> str:
+        field = m.group(1)
+        if field in seen:  # "{name}@{project}.iam.gserviceaccount.com" names its project twice
+            return f"(?P={field})"
+        seen.add(field)
+        # Fields from properties (an IAM role) may hold slashes; name and scope never do.
+        return f"(?P<{field}>{'[^/]+' if field == 'name' or field in kind.scope else '.+'})"
+
+    pattern = re.sub(r"\\\{(\w+)\\\}", group, re.escape(kind.path))
     match = re.fullmatch(pattern, path)
     if match is None:
         raise ValueError(f"{path!r} is not a {kind.name} path ({kind.path})")
-    fields = match.groupdict()
-    name = fields.pop("name")
-    return name, fields
+    fields = {k: v for k, v in match.groupdict().items() if k in kind.scope}
+    return match.group("name"), fields
