@@ -44,11 +44,11 @@ def insert_network(compute: Compute, name: str = "net", **request) -> compute_v1
 
 def test_unknown_api_or_route_is_404(emulator: Emulator) -> None:
     client = discovery.build(
-        "dns", "v1", credentials=AnonymousCredentials(), static_discovery=True,
-        client_options={"api_endpoint": f"{emulator.url}/dns/"},
+        "pubsub", "v1", credentials=AnonymousCredentials(), static_discovery=True,
+        client_options={"api_endpoint": f"{emulator.url}/pubsub/"},
     )  # fmt: skip
     with pytest.raises(HttpError) as caught:
-        client.managedZones().list(project=PROJECT).execute()
+        client.projects().topics().list(project=f"projects/{PROJECT}").execute()
     assert caught.value.status_code == 404
 
 

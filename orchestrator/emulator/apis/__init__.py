@@ -10,6 +10,7 @@ from __future__ import annotations
 from orchestrator.emulator.apis import (
     cloudresourcemanager,
     compute,
+    dns,
     iam,
     run,
     serviceusage,
@@ -17,7 +18,7 @@ from orchestrator.emulator.apis import (
 )
 from orchestrator.emulator.apis.base import ApiRules
 
-MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage)
+MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage, dns)
 
 
 def all_rules() -> dict[str, ApiRules]:
