@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import kinds
+from orchestrator.engine import ownership
 from orchestrator.engine.diff import Change, diff
 from orchestrator.engine.events import Event, EventCallback
 from orchestrator.engine.results import Preview, RunResult, StepChange, StepFailure
@@ -198,9 +199,12 @@ class Engine:
             reason = "deleted outside provision" if rec and rec.status == "present" else ""
             return StepChange(step.id, kind.name, "create", path, (), reason)
         if rec is None or rec.path != path:
+            if ownership.is_ours(kind, live, self._ledger.lineage, step.id):
+                return StepChange(step.id, kind.name, "noop", path, (), "adopt: made by this plan")
             return StepChange(step.id, kind.name, "create", path, (), "exists, not in the ledger")
         changes = [
-            c for c in diff(_without(res.body, res.secret_fields), live) if c.top != "name"
+            c for c in diff(_without(res.body, res.secret_fields), ownership.unmark(kind, live))
+            if c.top != "name"
         ]
         recorded = rec.spec or {}
         for fld in res.secret_fields:
@@ -273,11 +277,8 @@ class Engine:
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
         pending_create = rec is not None and rec.status == "pending" and rec.path == res.target.path
-        if live is not None and rec is None and not pending_create:
-            raise StepError(
-                f"{res.target.path} already exists and this ledger does not own it. "
-                f"To manage it with this plan, run: provision import {step.id} {res.target.path}"
-            )
+        if live is not None and (rec is None or pending_create):
+            self._check_owner(step, kind, res, live, recorded_intent=pending_create)
         decision = self._decide(step, kind, res, live) if not pending_create else None
         action = "create" if decision is None else decision.action
         if action != "noop":
@@ -290,7 +291,9 @@ class Engine:
             )
         started = self.clock.now()
         if action == "noop":
-            self._record_present(step, kind, res, live or {}, origin=None)
+            adopted = rec is None and live is not None
+            self._record_present(step, kind, res, live or {},
+                                 origin="adopted" if adopted else None)
         elif action == "create" and pending_create and live is not None:
             # Our own create from a run that stopped before recording its outcome.
             self._record_present(step, kind, res, live, origin="created")
@@ -310,6 +313,20 @@ class Engine:
             )
         )
         return action
+
+    def _check_owner(
+        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], recorded_intent: bool
+    ) -> None:
+        """Refuse a live resource this ledger did not make. Without a marker field (some APIs
+        have neither labels nor description) the recorded intent is the only evidence."""
+        if ownership.is_ours(kind, live, self._ledger.lineage, step.id):
+            return
+        if recorded_intent and ownership.marker_field(kind) is None:
+            return
+        raise StepError(
+            f"{res.target.path} already exists and this ledger does not own it. "
+            f"To manage it with this plan, run: provision import {step.id} {res.target.path}"
+        )
 
     def _read(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any] | None:
         return retry.call(
@@ -360,14 +377,19 @@ class Engine:
             rec.depends_on = sorted(step.deps)
         self._save()
         with self._serial(kind, res.target):
+            body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
             op = self._call(
-                lambda: kind.adapter.create(self.clients, res.target, res.body, request_id),
+                lambda: kind.adapter.create(self.clients, res.target, body, request_id),
                 deadline, conflict_ok=True, retry_if=_lost_race,
             )
             if op is not None:
                 self._record_operation(step.id, op)
                 self._wait(op, deadline)
         live = self._await_ready(kind, res.target, deadline)
+        if op is None:
+            # The create met an existing resource (409) or answered synchronously: make sure
+            # what is there is the one this step made.
+            self._check_owner(step, kind, res, live, recorded_intent=True)
         self._record_present(step, kind, res, live, origin="created")
 
     def _update(
@@ -380,8 +402,11 @@ class Engine:
             rec.operation = Operation("", kind.api, "update", now())
         self._save()
         with self._serial(kind, res.target):
+            body = res.body
+            if ownership.marker_field(kind) == "description":
+                body = ownership.mark(kind, body, self._ledger.lineage, step.id)
             op = self._call(
-                lambda: kind.adapter.update(self.clients, res.target, res.body, live), deadline
+                lambda: kind.adapter.update(self.clients, res.target, body, live), deadline
             )
             if op is not None:
                 self._record_operation(step.id, op)
