@@ -37,7 +37,17 @@ DURATIONS: dict[str, float] = {
     "apigee.organizations": 25 * MINUTE,
     "apigee.organizations.instances": 30 * MINUTE,
     "apigee.organizations.endpointAttachments": 10 * MINUTE,
+    "apigee.organizations.environments": 3 * MINUTE,
+    "apigee.organizations.envgroups": 2 * MINUTE,
+    "apigee.organizations.envgroups.attachments": 2 * MINUTE,
+    "apigee.organizations.instances.attachments": 5 * MINUTE,
+    "apigee.organizations.dnsZones": 5 * MINUTE,
+    # Not an operation: how long a proxy deployment stays PROGRESSING before READY.
+    "apigee.organizations.environments.apis.revisions.deployments": 15.0,
     "servicenetworking": 60.0,
+    # Not an operation: how long after its last producer left Google still counts a private
+    # services connection as used (deleteConnection fails meanwhile).
+    "servicenetworking.producerRelease": 15 * MINUTE,
     "dns.changes": 2.0,
 }
 DEFAULT_DURATION = 10.0

@@ -13,12 +13,13 @@ from orchestrator.emulator.apis import (
     dns,
     iam,
     run,
+    servicenetworking,
     serviceusage,
     storage,
 )
 from orchestrator.emulator.apis.base import ApiRules
 
-MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage, dns)
+MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage, dns, servicenetworking)
 
 
 def all_rules() -> dict[str, ApiRules]:
