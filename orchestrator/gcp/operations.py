@@ -55,6 +55,8 @@ class Waiter:
             return self._compute(op, deadline)
         if op.type == "lro":
             return self._longrunning(op, deadline)
+        if op.type == "dns":
+            return self._dns_change(op, deadline)
         raise ValueError(f"unknown operation type {op.type!r}")
 
     def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:
@@ -130,6 +132,23 @@ class Waiter:
                 interval = min(interval * 2, MAX_POLL)
             elif self.clock.now() >= deadline:
                 raise DeadlineExceeded(f"operation {op.name} still running at the deadline")
+
+    def _dns_change(self, op: OperationRef, deadline: float) -> dict[str, Any]:
+        """A Cloud DNS change set (`name` its id, `zone` its managed zone), reloaded through
+        google-cloud-dns until its status is done; Cloud DNS has no wait method."""
+        change = self.clients.dns(op.project).zone(op.zone).changes()
+        change.name = op.name
+        interval = FIRST_POLL
+        while True:
+            retry.call(
+                change.reload, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep
+            )
+            state = {"id": change.name, "status": change.status}
+            self._polled(op, state)
+            if change.status == "done":
+                return state
+            self._pause(deadline, interval)
+            interval = min(interval * 2, MAX_POLL)
 
     def _pause(self, deadline: float, seconds: float) -> None:
         remaining = deadline - self.clock.now()
