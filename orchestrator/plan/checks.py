@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,8 @@ class Checker:
                 self._name(base, raw.get("name"), facts.kind)
             if "properties" not in bad and isinstance(raw.get("properties"), dict):
                 self._properties(base, raw["properties"], facts.kind)
+            if "properties" not in bad:
+                self._path_properties(base, raw.get("properties"), facts.kind)
             self._unique(index, raw, facts)
         self._references(index, raw, bad, facts)
         return facts
@@ -158,6 +161,17 @@ class Checker:
                 # A reference's value is known only at run time; its type is checked then.
                 self.error(path, issue.message)
 
+    def _path_properties(self, base: Path, props: Any, kind: Kind) -> None:
+        """Properties the resource's path is made of (a DNS record's type) are required."""
+        if props is not None and not isinstance(props, dict):
+            return
+        for name in _path_property_names(kind):
+            if name not in (props or {}):
+                self.error(
+                    (*base, "properties") if props is not None else base,
+                    f"missing {name} (required: it names the {kind.name}, {kind.path})",
+                )
+
     def _unique(self, index: int, raw: dict[str, Any], facts: StepFacts) -> None:
         # Two steps on one resource would fight over it; only literal names can be compared.
         name = raw.get("name")
@@ -168,9 +182,12 @@ class Checker:
         if any(refs.has_refs(v) for v in facts.scope.values()):
             return
         try:
-            path = facts.kind.resource_path(name, facts.scope)
+            props = raw.get("properties")
+            path = facts.kind.resource_path(
+                name, facts.scope, props if isinstance(props, dict) else None
+            )
         except (KeyError, IndexError, ValueError):
-            return  # a path template needing more than scope and name: the kind's own check
+            return  # a path property missing: _path_properties names it
         key = f"{facts.kind.name} {path}"
         if key in self.resources:
             other = self.resources[key]
@@ -286,6 +303,11 @@ def check_ids(
         else:
             ids[step_id] = index
     return ids, names
+
+
+def _path_property_names(kind: Kind) -> list[str]:
+    fields = [f for _, f, _, _ in string.Formatter().parse(kind.path) if f]
+    return [f for f in dict.fromkeys(fields) if f != "name" and f not in kind.scope]
 
 
 def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
