@@ -9,7 +9,7 @@ import importlib
 from orchestrator.kinds.base import Kind
 
 # Imported on first use, so that `provision --help` loads no kind module.
-MODULES = ("compute", "apigee", "apigee_proxy", "servicenetworking", "run", "iam")
+MODULES = ("compute", "apigee", "apigee_proxy", "servicenetworking", "run", "iam", "dns")
 
 
 @functools.cache

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import run_v2
+from google.cloud import dns, run_v2
 from googleapiclient import discovery as api_discovery
 
 import orchestrator
+from orchestrator import discovery
 from orchestrator.emulator import Emulator
 
 TIME_SCALE = 0.001  # the shared emulator's (tests/conftest.py)
@@ -53,13 +54,29 @@ def run_services(emulator: Emulator) -> run_v2.ServicesClient:
     )
 
 
-def discovery_client(emulator: Emulator, api: str, version: str) -> Any:
+def discovery_client(emulator: Emulator, api: str) -> Any:
+    service_path = discovery.document(api).get("servicePath", "")
     return api_discovery.build(
-        api, version, credentials=AnonymousCredentials(), static_discovery=True,
-        client_options={"api_endpoint": f"{emulator.url}/{api}/"},
+        api, discovery.API_VERSIONS[api], credentials=AnonymousCredentials(),
+        static_discovery=True,
+        client_options={"api_endpoint": f"{emulator.url}/{api}/{service_path}"},
     )
 
 
 @pytest.fixture
 def iam(emulator: Emulator) -> Any:
-    return discovery_client(emulator, "iam", "v1")
+    return discovery_client(emulator, "iam")
+
+
+@pytest.fixture
+def dns_api(emulator: Emulator) -> Any:
+    """The dns v1 discovery client: zones as Google's JSON, private and peering fields included."""
+    return discovery_client(emulator, "dns")
+
+
+@pytest.fixture
+def dns_client(emulator: Emulator) -> dns.Client:
+    return dns.Client(
+        project=PROJECT, credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": f"{emulator.url}/dns"},
+    )

@@ -1,0 +1,217 @@
+"""Cloud DNS kinds: managed zones through the dns v1 discovery client (google-cloud-dns's
+ManagedZone has no visibility, privateVisibilityConfig or peeringConfig), record sets through
+google-cloud-dns change sets, which the engine waits on until they are done.
+
+A record step names its zone in its scope (`managed_zone: ${zone.name}`), so it is created
+after the zone and destroyed before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.errors import ApiError, from_exception
+from orchestrator.gcp.operations import OperationRef, invoke
+from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.base import Kind
+
+# Record names are absolute (trailing dot) and lower case, as Google stores them.
+DNS_NAME = r"^(\*\.)?([a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\.)+$"
+# What a zone holds from birth, and may still hold when deleted.
+APEX_TYPES = ("SOA", "NS")
+# google-cloud-dns always sends a TTL; the one gcloud uses when none is given.
+DEFAULT_TTL = 300
+
+
+@dataclass(frozen=True)
+class ManagedZoneAdapter:
+    """A managed zone; synchronous in Google (no operation to wait on)."""
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        try:
+            return _zones(clients, "get", target)
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:
+                return None
+            raise
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef | None:
+        invoke(
+            clients.discovery("dns"), "dns.managedZones.create",
+            project=target.scope["project"], body=body,
+        )
+        return None
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef | None:
+        # A patch replaces the fields it sends and keeps the others.
+        _zones(clients, "patch", target, body=body)
+        return None
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
+        try:
+            _zones(clients, "delete", target)
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is None or api.reason != "containerNotEmpty":
+                raise
+            raise _not_empty(clients, target, api) from exc
+        return None
+
+
+def _zones(clients: ClientFactory, verb: str, target: Target, **params: Any) -> Any:
+    return invoke(
+        clients.discovery("dns"), f"dns.managedZones.{verb}",
+        project=target.scope["project"], managedZone=target.name, **params,
+    )
+
+
+def _not_empty(clients: ClientFactory, target: Target, error: ApiError) -> ApiError:
+    """Google's containerNotEmpty, saying which records are left and what to do (the plan's
+    own records go before their zone, so on destroy these were made some other way)."""
+    svc = clients.discovery("dns")
+    zone = target.name
+    project = target.scope["project"]
+    left: list[str] = []
+    token = None
+    while True:
+        page = invoke(svc, "dns.resourceRecordSets.list", project=project, managedZone=zone,
+                      **({"pageToken": token} if token else {}))
+        left += [
+            f"{r['name']} {r['type']}"
+            for r in page.get("rrsets", [])
+            if r["type"] not in APEX_TYPES
+        ]
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    return ApiError(
+        error.code,
+        f"{error.message}: it still holds record sets besides its SOA and NS: "
+        f"{', '.join(left) or '(none listed)'}. Delete them first (gcloud dns record-sets "
+        f"delete NAME --type=TYPE --zone={zone} --project={project}), or declare them as "
+        "dns.record_set steps so that provision deletes them before the zone; then run the "
+        "command again.",
+        status=error.status, reason=error.reason, method=error.method,
+    )
+
+
+@dataclass(frozen=True)
+class RecordSetAdapter:
+    """A record set, changed through a change set (an update is one change deleting the old
+    record set and adding the new), whose completion the engine awaits as a "dns" operation."""
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        record = self._find(clients, target)
+        return None if record is None else _json(record)
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef | None:
+        return self._change(clients, target, add=body)
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef | None:
+        return self._change(clients, target, add=body, remove=live)
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
+        # Google deletes a record set only when given exactly as it is.
+        live = self.read(clients, target)
+        return None if live is None else self._change(clients, target, remove=live)
+
+    def _zone(self, clients: ClientFactory, target: Target) -> Any:
+        return clients.dns(target.scope["project"]).zone(target.scope["managed_zone"])
+
+    def _find(self, clients: ClientFactory, target: Target) -> Any:
+        # google-cloud-dns lists a zone's record sets but cannot filter them by name.
+        try:
+            for record in self._zone(clients, target).list_resource_record_sets():
+                if record.name == target.name and record.record_type == target.spec["type"]:
+                    return record
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:  # the zone is gone, and its records with it
+                return None
+            raise
+        return None
+
+    def _change(
+        self,
+        clients: ClientFactory,
+        target: Target,
+        *,
+        add: dict[str, Any] | None = None,
+        remove: dict[str, Any] | None = None,
+    ) -> OperationRef | None:
+        zone = self._zone(clients, target)
+        change = zone.changes()
+        if remove is not None:
+            change.delete_record_set(_record(zone, remove))
+        if add is not None:
+            change.add_record_set(_record(zone, add))
+        change.create()
+        if change.status == "done":
+            return None
+        return OperationRef(
+            type="dns", api="dns", name=change.name,
+            project=target.scope["project"], zone=target.scope["managed_zone"],
+        )
+
+
+def _record(zone: Any, data: dict[str, Any]) -> Any:
+    unsupported = set(data) - {"name", "type", "ttl", "rrdatas", "kind"}
+    if unsupported:
+        raise ValueError(
+            f"a record set here takes name, type, ttl and rrdatas, not {', '.join(unsupported)}"
+        )
+    ttl = data.get("ttl")
+    return zone.resource_record_set(
+        data["name"], data["type"], DEFAULT_TTL if ttl is None else int(ttl), list(data["rrdatas"])
+    )
+
+
+def _json(record: Any) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "type": record.record_type,
+        "ttl": record.ttl,
+        "rrdatas": list(record.rrdatas),
+    }
+
+
+KINDS = [
+    Kind(
+        name="dns.managed_zone",
+        api="dns",
+        schema="ManagedZone",
+        path="projects/{project}/managedZones/{name}",
+        adapter=ManagedZoneAdapter(),
+        # dnsName, visibility and the reverse-lookup and Service Directory settings are fixed
+        # (as in the Terraform provider's google_dns_managed_zone).
+        mutable=frozenset(
+            {
+                "description", "labels", "privateVisibilityConfig", "peeringConfig",
+                "forwardingConfig", "dnssecConfig", "cloudLoggingConfig",
+            }
+        ),
+        outputs=("path", "name", "dnsName", "nameServers"),
+    ),
+    Kind(
+        name="dns.record_set",
+        api="dns",
+        schema="ResourceRecordSet",
+        # Google's own record-set path: a record set is named by its name and type.
+        path="projects/{project}/managedZones/{managed_zone}/rrsets/{name}/{type}",
+        scope=("project", "managed_zone"),
+        adapter=RecordSetAdapter(),
+        name_pattern=DNS_NAME,
+        mutable=frozenset({"ttl", "rrdatas"}),
+    ),
+]
