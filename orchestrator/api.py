@@ -114,8 +114,27 @@ class Deployment:
         """What `apply` would do, from live reads; changes nothing."""
         return self._engine().preview()
 
-    def apply(self) -> RunResult:
-        return self._engine().apply()
+    def apply(self, on_failure: str = "stop") -> RunResult:
+        """Apply the plan. on_failure="rollback" undoes this apply's changes when a step fails
+        (its result is in `RunResult.rollback`)."""
+        if on_failure not in ("stop", "rollback"):
+            raise ValueError(f"on_failure must be 'stop' or 'rollback', not {on_failure!r}")
+        result = self._engine().apply()
+        if not result.ok and on_failure == "rollback":
+            result.rollback = self.rollback()
+        return result
+
+    def rollback(self) -> RunResult:
+        """Undo the last apply: delete what it created, restore what it updated."""
+        return self._engine().rollback()
+
+    def refresh(self) -> RunResult:
+        """Update the ledger's outputs from live state; report resources deleted outside."""
+        return self._engine().refresh()
+
+    def import_resource(self, step_id: str, path: str | None = None) -> RunResult:
+        """Put an existing resource under the ledger as the plan's step `step_id`."""
+        return self._engine().import_resource(step_id, path)
 
     def destroy(self) -> RunResult:
         return self._engine().destroy()

@@ -197,9 +197,15 @@ def apply(
     project: QuotaOpt = None,
     parallelism: ParallelOpt = 8,
     yes: YesOpt = False,
+    on_failure: Annotated[
+        str, typer.Option("--on-failure", help="stop, or rollback: undo this apply's changes.")
+    ] = "stop",
 ) -> None:
     """Create or update everything the plan declares."""
-    _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes)
+    if on_failure not in ("stop", "rollback"):
+        raise _invalid(f"--on-failure {on_failure!r}: expected stop or rollback")
+    _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
+             on_failure=on_failure)
 
 
 @app.command()
@@ -242,6 +248,7 @@ def _execute(
     project: str | None,
     parallelism: int,
     yes: bool,
+    on_failure: str = "stop",
 ) -> None:
     from orchestrator.display import LiveDisplay, json_events, render_preview, render_result
 
@@ -264,14 +271,19 @@ def _execute(
         order = [s.id for s in dep.plan.steps] if dep.plan else list(dep.ledger().resources)
         if command == "destroy":
             order.reverse()
+        call = getattr(dep, command)
+        if command == "apply":
+            call = lambda: dep.apply(on_failure=on_failure)  # noqa: E731
         if events is not None:
             dep.on_event = events
-            result = _run(getattr(dep, command))
+            result = _run(call)
         else:
             with LiveDisplay(console, order) as live:
                 dep.on_event = live
-                result = _run(getattr(dep, command))
+                result = _run(call)
             render_result(console, result, str(plan) if plan else None)
+            if result.rollback is not None:
+                render_result(console, result.rollback, str(plan) if plan else None)
         if result.ok and command == "apply" and not json_:
             _print_outputs(console, result.outputs, brief=True)
     if not result.ok:
@@ -345,6 +357,118 @@ def _ledger_for(plan: Path | None, var: list[str] | None) -> Path:
         return default_ledger_path(load_plan(plan, _parse_vars(var)).name)
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
+
+
+def _recovery(
+    command: str,
+    plan: Path | None,
+    var: list[str] | None,
+    emulator: str | None,
+    ledger: str | None,
+    impersonate: str | None,
+    project: str | None,
+    *args: str | None,
+) -> None:
+    from orchestrator.display import render_result
+
+    if plan is None and ledger is None:
+        ledger = str(_only_ledger())
+    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
+                impersonate=impersonate, project=project)
+    with dep:
+        result = _run(lambda: getattr(dep, command)(*args))
+    console = _console()
+    for step, action in result.actions.items():
+        console.print(f"  {step}: {action}")
+    render_result(console, result, str(plan) if plan else None)
+    if not result.ok:
+        raise typer.Exit(FAILED)
+
+
+@app.command("import")
+def import_cmd(
+    plan: PlanArg,
+    step: Annotated[str, typer.Argument(help="The plan step the resource becomes.")],
+    resource: Annotated[
+        str | None, typer.Argument(help="Its resource path (default: the step's own).")
+    ] = None,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+) -> None:
+    """Put an existing resource under the ledger, as a step of the plan (nothing is changed)."""
+    _recovery("import_resource", plan, var, emulator, ledger, impersonate, project, step,
+              resource)
+
+
+@app.command()
+def refresh(
+    plan: PlanArg,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+) -> None:
+    """Update the ledger's outputs from live state; report what was deleted outside."""
+    _recovery("refresh", plan, var, emulator, ledger, impersonate, project)
+
+
+@app.command()
+def rollback(
+    plan: Annotated[Path | None, typer.Argument(help="Plan file; without it, the ledger alone.")]
+    = None,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+) -> None:
+    """Undo the last apply: delete what it created, restore what it updated."""
+    _recovery("rollback", plan, var, emulator, ledger, impersonate, project)
+
+
+ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("restore")
+def ledger_restore(
+    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    force: Annotated[bool, typer.Option(help="Restore even over an intact ledger.")] = False,
+) -> None:
+    """Put back the ledger's previous version (kept beside it as .bak)."""
+    from orchestrator.ledger import LedgerError, open_store
+
+    location = ledger or str(_ledger_for(plan, var))
+    try:
+        restored = open_store(location).restore_backup(force=force)
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    _console().print(f"{location}: restored from its backup "
+                     f"({len(restored.resources)} resources, serial {restored.serial}).")
+
+
+@app.command()
+def unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock id the refusal message gave.")],
+    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Clear a ledger lock left by a process that is gone."""
+    from orchestrator.ledger import LedgerError, open_store
+
+    location = ledger or str(_ledger_for(plan, var))
+    try:
+        info = open_store(location).force_unlock(lock_id)
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    _console().print(f"{location}: unlocked ({info.describe()}).")
 
 
 @app.command()

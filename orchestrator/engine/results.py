@@ -59,6 +59,7 @@ class RunResult:
     cancelled: list[str] = field(default_factory=list)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed: float = 0.0  # simulated seconds
+    rollback: RunResult | None = None  # when apply rolled back on failure
 
     @property
     def ok(self) -> bool:

@@ -14,13 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import kinds
 from orchestrator.engine import ownership
 from orchestrator.engine.diff import Change, diff
 from orchestrator.engine.events import Event, EventCallback
+from orchestrator.engine.recovery import RecoveryCommands
 from orchestrator.engine.results import Preview, RunResult, StepChange, StepFailure
 from orchestrator.engine.scheduler import run_graph
-from orchestrator.engine.steps import Resolved, Unknown, resolve_step, scope_from_path
+from orchestrator.engine.steps import (
+    Resolved,
+    StepError,
+    Unknown,
+    kind_named,
+    resolve_step,
+    target_of,
+)
 from orchestrator.gcp import retry
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock
@@ -34,13 +41,10 @@ from orchestrator.ledger.model import now
 _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
 
 
-class StepError(Exception):
-    """A step that could not be brought to its desired state; the message says why and what
-    to do next."""
 
 
 @dataclass
-class Engine:
+class Engine(RecoveryCommands):
     """Runs one plan against one ledger store with one set of clients."""
 
     plan: Any
@@ -146,7 +150,7 @@ class Engine:
         return rec
 
     def _resolve(self, step: Any, pending: set[str] | None = None) -> tuple[Kind, Resolved]:
-        kind = _kind(step.kind)
+        kind = kind_named(step.kind)
         resolved = resolve_step(
             step, kind, self._lookup(pending or set()), self._fingerprint_secret
         )
@@ -272,7 +276,7 @@ class Engine:
             self._await_recorded(kind, rec, deadline)
         if rec is not None and rec.status == "present" and rec.path != res.target.path:
             # Renamed or moved: the old resource goes, the new one is created.
-            self._delete(kind, step.id, _target_of(kind, rec.path, rec.spec), deadline)
+            self._delete(kind, step.id, target_of(kind, rec.path, rec.spec), deadline)
             rec = None
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
@@ -292,11 +296,11 @@ class Engine:
         started = self.clock.now()
         if action == "noop":
             adopted = rec is None and live is not None
-            self._record_present(step, kind, res, live or {},
+            self._record_present(step.id, step.deps, kind, res, live or {},
                                  origin="adopted" if adopted else None)
         elif action == "create" and pending_create and live is not None:
             # Our own create from a run that stopped before recording its outcome.
-            self._record_present(step, kind, res, live, origin="created")
+            self._record_present(step.id, step.deps, kind, res, live, origin="created")
         elif action == "create":
             self._create(step, kind, res, deadline)
         elif action == "update":
@@ -324,8 +328,8 @@ class Engine:
         if recorded_intent and ownership.marker_field(kind) is None:
             return
         raise StepError(
-            f"{res.target.path} already exists and this ledger does not own it. "
-            f"To manage it with this plan, run: provision import {step.id} {res.target.path}"
+            f"{res.target.path} already exists and this ledger does not own it. To manage it "
+            f"with this plan, run: provision import {self.plan.path} {step.id} {res.target.path}"
         )
 
     def _read(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any] | None:
@@ -390,13 +394,19 @@ class Engine:
             # The create met an existing resource (409) or answered synchronously: make sure
             # what is there is the one this step made.
             self._check_owner(step, kind, res, live, recorded_intent=True)
-        self._record_present(step, kind, res, live, origin="created")
+        self._record_present(step.id, step.deps, kind, res, live, origin="created")
 
     def _update(
         self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], deadline: float
     ) -> None:
+        self._update_resource(step.id, step.deps, kind, res, live, deadline)
+
+    def _update_resource(
+        self, step_id: str, deps: Any, kind: Kind, res: Resolved, live: dict[str, Any],
+        deadline: float,
+    ) -> None:
         with self._lock:
-            rec = self._ensure(step.id, kind, res.target.path)
+            rec = self._ensure(step_id, kind, res.target.path)
             rec.previous_spec = rec.spec
             rec.status = "pending"
             rec.operation = Operation("", kind.api, "update", now())
@@ -404,17 +414,17 @@ class Engine:
         with self._serial(kind, res.target):
             body = res.body
             if ownership.marker_field(kind) == "description":
-                body = ownership.mark(kind, body, self._ledger.lineage, step.id)
+                body = ownership.mark(kind, body, self._ledger.lineage, step_id)
             op = self._call(
                 lambda: kind.adapter.update(self.clients, res.target, body, live), deadline
             )
             if op is not None:
-                self._record_operation(step.id, op)
+                self._record_operation(step_id, op)
                 self._wait(op, deadline)
         fresh = self._await_ready(kind, res.target, deadline)
         with self._lock:
-            self._ensure(step.id, kind, res.target.path).updated_run = self._run.id
-        self._record_present(step, kind, res, fresh, origin=None)
+            self._ensure(step_id, kind, res.target.path).updated_run = self._run.id
+        self._record_present(step_id, deps, kind, res, fresh, origin=None)
 
     def _delete(self, kind: Kind, step_id: str, target: Target, deadline: float) -> None:
         with self._lock:
@@ -492,16 +502,17 @@ class Engine:
         self._save()
 
     def _record_present(
-        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], origin: str | None
+        self, step_id: str, deps: Any, kind: Kind, res: Resolved, live: dict[str, Any],
+        origin: str | None,
     ) -> None:
         outputs = {k: v for k, v in live.items() if k not in kind.secret_fields}
         outputs["path"] = res.target.path
         with self._lock:
-            rec = self._ensure(step.id, kind, res.target.path)
+            rec = self._ensure(step_id, kind, res.target.path)
             rec.kind, rec.path, rec.status = kind.name, res.target.path, "present"
             rec.spec, rec.fingerprint, rec.outputs = res.spec, res.fingerprint, outputs
             rec.operation, rec.error = None, None
-            rec.depends_on = sorted(step.deps)
+            rec.depends_on = sorted(deps)
             if origin:
                 rec.origin = origin
         self._save()
@@ -575,8 +586,8 @@ class Engine:
         def task(step_id: str) -> None:
             threading.current_thread().__dict__["provision_step"] = step_id
             rec = self._ledger.resources[step_id]
-            kind = _kind(rec.kind)
-            target = _target_of(kind, rec.path, rec.spec)
+            kind = kind_named(rec.kind)
+            target = target_of(kind, rec.path, rec.spec)
             deadline = self.clock.now() + kind.timeout
             self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
                              resource=rec.path))
@@ -612,16 +623,8 @@ def _current_step() -> str | None:
     return threading.current_thread().__dict__.get("provision_step")
 
 
-def _kind(name: str) -> Kind:
-    kind = kinds.get(name)
-    if kind is None:
-        raise StepError(f"unknown kind {name!r}")
-    return kind
 
 
-def _target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Target:
-    name, scope = scope_from_path(kind, path)
-    return Target(name, scope, path, spec or {})
 
 
 def _without(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:

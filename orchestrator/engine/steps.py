@@ -17,6 +17,26 @@ from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import Kind
 
 
+class StepError(Exception):
+    """A step that could not be brought to its desired state; the message says why and what
+    to do next."""
+
+
+def kind_named(name: str) -> Kind:
+    from orchestrator import kinds
+
+    kind = kinds.get(name)
+    if kind is None:
+        raise StepError(f"unknown kind {name!r}")
+    return kind
+
+
+def target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Target:
+    """The Target of a recorded resource: destroy and rollback work from the ledger alone."""
+    name, scope = scope_from_path(kind, path)
+    return Target(name, scope, path, spec or {})
+
+
 class Unknown:
     """An output of a step that has not run yet (shown as "known after apply")."""
 

@@ -148,7 +148,8 @@ class Checker:
                 key=True,
             )
             props = {k: v for k, v in props.items() if k != "name"}
-        for issue in discovery.validate(kind.schema_document, kind.schema, props, output_only="reject"):
+        issues = discovery.validate(kind.schema_document, kind.schema, props, output_only="reject")
+        for issue in issues:
             path = (*at, *issue.path)
             if issue.reason == "unknownField":
                 names = field_names(kind.schema_document, kind.schema, issue.path[:-1])

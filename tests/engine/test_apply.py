@@ -140,7 +140,8 @@ def test_resource_that_exists_outside_the_ledger_is_not_taken_silently(emulator,
     result = other.apply()
     assert not result.ok
     message = result.failures[0].message
-    assert "provision import vpc" in message and "does not own" in message
+    assert "provision import " in message and " vpc projects/eng-project" in message
+    assert "does not own" in message
 
 
 def test_parallelism_one_applies_in_file_order(emulator, deploy) -> None:

@@ -47,7 +47,7 @@ def test_a_resource_someone_else_made_is_refused_with_the_import_command(
     second = deploy(state_dir=first.state_dir.parent / "elsewhere")
     result = second.apply()
     assert not result.ok
-    assert "provision import vpc" in result.failures[0].message
+    assert " vpc projects/eng-project/global/networks/eng-vpc" in result.failures[0].message
 
 
 def test_marker_is_invisible_to_the_diff(emulator: Emulator, deploy) -> None:

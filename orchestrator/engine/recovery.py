@@ -1,0 +1,130 @@
+"""import, refresh and rollback: the commands that bring the ledger and the cloud back in
+line after something happened outside a clean apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.engine.events import Event
+from orchestrator.engine.results import RunResult
+from orchestrator.engine.steps import Resolved, StepError, kind_named, target_of
+
+
+class RecoveryCommands:
+    """Mixed into `Engine`: uses its ledger, locking, reading and writing primitives."""
+
+    def _abort(self: Any) -> None:
+        """Close the current run as failed, so the ledger never shows it still running."""
+        self._run.finish("failed")
+        self._save()
+
+    def import_resource(self: Any, step_id: str, path: str | None = None) -> RunResult:
+        """Put an existing resource under this ledger as `step_id` (read, never changed)."""
+
+        with self.store.lock(command="import"):
+            self._start_run("import")
+            result = RunResult(command="import", run_id=str(self._run.id))
+            try:
+                self._import(step_id, path, result)
+            except Exception:
+                self._abort()
+                raise
+            self._finish(result)
+            return result
+
+    def _import(self: Any, step_id: str, path: str | None, result: RunResult) -> None:
+        try:
+            step = self.plan.step(step_id)
+        except KeyError:
+            raise StepError(f"the plan has no step {step_id!r}") from None
+        kind, res = self._resolve(step)
+        if res.unknown:
+            raise StepError(
+                f"step {step_id!r} refers to steps not yet in the ledger; import or apply "
+                "them first"
+            )
+        if path is not None and path != res.target.path:
+            raise StepError(
+                f"step {step_id!r} describes {res.target.path}, not {path}: change the "
+                "step's name or scope to match what you import"
+            )
+        deadline = self.clock.now() + (step.timeout or kind.timeout)
+        live = self._read(kind, res.target, deadline)
+        if live is None:
+            raise StepError(f"{res.target.path} does not exist: nothing to import")
+        self._record_present(step.id, step.deps, kind, res, live, origin="imported")
+        result.actions[step_id] = "import"
+
+    def refresh(self: Any) -> RunResult:
+        """Update every recorded resource's outputs from what is live; report the ones gone."""
+
+        with self.store.lock(command="refresh"):
+            self._start_run("refresh")
+            result = RunResult(command="refresh", run_id=str(self._run.id))
+            for step_id, rec in list(self._ledger.resources.items()):
+                if rec.status != "present":
+                    continue
+                kind = kind_named(rec.kind)
+                target = target_of(kind, rec.path, rec.spec)
+                live = self._read(kind, target, self.clock.now() + kind.timeout)
+                with self._lock:
+                    if live is None:
+                        rec.error = "deleted outside provision; apply recreates it"
+                        result.actions[step_id] = "gone"
+                    else:
+                        rec.outputs = {**live, "path": rec.path}
+                        rec.error = None
+                        result.actions[step_id] = "refresh"
+                self._emit(Event("step_finished", step=step_id, action=result.actions[step_id],
+                                 resource=rec.path))
+            self._finish(result)
+            return result
+
+    def rollback(self: Any) -> RunResult:
+        """Undo the last apply: delete what it created (dependents first), put back what it
+        updated as recorded before, leave what existed before it. Safe to run again after a
+        rollback that stopped halfway: each step is recorded as it is undone."""
+
+        with self.store.lock(command="rollback"):
+            self._start_run("rollback")
+            result = RunResult(command="rollback", run_id=str(self._run.id))
+            applied = next(
+                (r for r in reversed(self._ledger.runs[:-1])
+                 if r.command == "apply" and r.result != "rolled_back"),
+                None,
+            )
+            if applied is None:
+                self._abort()
+                raise StepError("no apply to roll back in this ledger")
+            resources = self._ledger.resources
+            created = [s for s, r in resources.items() if r.created_run == applied.id]
+            updated = [
+                s for s, r in resources.items()
+                if r.updated_run == applied.id and r.previous_spec is not None and s not in created
+            ]
+            started = self.clock.now()
+            self._destroy_steps(list(reversed(created)), result)
+            for step_id in updated:
+                rec = resources[step_id]
+                kind = kind_named(rec.kind)
+                # Secrets are recorded as fingerprints only: their fields are left as they are.
+                previous = {k: v for k, v in rec.previous_spec.items()
+                            if k not in kind.secret_fields}
+                target = target_of(kind, rec.path, previous)
+                res = Resolved(target, previous, previous, {}, False)
+                deadline = self.clock.now() + kind.timeout
+                try:
+                    live = self._read(kind, target, deadline)
+                    if live is None:
+                        raise StepError(f"{rec.path} no longer exists")
+                    self._update_resource(step_id, rec.depends_on, kind, res, live, deadline)
+                    with self._lock:
+                        rec.previous_spec = None
+                    result.actions[step_id] = "restore"
+                except Exception as exc:
+                    self._fail(step_id, exc, result)
+            if result.ok:
+                applied.result = "rolled_back"
+            result.elapsed = self.clock.now() - started
+            self._finish(result)
+            return result
