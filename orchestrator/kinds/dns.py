@@ -166,7 +166,7 @@ class RecordSetAdapter:
 
 
 def _record(zone: Any, data: dict[str, Any]) -> Any:
-    unsupported = set(data) - {"name", "type", "ttl", "rrdatas", "kind"}
+    unsupported = set(data) - {"name", "type", "ttl", "rrdatas"}
     if unsupported:
         raise ValueError(
             f"a record set here takes name, type, ttl and rrdatas, not {', '.join(unsupported)}"
