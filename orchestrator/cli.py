@@ -7,6 +7,7 @@ Heavy modules (client libraries, the engine) are imported inside commands, so th
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -131,6 +132,15 @@ def _run(fn: Any) -> Any:
             "command again to resume."
         )
         raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("PROVISION_DEBUG"):
+            raise
+        _console(stderr=True).print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} (this is a bug in provision; "
+            "PROVISION_DEBUG=1 shows where). The ledger is consistent: run the command again "
+            "once fixed.", highlight=False,
+        )
+        raise typer.Exit(FAILED) from None
 
 
 def _emulator_value(value: str | None) -> str | None:

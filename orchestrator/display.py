@@ -90,6 +90,8 @@ class LiveDisplay:
             self._plain(event)
 
     def _plain(self, event: Event) -> None:
+        if event.action == "noop":
+            return
         action = event.action or ""
         status = event.type.removeprefix("step_")
         text = f"{event.step}: {action} {status}".replace("  ", " ")
@@ -137,8 +139,9 @@ def render_result(console: Console, result: RunResult, plan_path: str | None) ->
         return
     console.print(f"[red]{result.command} failed[/]: {done}.")
     for failure in result.failures:
-        console.print(f"  [red]x[/] step [bold]{failure.step}[/] ({failure.kind} "
-                      f"{failure.resource}): {failure.message}", highlight=False)
+        what = " ".join(part for part in (failure.kind, failure.resource) if part)
+        console.print(f"  [red]x[/] step [bold]{failure.step}[/] ({what}): {failure.message}",
+                      highlight=False)
     for step, cause in result.skipped.items():
         console.print(f"  [yellow]-[/] step [bold]{step}[/] not run: it needs {cause}",
                       highlight=False)

@@ -202,7 +202,7 @@ class Engine(RecoveryCommands):
         if live is None:
             reason = "deleted outside provision" if rec and rec.status == "present" else ""
             return StepChange(step.id, kind.name, "create", path, (), reason)
-        if rec is None or rec.path != path:
+        if (rec is None or rec.path != path) and not kind.configures:
             if ownership.is_ours(kind, live, self._ledger.lineage, step.id):
                 return StepChange(step.id, kind.name, "noop", path, (), "adopt: made by this plan")
             return StepChange(step.id, kind.name, "create", path, (), "exists, not in the ledger")
@@ -210,7 +210,7 @@ class Engine(RecoveryCommands):
             c for c in diff(_without(res.body, res.secret_fields), ownership.unmark(kind, live))
             if c.top != "name"
         ]
-        recorded = rec.spec or {}
+        recorded = rec.spec if rec is not None else {}
         for fld in res.secret_fields:
             # None: fingerprinted under another key; unknown is not treated as rotated.
             same = fingerprint_matches(str(res.body[fld]), str(recorded.get(fld)), self._key())
@@ -281,7 +281,7 @@ class Engine(RecoveryCommands):
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
         pending_create = rec is not None and rec.status == "pending" and rec.path == res.target.path
-        if live is not None and (rec is None or pending_create):
+        if live is not None and (rec is None or pending_create) and not kind.configures:
             self._check_owner(step, kind, res, live, recorded_intent=pending_create)
         decision = self._decide(step, kind, res, live) if not pending_create else None
         action = "create" if decision is None else decision.action
@@ -305,6 +305,9 @@ class Engine(RecoveryCommands):
             self._create(step, kind, res, deadline)
         elif action == "update":
             self._update(step, kind, res, live or {}, deadline)
+            if rec is None:
+                with self._lock:
+                    self._ledger.resources[step.id].origin = "adopted"
         else:  # replace
             self._delete(kind, step.id, res.target, deadline)
             self._create(step, kind, res, deadline)

@@ -37,14 +37,12 @@ def target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Targ
     return Target(name, scope, path, spec or {})
 
 
-class Unknown:
-    """An output of a step that has not run yet (shown as "known after apply")."""
+class Unknown(str):
+    """An output of a step that has not run yet. A string, so that it reads as
+    "(known after apply: ...)" wherever a plan interpolates it into longer text."""
 
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-
-    def __repr__(self) -> str:
-        return f"(known after apply: {self.ref})"
+    def __new__(cls, ref: str) -> Unknown:
+        return super().__new__(cls, f"(known after apply: {ref})")
 
 
 @dataclass(frozen=True)

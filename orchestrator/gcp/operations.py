@@ -6,6 +6,7 @@ killed run can resume by polling instead of creating again.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -175,7 +176,8 @@ def _operation_methods(api: str) -> tuple[str, str | None]:
 def invoke(service: Any, method_id: str, **params: Any) -> Any:
     """Call a google-api-python-client method by its discovery id ("apigee.organizations.get")."""
     target = service
-    parts = method_id.split(".")[1:]
+    # The client renames resources and methods that are Python keywords ("global_").
+    parts = [p + "_" if keyword.iskeyword(p) else p for p in method_id.split(".")[1:]]
     for part in parts[:-1]:
         target = getattr(target, part)()
     return getattr(target, parts[-1])(**params).execute(num_retries=0)

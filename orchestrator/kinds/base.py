@@ -57,6 +57,9 @@ class Kind:
         None when ready, else why not. The engine re-reads until ready or the deadline.
     delete_blockers: fragments of Google's messages for a delete refused only for a while
         (Service Networking's "still using this connection"), retried until the deadline.
+    configures: the step sets options on a resource that exists without it (the peering
+        Service Networking makes): found live and unrecorded, it is taken over and updated,
+        never refused as someone else's; its delete puts Google's defaults back.
     """
 
     name: str
@@ -75,6 +78,7 @@ class Kind:
     ready: Callable[[dict[str, Any]], NotReady | None] | None = None
     schema_api: str = ""
     delete_blockers: tuple[str, ...] = ()
+    configures: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -184,5 +184,6 @@ KINDS.append(
         }),
         # Google takes one peering change per network at a time.
         serialize="networks/{project}/{network}",
+        configures=True,
     )
 )
