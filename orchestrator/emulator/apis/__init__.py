@@ -8,6 +8,7 @@ semantics, and list the module here. Routes and schemas come from its discovery 
 from __future__ import annotations
 
 from orchestrator.emulator.apis import (
+    apigee,
     cloudresourcemanager,
     compute,
     dns,
@@ -19,7 +20,17 @@ from orchestrator.emulator.apis import (
 )
 from orchestrator.emulator.apis.base import ApiRules
 
-MODULES = (compute, run, iam, cloudresourcemanager, serviceusage, storage, dns, servicenetworking)
+MODULES = (
+    compute,
+    run,
+    iam,
+    cloudresourcemanager,
+    serviceusage,
+    storage,
+    dns,
+    servicenetworking,
+    apigee,
+)
 
 
 def all_rules() -> dict[str, ApiRules]:
