@@ -85,7 +85,9 @@ def returns_operation(method: Method) -> bool:
 
 
 def is_mutating(method: Method) -> bool:
-    return method.name not in READ_ONLY_NAMES
+    # A GET never changes anything (apigee's getDeployments, ...); POST reads such as compute's
+    # operations wait are named.
+    return method.http_method != "GET" and method.name not in READ_ONLY_NAMES
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,13 +362,20 @@ class Engine(RecoveryCommands):
             self.clock.sleep(interval)
             interval = min(interval * 2, MAX_POLL)
 
-    def _serial(self, kind: Kind, target: Target) -> threading.Lock:
-        """The lock of a kind's "one operation at a time" parent, or a fresh one."""
+    @contextmanager
+    def _serialized(self, kind: Kind, target: Target, deadline: float) -> Iterator[float]:
+        """Hold the lock of a kind's "one operation at a time" parent, if it has one. Time spent
+        queueing behind another step's operation is not the step's own: the deadline it
+        yields is pushed back by it."""
         if not kind.serialize:
-            return threading.Lock()
+            yield deadline
+            return
         key = kind.serialize.format(name=target.name, **target.scope)
         with self._lock:
-            return self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
+        queued = self.clock.now()
+        with lock:
+            yield deadline + (self.clock.now() - queued)
 
     def _create(self, step: Any, kind: Kind, res: Resolved, deadline: float) -> None:
         rec = self._ledger.resources.get(step.id)
@@ -383,7 +391,7 @@ class Engine(RecoveryCommands):
             rec.created_run = self._run.id
             rec.depends_on = sorted(step.deps)
         self._save()
-        with self._serial(kind, res.target):
+        with self._serialized(kind, res.target, deadline) as deadline:
             body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
             op = self._call(
                 lambda: kind.adapter.create(self.clients, res.target, body, request_id),
@@ -414,7 +422,7 @@ class Engine(RecoveryCommands):
             rec.status = "pending"
             rec.operation = Operation("", kind.api, "update", now())
         self._save()
-        with self._serial(kind, res.target):
+        with self._serialized(kind, res.target, deadline) as deadline:
             body = res.body
             if ownership.marker_field(kind) == "description":
                 body = ownership.mark(kind, body, self._ledger.lineage, step_id)
@@ -436,23 +444,44 @@ class Engine(RecoveryCommands):
                 rec.status = "deleting"
                 rec.operation = Operation("", kind.api, "delete", now())
         self._save()
-        with self._serial(kind, target):
-            try:
-                op = self._call(
-                    lambda: kind.adapter.delete(self.clients, target), deadline,
-                    # A dependent may still be on its way out (deleted in parallel, or by
-                    # Google after its own delete): wait for it rather than fail at once.
-                    retry_if=lambda e: e.reason == "resourceInUseByAnotherResource"
-                    or any(fragment in e.message for fragment in kind.delete_blockers)
-                    or _lost_race(e),
-                )
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-                op = None
-            if op is not None:
+        def blocked(message: str) -> bool:
+            return any(fragment in message for fragment in kind.delete_blockers)
+
+        with self._serialized(kind, target, deadline) as deadline:
+            interval = FIRST_POLL
+            while True:
+                try:
+                    op = self._call(
+                        lambda: kind.adapter.delete(self.clients, target), deadline,
+                        # A dependent may still be on its way out (deleted in parallel, or by
+                        # Google after its own delete): wait for it rather than fail at once.
+                        retry_if=lambda e: e.reason == "resourceInUseByAnotherResource"
+                        or blocked(e.message) or _lost_race(e),
+                    )
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+                    op = None
+                if op is None:
+                    break
                 self._record_operation(step_id, op)
-                self._wait(op, deadline)
+                try:
+                    self._wait(op, deadline)
+                    break
+                except OperationError as exc:
+                    # Some blockers fail the delete's operation rather than the call
+                    # (Service Networking's "still using this connection"): call again.
+                    if not blocked(exc.message):
+                        raise
+                    if self.clock.now() + interval > deadline:
+                        raise StepError(
+                            f"{exc.message} Still so at the step's deadline: Google lets go of "
+                            "it some time after its users are deleted; run the destroy again "
+                            "later, or give the step a longer timeout."
+                        ) from exc
+                self._emit(Event("step_progress", step=step_id, message="delete blocked; retrying"))
+                self.clock.sleep(interval)
+                interval = min(interval * 2, MAX_POLL)
         with self._lock:
             self._ledger.resources.pop(step_id, None)
         self._save()

@@ -171,7 +171,9 @@ KINDS = [
         adapter=ConnectionAdapter(),
         name_field="",
         mutable=frozenset({"reservedPeeringRanges"}),
-        timeout=10 * MINUTE,
+        # Deleting it fails for a while after its last producer (the Apigee organization)
+        # is gone; the Terraform provider's 10 minutes are often not enough.
+        timeout=30 * MINUTE,
         delete_blockers=("still using this connection",),
         outputs=("path", "peering"),
     ),
