@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 from googleapiclient import discovery
@@ -337,6 +338,13 @@ def test_one_instance_per_region_and_ranges_from_the_connection(cloud: Cloud, or
     assert "only one instance per location" in error_of(caught.value)["message"]
 
 
+def tenant_attachment(cloud: Cloud, instance: dict[str, Any]) -> compute_v1.ServiceAttachment:
+    _, tenant, _, region, _, name = instance["serviceAttachment"].split("/")
+    return cloud.compute.service_attachments.get(
+        project=tenant, region=region, service_attachment=name
+    )
+
+
 def test_instance_accept_list_follows_patches(cloud: Cloud, org: dict) -> None:
     instance = cloud.instance()["response"]
     patch = cloud.apigee.instances().patch(
@@ -345,17 +353,21 @@ def test_instance_accept_list_follows_patches(cloud: Cloud, org: dict) -> None:
         body={"consumerAcceptList": [PROJECT, "consumer-two"]},
     )
     cloud.wait(patch.execute())
-    tenant, name = instance["serviceAttachment"].split("/")[1], instance["name"]
-    attachment = cloud.compute.service_attachments.get(
-        project=tenant,
-        region=REGION,
-        service_attachment=instance["serviceAttachment"].split("/")[-1],
-    )
-    assert [a.project_id_or_num for a in attachment.consumer_accept_lists] == [
-        PROJECT,
-        "consumer-two",
-    ]
-    assert name == "eu1"
+    accepted = tenant_attachment(cloud, instance).consumer_accept_lists
+    assert [a.project_id_or_num for a in accepted] == [PROJECT, "consumer-two"]
+    got = cloud.apigee.instances().get(name=f"{ORG}/instances/eu1").execute()
+    assert got["consumerAcceptList"] == [PROJECT, "consumer-two"]
+
+
+def test_instance_delete_takes_its_service_attachment(cloud: Cloud, org: dict) -> None:
+    instance = cloud.instance()["response"]
+    done = cloud.wait(cloud.apigee.instances().delete(name=f"{ORG}/instances/eu1").execute())
+    assert done["metadata"]["operationType"] == "DELETE"
+    with pytest.raises(HttpError) as caught:
+        cloud.apigee.instances().get(name=f"{ORG}/instances/eu1").execute()
+    assert caught.value.status_code == 404
+    with pytest.raises(exceptions.NotFound):
+        tenant_attachment(cloud, instance)
 
 
 # --- environments, groups and attachments ---------------------------------------------------

@@ -126,6 +126,8 @@ def test_metageneration_precondition_and_patch(bucket: storage.Bucket) -> None:
     with pytest.raises(exceptions.PreconditionFailed):
         blob.patch(if_metageneration_match=1)
     with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("ledger").reload(if_metageneration_match=1)
+    with pytest.raises(exceptions.PreconditionFailed):
         bucket.blob("ledger").upload_from_string(b"y", if_metageneration_match=1)
     with pytest.raises(exceptions.PreconditionFailed):
         bucket.blob("ledger").delete(if_metageneration_match=1)
