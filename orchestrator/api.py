@@ -20,6 +20,7 @@ from orchestrator.engine.runner import Engine
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock
 from orchestrator.gcp.credentials import resolve_credentials
+from orchestrator.gcp.operations import WAIT
 
 STATE_DIR = Path(".provision")
 # Google's durations at this scale keep the demo's 55 simulated minutes of Apigee
@@ -48,6 +49,7 @@ class Deployment:
         on_event: EventCallback | None = None,
         time_scale: float | None = None,
         state_dir: str | os.PathLike[str] = STATE_DIR,
+        poll: str = WAIT,
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -59,6 +61,7 @@ class Deployment:
         self.store = open_store(self.ledger_location)
         self.parallelism = parallelism
         self.on_event = on_event
+        self.poll = poll
         self._embedded: Any = None
         emulator_url = None
         scale = 1.0
@@ -99,6 +102,7 @@ class Deployment:
             parallelism=self.parallelism,
             on_event=self.on_event,
             access_secret=self._access_secret,
+            poll=self.poll,
         )
 
     def _access_secret(self, version: str) -> str:
@@ -179,7 +183,8 @@ def load(
 
     options: ledger, emulator (None for Google, "embedded" for an in-process emulator whose
     cloud persists under .provision/, or an emulator's URL), impersonate, quota_project,
-    parallelism, on_event, time_scale, state_dir.
+    parallelism, on_event, time_scale, state_dir, poll ("wait", or "fixed:SECONDS" to poll
+    operations with `get` at a fixed interval, as the Terraform provider does).
     """
     from orchestrator.plan import load_plan
 

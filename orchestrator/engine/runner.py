@@ -33,7 +33,7 @@ from orchestrator.gcp import retry
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
-from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, OperationRef, Waiter
+from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, WAIT, OperationRef, Waiter
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, fingerprint_matches, keyed_fingerprint
@@ -55,6 +55,7 @@ class Engine(RecoveryCommands):
     parallelism: int = 8
     on_event: EventCallback | None = None
     access_secret: Callable[[str], str] | None = None
+    poll: str = WAIT  # how operations are awaited: see Waiter
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -62,7 +63,7 @@ class Engine(RecoveryCommands):
         self._ledger: Any = None
         self._run: Any = None
         self._secrets: dict[str, str] = {}
-        self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll)
+        self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll, poll=self.poll)
         self._polls: dict[str, int] = {}
 
     # --- events -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from orchestrator.gcp.protos import to_json
 # back off to the Terraform provider's 10 s so a 30-minute Apigee instance costs ~200 reads.
 FIRST_POLL = 1.0
 MAX_POLL = 10.0
+WAIT = "wait"
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,17 @@ class OperationRef:
 
 @dataclass
 class Waiter:
+    """poll: "wait" (the long-poll `wait` where the API has one, else `get` with backoff), or
+    "fixed:N" (`get` at once, then every N simulated seconds, whatever the API offers: how the
+    Terraform provider polls, for comparison by scripts/bench.py)."""
+
     clients: ClientFactory
     clock: Clock
     on_poll: Callable[[OperationRef, dict[str, Any]], None] | None = None
+    poll: str = WAIT
+
+    def __post_init__(self) -> None:
+        self._fixed = fixed_interval(self.poll)
 
     def wait(self, op: OperationRef, deadline: float) -> dict[str, Any]:
         """Block until the operation is done; return its final JSON (the LRO's `response` for
@@ -75,7 +84,7 @@ class Waiter:
             client = self.clients.compute("GlobalOperationsClient")
             scope = {"project": op.project}
         request = {**scope, "operation": op.name}
-        use_wait = True
+        use_wait = self._fixed is None
         while True:
             # `wait` is a long poll that returns when the operation is done or after about two
             # minutes; a server without it (501) is polled with `get` instead.
@@ -101,14 +110,16 @@ class Waiter:
                     )
                 return state
             if not use_wait:
-                self._pause(deadline, MAX_POLL / 4)
+                self._pause(deadline, self._fixed or MAX_POLL / 4)
             elif self.clock.now() >= deadline:
                 raise DeadlineExceeded(f"operation {op.name} still running at the deadline")
 
     def _longrunning(self, op: OperationRef, deadline: float) -> dict[str, Any]:
         svc = self.clients.discovery(op.api)
         get_id, wait_id = _operation_methods(op.api)
-        interval = FIRST_POLL
+        if self._fixed is not None:
+            wait_id = None
+        interval = self._fixed or FIRST_POLL
         while True:
             if wait_id:
                 state = retry.call(
@@ -130,7 +141,7 @@ class Waiter:
                 return state.get("response", {})
             if not wait_id:
                 self._pause(deadline, interval)
-                interval = min(interval * 2, MAX_POLL)
+                interval = self._fixed or min(interval * 2, MAX_POLL)
             elif self.clock.now() >= deadline:
                 raise DeadlineExceeded(f"operation {op.name} still running at the deadline")
 
@@ -139,7 +150,7 @@ class Waiter:
         google-cloud-dns until its status is done; Cloud DNS has no wait method."""
         change = self.clients.dns(op.project).zone(op.zone).changes()
         change.name = op.name
-        interval = FIRST_POLL
+        interval = self._fixed or FIRST_POLL
         while True:
             retry.call(
                 change.reload, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep
@@ -149,13 +160,27 @@ class Waiter:
             if change.status == "done":
                 return state
             self._pause(deadline, interval)
-            interval = min(interval * 2, MAX_POLL)
+            interval = self._fixed or min(interval * 2, MAX_POLL)
 
     def _pause(self, deadline: float, seconds: float) -> None:
         remaining = deadline - self.clock.now()
         if remaining <= 0:
             raise DeadlineExceeded("deadline passed while the operation was still running")
         self.clock.sleep(min(seconds, remaining))
+
+
+def fixed_interval(poll: str) -> float | None:
+    """The interval of a "fixed:N" poll setting; None for "wait". Raises ValueError."""
+    if poll == WAIT:
+        return None
+    kind, _, seconds = poll.partition(":")
+    try:
+        interval = float(seconds) if kind == "fixed" else 0.0
+    except ValueError:
+        interval = 0.0
+    if interval <= 0:
+        raise ValueError(f'poll must be "wait" or "fixed:SECONDS", not {poll!r}')
+    return interval
 
 
 def _operation_methods(api: str) -> tuple[str, str | None]:
