@@ -29,8 +29,10 @@ DURATIONS: dict[str, float] = {
     "compute.regionBackendServices": 15.0,
     "compute.backendServices": 15.0,
     "compute.routers": 10.0,
-    "compute.vpnGateways": 20.0,
-    "compute.vpnTunnels": 30.0,
+    "compute.vpnGateways": 30.0,
+    # A tunnel's insert lasts until its first handshake could be done: once both ends exist,
+    # a pair reads ESTABLISHED.
+    "compute.vpnTunnels": 60.0,
     "run.projects.locations.services": 30.0,
     "serviceusage.services": 20.0,
     "apigee": 60.0,

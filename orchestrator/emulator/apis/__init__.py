@@ -13,10 +13,12 @@ from orchestrator.emulator.apis import (
     compute,
     dns,
     iam,
+    routers,
     run,
     servicenetworking,
     serviceusage,
     storage,
+    vpn,
 )
 from orchestrator.emulator.apis.base import ApiRules
 
@@ -31,6 +33,8 @@ MODULES = (
     servicenetworking,
     apigee,
 )
+# Modules that add rules to compute's (imported for that alone).
+COMPUTE_EXTENSIONS = (vpn, routers)
 
 
 def all_rules() -> dict[str, ApiRules]:
