@@ -19,6 +19,7 @@ from orchestrator.emulator.apis import (
     serviceusage,
     storage,
     vpn,
+    xpn,
 )
 from orchestrator.emulator.apis.base import ApiRules
 
@@ -34,7 +35,7 @@ MODULES = (
     apigee,
 )
 # Modules that add rules to compute's (imported for that alone).
-COMPUTE_EXTENSIONS = (vpn, routers)
+COMPUTE_EXTENSIONS = (vpn, routers, xpn)
 
 
 def all_rules() -> dict[str, ApiRules]:
