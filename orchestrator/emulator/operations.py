@@ -33,6 +33,9 @@ DURATIONS: dict[str, float] = {
     # A tunnel's insert lasts until its first handshake could be done: once both ends exist,
     # a pair reads ESTABLISHED.
     "compute.vpnTunnels": 60.0,
+    # Not an operation: how long a managed certificate stays PROVISIONING once a load balancer
+    # serves it.
+    "compute.sslCertificates.managed": 10 * MINUTE,
     "run.projects.locations.services": 30.0,
     "serviceusage.services": 20.0,
     "apigee": 60.0,

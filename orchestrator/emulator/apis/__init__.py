@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from orchestrator.emulator.apis import (
     apigee,
+    certificates,
     cloudresourcemanager,
     compute,
     dns,
     iam,
+    psc,
     routers,
     run,
     servicenetworking,
@@ -35,7 +37,7 @@ MODULES = (
     apigee,
 )
 # Modules that add rules to compute's (imported for that alone).
-COMPUTE_EXTENSIONS = (vpn, routers, xpn)
+COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates)
 
 
 def all_rules() -> dict[str, ApiRules]:

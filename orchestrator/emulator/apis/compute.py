@@ -553,18 +553,21 @@ def _address_users(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[st
     return body
 
 
+# Network endpoint groups whose backend services take no health checks, as Google names them.
+UNCHECKED_NEGS = {"SERVERLESS": "Serverless", "PRIVATE_SERVICE_CONNECT": "Private Service Connect"}
+
+
 def _check_backends(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     groups = [cloud.resolve(call, b["group"]) for b in body.get("backends", []) if b.get("group")]
-    serverless = any(
-        g is not None and g.body.get("networkEndpointType") == "SERVERLESS" for g in groups
-    )
-    if serverless and body.get("healthChecks"):
-        raise invalid_field(
-            "healthChecks",
-            "",
-            "A backend service cannot have a healthcheck with Serverless network endpoint group "
-            "backends.",
-        )
+    for group in groups:
+        kind = UNCHECKED_NEGS.get(group.body.get("networkEndpointType", "")) if group else None
+        if kind and body.get("healthChecks"):
+            raise invalid_field(
+                "healthChecks",
+                "",
+                f"A backend service cannot have a healthcheck with {kind} network endpoint "
+                "group backends.",
+            )
 
 
 @RULES.on_create("backendServices", "regionBackendServices")

@@ -1,0 +1,99 @@
+"""SSL certificates, registered on compute's rules.
+
+A Google-managed certificate is PROVISIONING until a load balancer serves it (a target HTTPS
+proxy that names it, behind a global forwarding rule), and for a while after that
+(`compute.sslCertificates.managed` in the durations): then ACTIVE, each domain ACTIVE, the
+domains its subject alternative names. A self-managed certificate's private key is taken and
+never answered.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.emulator import formats, operations
+from orchestrator.emulator.apis import compute
+from orchestrator.emulator.call import Call
+from orchestrator.emulator.store import Resource
+
+if TYPE_CHECKING:
+    from orchestrator.emulator.cloud import Cloud
+
+GLOBAL, REGIONAL = "sslCertificates", "regionSslCertificates"
+PROXIES = frozenset({"targetHttpsProxies", "targetSslProxies"})
+FORWARDING_RULES = "globalForwardingRules"
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]*$")
+VALIDITY = 90 * 86400  # a managed certificate's lifetime, renewed before it ends
+
+
+@compute.RULES.on_create(GLOBAL, REGIONAL)
+def _certificate(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    kind = body.setdefault("type", "MANAGED" if body.get("managed") else "SELF_MANAGED")
+    if kind == "MANAGED":
+        _managed(call, body)
+        return
+    self_managed = body.get("selfManaged") or {}
+    for field in ("certificate", "privateKey"):
+        if not (body.get(field) or self_managed.get(field)):
+            raise compute.required_field(field)
+    certificate = body.get("certificate") or self_managed["certificate"]
+    if "-----BEGIN CERTIFICATE-----" not in certificate:
+        raise compute.invalid_field("certificate", "", "The SSL certificate could not be parsed.")
+
+
+def _managed(call: Call, body: dict[str, Any]) -> None:
+    if compute.region_of(call.path):
+        raise compute.invalid_field(
+            "type", "MANAGED", "Regional SSL certificates cannot be Google-managed."
+        )
+    domains = (body.get("managed") or {}).get("domains") or []
+    if not domains:
+        raise compute.required_field("managed.domains")
+    for domain in domains:
+        if not DOMAIN.match(domain):
+            raise compute.invalid_field(
+                "managed.domains", domain, "Managed certificates need fully qualified domains."
+            )
+    body["managed"] = {
+        "domains": domains,
+        "status": "PROVISIONING",
+        "domainStatus": dict.fromkeys(domains, "PROVISIONING"),
+    }
+
+
+def served_since(cloud: Cloud, certificate: Resource) -> float | None:
+    """When a load balancer first served the certificate (its proxy behind a forwarding rule),
+    or None while none does."""
+    times = [
+        max(certificate.created, proxy.created, rule.created)
+        for proxy in cloud.store.referrers("compute", certificate.path)
+        if proxy.collection in PROXIES
+        for rule in cloud.store.referrers("compute", proxy.path)
+        if rule.collection == FORWARDING_RULES
+    ]
+    return min(times) if times else None
+
+
+@compute.RULES.on_read(GLOBAL, REGIONAL)
+def _certificate_as_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    body.pop("privateKey", None)
+    if "selfManaged" in body:
+        body["selfManaged"] = {k: v for k, v in body["selfManaged"].items() if k != "privateKey"}
+    if body.get("type") != "MANAGED":
+        return body
+    since = served_since(cloud, res)
+    lag = operations.duration("compute", f"{GLOBAL}.managed", cloud.config.durations)
+    if since is None or time.time() < since + cloud.scaled(lag):
+        return body
+    active = since + cloud.scaled(lag)
+    domains = body["managed"]["domains"]
+    body["managed"] = {
+        **body["managed"],
+        "status": "ACTIVE",
+        "domainStatus": dict.fromkeys(domains, "ACTIVE"),
+    }
+    body["subjectAlternativeNames"] = domains
+    body["expireTime"] = formats.compute_time(active + VALIDITY)
+    return body
