@@ -33,6 +33,22 @@ def default_ledger_path(plan_name: str, state_dir: Path = STATE_DIR) -> Path:
     return state_dir / f"{plan_name}.ledger.json"
 
 
+def ledger_location(plan: Any, state_dir: Path = STATE_DIR) -> str:
+    """Where a plan's ledger lives when no ledger is given: the plan's `settings.ledger` (a path
+    or gs://BUCKET/PATH/NAME.json), else .provision/PLAN.ledger.json."""
+    from orchestrator.ledger import LedgerError
+
+    setting = plan.settings.get("ledger")
+    if setting is None:
+        return str(default_ledger_path(plan.name, state_dir))
+    if not isinstance(setting, str) or not setting:
+        raise LedgerError(
+            f"plan {plan.name}: settings.ledger must be a path or gs://BUCKET/PATH/NAME.json, "
+            f"not {setting!r}"
+        )
+    return setting
+
+
 class Deployment:
     """One plan bound to one ledger and one cloud (Google, or an emulator). Without a plan,
     only what needs the ledger alone works: destroy, outputs."""
@@ -50,6 +66,8 @@ class Deployment:
         time_scale: float | None = None,
         state_dir: str | os.PathLike[str] = STATE_DIR,
         poll: str = WAIT,
+        lock_timeout: float = 0.0,
+        lock_lease: float | None = None,
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -57,8 +75,18 @@ class Deployment:
             raise ValueError("a deployment needs a plan, a ledger, or both")
         self.plan = plan
         self.state_dir = Path(state_dir)
-        self.ledger_location = str(ledger or default_ledger_path(plan.name, self.state_dir))
-        self.store = open_store(self.ledger_location)
+        self.ledger_location = str(ledger or ledger_location(plan, self.state_dir))
+        if lock_lease is None and os.environ.get("PROVISION_LOCK_LEASE"):
+            lock_lease = float(os.environ["PROVISION_LOCK_LEASE"])
+        self.lock_lease = lock_lease
+        # The storage client is looked up on use: the clients are made below, once the
+        # emulator (if any) is known, and a bad ledger location must fail before that starts.
+        self.store = open_store(
+            self.ledger_location,
+            storage=lambda: self.clients.storage(),
+            lock_timeout=lock_timeout,
+            lease=lock_lease,
+        )
         self.parallelism = parallelism
         self.on_event = on_event
         self.poll = poll
@@ -181,10 +209,14 @@ def load(
 ) -> Deployment:
     """Load and validate a plan (raising PlanError before any API call), bound to a ledger.
 
-    options: ledger, emulator (None for Google, "embedded" for an in-process emulator whose
-    cloud persists under .provision/, or an emulator's URL), impersonate, quota_project,
-    parallelism, on_event, time_scale, state_dir, poll ("wait", or "fixed:SECONDS" to poll
-    operations with `get` at a fixed interval, as the Terraform provider does).
+    options: ledger (a path or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger,
+    else .provision/PLAN.ledger.json), emulator (None for Google, "embedded" for an in-process
+    emulator whose cloud persists under .provision/, or an emulator's URL), impersonate,
+    quota_project, parallelism, on_event, time_scale, state_dir, poll ("wait", or
+    "fixed:SECONDS" to poll operations with `get` at a fixed interval, as the Terraform provider
+    does), lock_timeout (seconds to wait for the ledger's lock while another run holds it; 0
+    refuses at once), lock_lease (seconds a Cloud Storage lock lasts unless its holder renews
+    it; default 60, or PROVISION_LOCK_LEASE).
     """
     from orchestrator.plan import load_plan
 

@@ -85,6 +85,20 @@ class ClientFactory:
 
         return self._cached(("dns", project), build)
 
+    def storage(self) -> Any:
+        """A google-cloud-storage client: a Cloud Storage ledger's."""
+
+        def build() -> Any:
+            from google.cloud import storage
+
+            # project=None: objects need none (their bucket names them), and leaving it unset
+            # would have the library look one up in the environment.
+            return storage.Client(
+                project=None, credentials=self.credentials, client_options=self._options("storage")
+            )
+
+        return self._cached(("storage",), build)
+
     def discovery(self, api: str) -> Any:
         """A google-api-python-client service built from the shipped discovery document."""
 

@@ -11,10 +11,14 @@ How the engine uses it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from orchestrator.ledger.codec import spec_fingerprint
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError, LockHeld
 from orchestrator.ledger.fingerprint import fingerprint_matches, keyed_fingerprint
 from orchestrator.ledger.local import LocalStore
+from orchestrator.ledger.migrate import migrate
 from orchestrator.ledger.model import Action, Ledger, Operation, ResourceRecord, Run
 from orchestrator.ledger.store import Lock, LockInfo, Store
 
@@ -33,19 +37,45 @@ __all__ = [
     "Run",
     "Store",
     "fingerprint_matches",
+    "is_remote",
     "keyed_fingerprint",
+    "migrate",
     "open_store",
     "spec_fingerprint",
 ]
 
 
-def open_store(location: str) -> Store:
-    """The store for `location`: a file path, or (later) gs://BUCKET/PATH."""
+def is_remote(location: str) -> bool:
+    """Whether `location` names a ledger in Cloud Storage (gs://) rather than a file."""
+    return location.startswith("gs://")
+
+
+def open_store(
+    location: str,
+    *,
+    storage: Callable[[], Any] | None = None,
+    lock_timeout: float = 0.0,
+    lease: float | None = None,
+) -> Store:
+    """The store for `location`: a file path, or gs://BUCKET/PATH/NAME.json.
+
+    storage: returns a google-cloud-storage Client for the calling thread (ClientFactory.storage);
+        needed for gs://. lock_timeout: seconds to wait for a lock another run holds.
+    lease: seconds a Cloud Storage lock lasts unless renewed (default gcslock.LEASE_SECONDS).
+    """
     scheme, sep, _ = location.partition("://")
-    if sep:
-        if scheme == "gs":
-            raise LedgerError(
-                f"ledger {location}: Cloud Storage ledgers are not supported yet; use a local path"
-            )
-        raise LedgerError(f"ledger {location}: unknown scheme {scheme}://; use a local path")
-    return LocalStore(location)
+    if not sep:
+        return LocalStore(location, lock_timeout=lock_timeout)
+    if scheme != "gs":
+        raise LedgerError(
+            f"ledger {location}: unknown scheme {scheme}://; use a local path or gs://"
+        )
+    # Imported here: only a gs:// ledger needs the Cloud Storage client library loaded.
+    from orchestrator.ledger.gcs import GcsStore
+    from orchestrator.ledger.gcslock import LEASE_SECONDS
+
+    if storage is None:
+        raise ValueError(f"ledger {location}: a Cloud Storage ledger needs a storage client")
+    if lease is not None and lease <= 0:
+        raise LedgerError(f"ledger {location}: the lock lease must be positive, not {lease:g}")
+    return GcsStore(location, storage, lock_timeout=lock_timeout, lease=lease or LEASE_SECONDS)

@@ -37,11 +37,25 @@ class LedgerConflict(LedgerError):
 class LockHeld(LedgerError):
     """Another run holds the ledger's lock (or may: a holder on another host cannot be checked)."""
 
-    def __init__(self, location: str, holder: LockInfo | None, foreign: bool = False) -> None:
+    def __init__(
+        self,
+        location: str,
+        holder: LockInfo | None,
+        foreign: bool = False,
+        lease_expires: str | None = None,
+    ) -> None:
         self.location = location
         self.holder = holder
         self.foreign = foreign
-        if holder is None:
+        self.lease_expires = lease_expires
+        if holder is not None and lease_expires is not None:
+            message = (
+                f"ledger {location} is locked by {holder.describe()}; its lease runs until "
+                f"{lease_expires} and is renewed while that run lives. Wait for it to finish "
+                "(--lock-timeout SECONDS waits for it); if that run is gone, its lock is taken "
+                f"over once the lease expires, or `provision unlock {holder.id}` frees it now"
+            )
+        elif holder is None:
             # Only while a new holder is between taking the lock and writing its record.
             message = (
                 f"ledger {location} is locked by another run that has not yet written who it "

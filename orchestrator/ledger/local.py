@@ -1,7 +1,8 @@
 """The ledger as a local JSON file.
 
 Beside `NAME` live `NAME.bak` (the version before the last write), `NAME.lock` (the lock, see
-filelock) and `NAME.key` (the secret-fingerprint key, see fingerprint), all mode 0600.
+filelock) and `NAME.key` (the secret-fingerprint key, see fingerprint), all mode 0600; and, once
+the ledger has been migrated elsewhere, `NAME.migrated` (what it was then).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator.ledger import filelock, files
+from orchestrator.ledger import filelock, files, waiting
 from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import KEY_BYTES, new_key
@@ -21,9 +22,10 @@ from orchestrator.ledger.store import Lock, LockInfo
 
 
 class LocalStore:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.lock_timeout = lock_timeout
         self.backup_path = self._beside("bak")
         self.lock_path = self._beside("lock")
         self.key_path = self._beside("key")
@@ -43,11 +45,7 @@ class LocalStore:
 
     def save(self, ledger: Ledger) -> None:
         with self._saving:
-            if self._held is None:
-                raise LedgerError(
-                    f"ledger {self.location} is saved only by the run that holds its lock "
-                    "(store.lock())"
-                )
+            self._require_lock()
             self._check_unchanged(ledger)
             serial = ledger.serial + 1
             files.replace(self.path, encode(ledger, serial), keep_old_as=self.backup_path)
@@ -56,7 +54,10 @@ class LocalStore:
 
     @contextmanager
     def lock(self, command: str) -> Iterator[Lock]:
-        held = filelock.acquire(self.lock_path, self.location, command)
+        held = waiting.within(
+            self.lock_timeout,
+            lambda: filelock.acquire(self.lock_path, self.location, command),
+        )
         # Whatever was known of the file before the lock may have been changed by another run.
         self._known = None
         self._held = held
@@ -77,18 +78,20 @@ class LocalStore:
         return filelock.force_unlock(self.lock_path, self.location, lock_id)
 
     def fingerprint_key(self) -> bytes:
-        if not self.key_path.exists():
-            staged = files.write_private(self.key_path, new_key().hex().encode() + b"\n")
-            try:
-                # link() fails if another process created the key meanwhile; theirs is kept,
-                # so every fingerprint of this ledger is made with one key.
-                os.link(staged, self.key_path)
-                files.fsync_dir(self.key_path.parent)
-            except FileExistsError:
-                pass
-            finally:
-                staged.unlink()
-        text = self.key_path.read_text(errors="replace").strip()
+        key = self.stored_fingerprint_key()
+        if key is None:
+            self._create_key(new_key())
+            key = self.stored_fingerprint_key()
+        if key is None:
+            raise LedgerError(f"fingerprint key {self.key_path} vanished as it was made")
+        return key
+
+    def stored_fingerprint_key(self) -> bytes | None:
+        """The ledger's fingerprint key if it has one yet."""
+        try:
+            text = self.key_path.read_text(errors="replace").strip()
+        except FileNotFoundError:
+            return None
         try:
             key = bytes.fromhex(text)
         except ValueError:
@@ -100,6 +103,55 @@ class LocalStore:
                 "will then show as unknown until re-applied"
             )
         return key
+
+    def put_new(self, ledger: Ledger, key: bytes | None) -> None:
+        """Writes `ledger` as it is (its serial kept) where there is no ledger yet, with its
+        fingerprint key; refuses to replace either. Needs the lock."""
+        self._require_lock()
+        if key is not None:
+            self._create_key(key)
+            if self.stored_fingerprint_key() != key:
+                raise LedgerError(
+                    f"fingerprint key {self.key_path} exists and is another key; refusing to "
+                    "replace it"
+                )
+        if self.path.exists() or self.backup_path.exists():
+            raise LedgerError(f"ledger {self.location} exists; refusing to overwrite it")
+        files.replace(self.path, encode(ledger, ledger.serial))
+        self._known = None
+
+    def retire(self) -> str:
+        """Moves the ledger aside (`NAME.migrated`), and removes its backup and key, once it has
+        been copied elsewhere; returns where it is kept. Needs the lock."""
+        self._require_lock()
+        aside = self._beside("migrated")
+        os.replace(self.path, aside)
+        self.backup_path.unlink(missing_ok=True)
+        self.key_path.unlink(missing_ok=True)
+        files.fsync_dir(self.path.parent)
+        self._known = None
+        return str(aside)
+
+    def _create_key(self, key: bytes) -> None:
+        if self.key_path.exists():
+            return
+        staged = files.write_private(self.key_path, key.hex().encode() + b"\n")
+        try:
+            # link() fails if another process created the key meanwhile; theirs is kept, so
+            # every fingerprint of this ledger is made with one key.
+            os.link(staged, self.key_path)
+            files.fsync_dir(self.key_path.parent)
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink()
+
+    def _require_lock(self) -> None:
+        if self._held is None:
+            raise LedgerError(
+                f"ledger {self.location} is written only by the run that holds its lock "
+                "(store.lock())"
+            )
 
     def _restore(self, force: bool) -> Ledger:
         try:

@@ -1,9 +1,9 @@
 """What every ledger store offers, so callers never know where the ledger lives.
 
-The local store is the first; a Cloud Storage store plugs in beside it (see `open_store`) with
-the same contract: `save` refuses to overwrite a ledger other than the one `load` returned
-(locally by serial, on Cloud Storage by object generation), the lock is exclusive and names its
-holder, and a lock id is an opaque string (a generation there, a random id here).
+Two stores keep the contract: a local file (local.py) and a Cloud Storage object (gcs.py), chosen
+by `open_store`. `save` refuses to overwrite a ledger other than the one `load` returned (locally
+by serial, on Cloud Storage by object generation), the lock is exclusive and names its holder, and
+a lock id is an opaque string (the lock object's generation there, a random id here).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class Lock:
 
 class Store(Protocol):
     location: str
+    lock_timeout: float  # seconds `lock` waits for another holder; 0 refuses at once
 
     def load(self) -> Ledger:
         """The stored ledger, or a new one (serial 0, plan "") when there is none yet."""
@@ -79,7 +80,8 @@ class Store(Protocol):
         ...
 
     def lock(self, command: str) -> AbstractContextManager[Lock]:
-        """Holds the exclusive lock for the block; raises LockHeld at once if another has it."""
+        """Holds the exclusive lock for the block; raises LockHeld if another still has it once
+        `lock_timeout` has passed."""
         ...
 
     def restore_backup(self, force: bool = False) -> Ledger:
@@ -92,6 +94,20 @@ class Store(Protocol):
 
     def fingerprint_key(self) -> bytes:
         """The ledger's secret-fingerprint key, kept outside the ledger; created on first use."""
+        ...
+
+    def stored_fingerprint_key(self) -> bytes | None:
+        """The fingerprint key if the ledger has one yet (none is created)."""
+        ...
+
+    def put_new(self, ledger: Ledger, key: bytes | None) -> None:
+        """Writes `ledger` with its serial as it is, and its key, where there is no ledger yet;
+        refuses to replace either. Needs the lock."""
+        ...
+
+    def retire(self) -> str:
+        """Moves the ledger aside once it has been copied elsewhere (its backup and key go);
+        returns where the old copy is kept. Needs the lock."""
         ...
 
 

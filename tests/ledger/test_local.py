@@ -208,7 +208,8 @@ def test_a_newer_format_is_not_called_corrupt(store: LocalStore, make_ledger: Ma
 
 def test_open_store_picks_the_store(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path / "a.json")), LocalStore)
-    with pytest.raises(LedgerError, match="not supported yet"):
+    assert type(open_store("gs://bucket/a.json", storage=lambda: None)).__name__ == "GcsStore"
+    with pytest.raises(ValueError, match="needs a storage client"):
         open_store("gs://bucket/a.json")
     with pytest.raises(LedgerError, match="unknown scheme"):
         open_store("s3://bucket/a.json")
