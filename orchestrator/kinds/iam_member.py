@@ -1,10 +1,13 @@
-"""One member in one role of a resource's IAM policy, for any google-cloud client that has
-`get_iam_policy`/`set_iam_policy` (google.iam.v1).
+"""One member in one role of a resource's IAM policy.
 
 Every change is a read-modify-write carrying the policy's etag, so two writers never lose each
 other's member: the loser gets ABORTED, and the engine calls the verb again, which re-reads.
 A member's properties are a BindingDelta's `role` and `member`; conditional bindings are left
 alone (they are other bindings, whoever made them).
+
+The membership logic works on the policy as Google's JSON; the adapters below differ only in
+how one resource's policy is read and written: google.iam.v1 request messages (Cloud Run and
+the other gRPC-style clients), or compute's own per-scope methods (a subnetwork's policy).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
 from orchestrator.gcp.operations import OperationRef
+from orchestrator.gcp.protos import from_json, to_json
 from orchestrator.kinds.adapter import Target
 
 # A policy with conditional bindings must be read as version 3 to be written back intact.
@@ -22,8 +26,8 @@ POLICY_VERSION = 3
 
 
 @dataclass(frozen=True)
-class PolicyMemberAdapter:
-    """client: the ClientFactory method that gives the client ("run_services").
+class _PolicyMember:
+    """client: the client that holds the policy methods.
     resource: the template, over `name` and the scope fields, of the resource whose policy it is.
     """
 
@@ -31,11 +35,11 @@ class PolicyMemberAdapter:
     resource: str
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
-        policy = self._get(clients, target)
+        policy = self._policy(clients, target)
         if policy is None:
             return None
-        binding = _binding(policy, target.spec)
-        if binding is None or target.spec["member"] not in binding.members:
+        binding = _binding(policy, target.spec["role"])
+        if binding is None or target.spec["member"] not in binding.get("members", []):
             return None
         return {"role": target.spec["role"], "member": target.spec["member"]}
 
@@ -44,16 +48,20 @@ class PolicyMemberAdapter:
     ) -> OperationRef | None:
         if set(body) - {"role", "member"}:
             raise ValueError("an IAM member takes only role and member (no action or condition)")
-        policy = self._get(clients, target)
+        policy = self._policy(clients, target)
         if policy is None:
             raise ValueError(
                 f"{self._resource(target)} does not exist: its step must come first "
                 "(reference it, or list it in depends_on)"
             )
-        binding = _binding(policy, target.spec) or policy.bindings.add(role=target.spec["role"])
-        if target.spec["member"] in binding.members:
+        binding = _binding(policy, target.spec["role"])
+        if binding is None:
+            binding = {"role": target.spec["role"], "members": []}
+            policy.setdefault("bindings", []).append(binding)
+        members = binding.setdefault("members", [])
+        if target.spec["member"] in members:
             return None
-        binding.members.append(target.spec["member"])
+        members.append(target.spec["member"])
         self._set(clients, target, policy)
         return None
 
@@ -64,46 +72,99 @@ class PolicyMemberAdapter:
         raise ValueError("an IAM member cannot be updated in place")
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
-        policy = self._get(clients, target)
-        binding = _binding(policy, target.spec) if policy is not None else None
-        if binding is None or target.spec["member"] not in binding.members:
+        policy = self._policy(clients, target)
+        binding = _binding(policy, target.spec["role"]) if policy is not None else None
+        if binding is None or target.spec["member"] not in binding.get("members", []):
             return None
-        binding.members.remove(target.spec["member"])
-        if not binding.members:
-            policy.bindings.remove(binding)  # type: ignore[union-attr]
-        self._set(clients, target, policy)
+        binding["members"].remove(target.spec["member"])
+        if not binding["members"]:
+            policy["bindings"].remove(binding)  # type: ignore[index]
+        self._set(clients, target, policy)  # type: ignore[arg-type]
         return None
 
     def _resource(self, target: Target) -> str:
         return self.resource.format(name=target.name, **target.scope)
 
-    def _get(self, clients: ClientFactory, target: Target) -> Any:
-        """The policy, or None when the resource itself is gone."""
-        from google.iam.v1 import iam_policy_pb2, options_pb2
-
-        request = iam_policy_pb2.GetIamPolicyRequest(
-            resource=self._resource(target),
-            options=options_pb2.GetPolicyOptions(requested_policy_version=POLICY_VERSION),
-        )
+    def _policy(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        """The policy as JSON, or None when the resource itself is gone."""
         try:
-            return getattr(clients, self.client)().get_iam_policy(request=request)
+            return self._get(clients, target)
         except Exception as exc:
             api = from_exception(exc)
             if api is not None and api.not_found:
                 return None
             raise
 
-    def _set(self, clients: ClientFactory, target: Target, policy: Any) -> None:
-        from google.iam.v1 import iam_policy_pb2
+    def _get(self, clients: ClientFactory, target: Target) -> dict[str, Any]:
+        raise NotImplementedError
 
-        request = iam_policy_pb2.SetIamPolicyRequest(resource=self._resource(target), policy=policy)
-        # The policy carries the etag it was read with: a concurrent writer makes this ABORTED.
+    def _set(self, clients: ClientFactory, target: Target, policy: dict[str, Any]) -> None:
+        """Write the policy back with the etag it was read with: a concurrent writer makes
+        this ABORTED."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PolicyMemberAdapter(_PolicyMember):
+    """For a google-cloud client with google.iam.v1 `get_iam_policy`/`set_iam_policy`;
+    `client` is the ClientFactory method that gives it ("run_services")."""
+
+    def _get(self, clients: ClientFactory, target: Target) -> dict[str, Any]:
+        from google.iam.v1 import iam_policy_pb2, options_pb2
+        from google.protobuf import json_format
+
+        request = iam_policy_pb2.GetIamPolicyRequest(
+            resource=self._resource(target),
+            options=options_pb2.GetPolicyOptions(requested_policy_version=POLICY_VERSION),
+        )
+        policy = getattr(clients, self.client)().get_iam_policy(request=request)
+        return json_format.MessageToDict(policy)
+
+    def _set(self, clients: ClientFactory, target: Target, policy: dict[str, Any]) -> None:
+        from google.iam.v1 import iam_policy_pb2, policy_pb2
+        from google.protobuf import json_format
+
+        request = iam_policy_pb2.SetIamPolicyRequest(
+            resource=self._resource(target),
+            policy=json_format.ParseDict(policy, policy_pb2.Policy()),
+        )
         getattr(clients, self.client)().set_iam_policy(request=request)
 
 
-def _binding(policy: Any, spec: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class RegionalComputePolicyMemberAdapter(_PolicyMember):
+    """For a regional compute resource (a subnetwork): its google-cloud-compute client
+    (`client`, "SubnetworksClient") names it by project, region and resource name."""
+
+    def _request(self, target: Target) -> dict[str, str]:
+        return {
+            "project": target.scope["project"],
+            "region": target.scope["region"],
+            "resource": target.name,
+        }
+
+    def _get(self, clients: ClientFactory, target: Target) -> dict[str, Any]:
+        policy = clients.compute(self.client).get_iam_policy(
+            request={**self._request(target), "options_requested_policy_version": POLICY_VERSION}
+        )
+        return to_json(policy)
+
+    def _set(self, clients: ClientFactory, target: Target, policy: dict[str, Any]) -> None:
+        from google.cloud import compute_v1
+
+        clients.compute(self.client).set_iam_policy(
+            request={
+                **self._request(target),
+                "region_set_policy_request_resource": {
+                    "policy": from_json(compute_v1.Policy, policy),
+                },
+            }
+        )
+
+
+def _binding(policy: dict[str, Any], role: str) -> dict[str, Any] | None:
     """The unconditional binding of the member's role."""
-    for binding in policy.bindings:
-        if binding.role == spec["role"] and not binding.HasField("condition"):
+    for binding in policy.get("bindings", []):
+        if binding.get("role") == role and "condition" not in binding:
             return binding
     return None
