@@ -9,7 +9,9 @@ import importlib
 from orchestrator.kinds.base import Kind
 
 # Imported on first use, so that `provision --help` loads no kind module.
-MODULES = ("compute", "apigee", "apigee_proxy", "servicenetworking", "run", "iam", "dns")
+MODULES = (
+    "compute", "apigee", "apigee_proxy", "servicenetworking", "run", "iam", "dns", "vpn", "xpn",
+)
 
 
 @functools.cache

@@ -187,3 +187,43 @@ KINDS.append(
         configures=True,
     )
 )
+
+# Architecture B: HA VPN between the hub and its spokes, and the northbound external load
+# balancer. Tunnels and the router's interfaces and BGP peers are in kinds/vpn.py.
+KINDS += [
+    _compute("compute.vpn_gateway", "VpnGateway", scope="regional", client="VpnGatewaysClient"),
+    _compute(
+        "compute.router", "Router", scope="regional", client="RoutersClient",
+        # A patch carries only what the plan sets: the router's interfaces and BGP peers, which
+        # their own steps write, are never in it. One change per router at a time, theirs too.
+        mutable=frozenset({"description", "bgp"}),
+        serialize="routers/{project}/{region}/{name}",
+    ),
+    _compute(
+        "compute.backend_service", "BackendService",
+        mutable=frozenset({
+            "description", "backends", "timeoutSec", "logConfig", "protocol", "portName",
+            "securityPolicy", "edgeSecurityPolicy", "connectionDraining", "outlierDetection",
+            "iap", "cdnPolicy", "enableCDN",
+        }),
+    ),
+    _compute(
+        "compute.url_map", "UrlMap",
+        mutable=frozenset({"description", "defaultService", "hostRules", "pathMatchers", "tests"}),
+    ),
+    # Not waited for until ACTIVE: a managed certificate is provisioned only once its domains
+    # resolve to a forwarding rule that serves it, which comes after it.
+    _compute(
+        "compute.ssl_certificate", "SslCertificate",
+        secret_fields=frozenset({"privateKey", "certificate"}),
+    ),
+    _compute(
+        "compute.target_https_proxy", "TargetHttpsProxy", plural="TargetHttpsProxies",
+        mutable=frozenset({
+            "description", "urlMap", "sslCertificates", "sslPolicy", "quicOverride",
+        }),
+    ),
+    _compute(
+        "compute.global_forwarding_rule", "ForwardingRule", client="GlobalForwardingRulesClient",
+    ),
+]

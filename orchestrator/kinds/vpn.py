@@ -1,0 +1,181 @@
+"""HA VPN tunnels, and the interfaces and BGP peers of a Cloud Router.
+
+A tunnel is usable once Google reports it ESTABLISHED, which needs its peer gateway's tunnel
+back to it with the same shared secret: the step waits for that, and at its deadline fails
+with Google's `detailedStatus`.
+
+Interfaces and BGP peers have no REST resource of their own: they are elements of the router's
+`interfaces[]` and `bgpPeers[]`, written with `routers.patch`, which replaces each list it
+sends whole. A step reads the router, changes its one element and writes the list back with
+the router's other elements as it read them. Its mutations hold the router's lock, which the
+router's own step shares, so no two writers of one router interleave in a run.
+
+They go through the compute discovery client: google-cloud-compute's protos drop an empty list
+from a request, so a router's last interface or peer could not be removed with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.errors import from_exception
+from orchestrator.gcp.operations import OperationRef, invoke
+from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.base import MINUTE, Kind, NotReady
+from orchestrator.kinds.compute import _compute
+
+ROUTER = "projects/{project}/regions/{region}/routers/{router}"
+ROUTER_LOCK = "routers/{project}/{region}/{router}"
+# What the session reports that says whether, and why not, it is up.
+SESSION_FIELDS = ("status", "state", "statusReason")
+
+
+def _established(tunnel: dict[str, Any]) -> NotReady | None:
+    if tunnel.get("status") == "ESTABLISHED":
+        return None
+    # Not final: the other end may be on its way (its step runs beside this one).
+    return NotReady(
+        f"tunnel {tunnel.get('status', 'without status')}: {tunnel.get('detailedStatus', '')} "
+        "(the peer gateway needs a tunnel back on the same interface, with the same shared "
+        "secret)"
+    )
+
+
+def _session_up(peer: dict[str, Any]) -> NotReady | None:
+    session = peer.get("session") or {}
+    if session.get("status") == "UP":
+        return None
+    reported = ", ".join(f"{k} {session[k]}" for k in SESSION_FIELDS if session.get(k))
+    return NotReady(
+        f"BGP session {reported or 'not reported'} (both ends must mirror each other: "
+        "interfaces in one /30, each peerIpAddress the other's interface address, each peerAsn "
+        "the other router's ASN)"
+    )
+
+
+@dataclass(frozen=True)
+class RouterElementAdapter:
+    """One element, by name, of a router's `field` list ("interfaces", "bgpPeers")."""
+
+    field: str
+
+    def _request(self, target: Target) -> dict[str, str]:
+        return {
+            "project": target.scope["project"],
+            "region": target.scope["region"],
+            "router": target.scope["router"],
+        }
+
+    def _router(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        try:
+            return invoke(clients.discovery("compute"), "compute.routers.get",
+                          **self._request(target))
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:
+                return None
+            raise
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        router = self._router(clients, target)
+        elements = router.get(self.field, []) if router is not None else []
+        return next((e for e in elements if e.get("name") == target.name), None)
+
+    def create(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
+    ) -> OperationRef:
+        router = self._router(clients, target)
+        if router is None:
+            raise ValueError(
+                f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
+                "(reference it in `router:`)"
+            )
+        # The retried patch with the same request id is the first one, not a second element.
+        return self._write(clients, target, [*router.get(self.field, []), body],
+                           requestId=request_id)
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef:
+        router = self._router(clients, target) or {}
+        elements = [
+            {**e, **body} if e.get("name") == target.name else e
+            for e in router.get(self.field, [])
+        ]
+        return self._write(clients, target, elements)
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
+        router = self._router(clients, target)
+        elements = router.get(self.field, []) if router is not None else []
+        kept = [e for e in elements if e.get("name") != target.name]
+        if len(kept) == len(elements):
+            return None
+        return self._write(clients, target, kept)
+
+    def _write(
+        self, clients: ClientFactory, target: Target, elements: list[dict[str, Any]],
+        **extra: str,
+    ) -> OperationRef:
+        op = invoke(
+            clients.discovery("compute"), "compute.routers.patch",
+            **self._request(target), body={self.field: elements}, **extra,
+        )
+        return OperationRef(
+            type="compute", api="compute", name=op["name"],
+            project=target.scope["project"], region=target.scope["region"],
+        )
+
+
+@dataclass(frozen=True)
+class BgpPeerAdapter(RouterElementAdapter):
+    """A BGP peer, read with its session as `routers.getRouterStatus` reports it."""
+
+    field: str = "bgpPeers"
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        peer = super().read(clients, target)
+        if peer is None:
+            return None
+        status = invoke(clients.discovery("compute"), "compute.routers.getRouterStatus",
+                        **self._request(target))
+        sessions = status.get("result", {}).get("bgpPeerStatus", [])
+        found = next((s for s in sessions if s.get("name") == target.name), {})
+        return {**peer, "session": {k: found[k] for k in SESSION_FIELDS if k in found}}
+
+
+def _router_element(name: str, schema: str, collection: str, adapter: Any, **options: Any) -> Kind:
+    return Kind(
+        name=name,
+        api="compute",
+        schema=schema,
+        path=f"{ROUTER}/{collection}/{{name}}",
+        scope=("project", "region", "router"),
+        adapter=adapter,
+        serialize=ROUTER_LOCK,
+        **options,
+    )
+
+
+KINDS = [
+    _compute(
+        "compute.vpn_tunnel", "VpnTunnel", scope="regional", client="VpnTunnelsClient",
+        secret_fields=frozenset({"sharedSecret"}), ready=_established,
+    ),
+    # Google's interfaces cannot change in place: a changed one is removed and added again.
+    _router_element(
+        "compute.router_interface", "RouterInterface", "interfaces",
+        RouterElementAdapter("interfaces"), timeout=4 * MINUTE,
+    ),
+    _router_element(
+        "compute.router_bgp_peer", "RouterBgpPeer", "bgpPeers", BgpPeerAdapter(),
+        mutable=frozenset({
+            "advertiseMode", "advertisedGroups", "advertisedIpRanges", "advertisedRoutePriority",
+            "peerAsn", "peerIpAddress", "enable", "bfd", "customLearnedIpRanges",
+            "customLearnedRoutePriority",
+        }),
+        ready=_session_up,
+        outputs=("path", "session"),
+    ),
+]
