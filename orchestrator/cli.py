@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +41,20 @@ EmulatorOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Versioned JSON-lines events on stdout.")]
 LedgerOpt = Annotated[
-    str | None, typer.Option("--ledger", help="Ledger file; default .provision/PLAN.ledger.json")
+    str | None,
+    typer.Option(
+        "--ledger",
+        help="Ledger file, or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger, "
+        "else .provision/PLAN.ledger.json",
+    ),
+]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait for the ledger's lock while another run holds it (0: refuse).",
+    ),
 ]
 ImpersonateOpt = Annotated[
     str | None,
@@ -86,6 +101,7 @@ def _load(
     project: str | None = None,
     parallelism: int = 8,
     on_event: Any = None,
+    lock_timeout: float = 0.0,
 ) -> Any:
     from orchestrator.api import Deployment
     from orchestrator.ledger import LedgerError
@@ -108,7 +124,30 @@ def _load(
             quota_project=project,
             parallelism=parallelism,
             on_event=on_event,
+            lock_timeout=lock_timeout,
         )
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+
+
+@contextmanager
+def _stores(emulator: str | None, lock_timeout: float, *locations: str) -> Iterator[list[Any]]:
+    """The ledger stores of `locations`. A file needs no credentials; a Cloud Storage ledger is
+    reached with a deployment's clients (the emulator's, or Google's)."""
+    from orchestrator.ledger import LedgerError, is_remote, open_store
+
+    remote = next((location for location in locations if is_remote(location)), None)
+    try:
+        if remote is None:
+            yield [open_store(location, lock_timeout=lock_timeout) for location in locations]
+            return
+        with _load(None, None, emulator=_emulator_value(emulator), ledger=remote,
+                   lock_timeout=lock_timeout) as dep:
+            yield [
+                open_store(location, storage=dep.clients.storage, lock_timeout=lock_timeout,
+                           lease=dep.lock_lease)
+                for location in locations
+            ]
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
 
@@ -210,12 +249,13 @@ def apply(
     on_failure: Annotated[
         str, typer.Option("--on-failure", help="stop, or rollback: undo this apply's changes.")
     ] = "stop",
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Create or update everything the plan declares."""
     if on_failure not in ("stop", "rollback"):
         raise _invalid(f"--on-failure {on_failure!r}: expected stop or rollback")
     _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             on_failure=on_failure)
+             on_failure=on_failure, lock_timeout=lock_timeout)
 
 
 @app.command()
@@ -230,11 +270,13 @@ def destroy(
     project: QuotaOpt = None,
     parallelism: ParallelOpt = 8,
     yes: YesOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Delete everything the ledger records, dependents first."""
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
-    _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes)
+    _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
+             lock_timeout=lock_timeout)
 
 
 def _only_ledger() -> Path:
@@ -259,13 +301,15 @@ def _execute(
     parallelism: int,
     yes: bool,
     on_failure: str = "stop",
+    lock_timeout: float = 0.0,
 ) -> None:
     from orchestrator.display import LiveDisplay, json_events, render_preview, render_result
 
     console = _console()
     events = json_events() if json_ else None
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project, parallelism=parallelism)
+                impersonate=impersonate, project=project, parallelism=parallelism,
+                lock_timeout=lock_timeout)
     with dep:
         if command == "apply" and not json_:
             preview = _run(dep.plan_changes)
@@ -316,15 +360,12 @@ def outputs(
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     json_: JsonOpt = False,
+    emulator: EmulatorOpt = None,
 ) -> None:
     """Print what the ledger records of each resource's outputs."""
-    from orchestrator.ledger import LedgerError, open_store
-
-    location = ledger or str(_ledger_for(plan, var))
-    try:
-        data = open_store(location).load()
-    except LedgerError as exc:
-        raise _invalid(str(exc)) from None
+    location = ledger or _ledger_for(plan, var)
+    with _stores(emulator, 0.0, location) as (store,):
+        data = store.load()
     values = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
     if json_:
         print(json.dumps(values, indent=2))
@@ -337,17 +378,14 @@ def show(
     plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
 ) -> None:
     """Show the ledger: each resource, its status and the last runs."""
     from rich.table import Table
 
-    from orchestrator.ledger import LedgerError, open_store
-
-    location = ledger or str(_ledger_for(plan, var))
-    try:
-        data = open_store(location).load()
-    except LedgerError as exc:
-        raise _invalid(str(exc)) from None
+    location = ledger or _ledger_for(plan, var)
+    with _stores(emulator, 0.0, location) as (store,):
+        data = store.load()
     console = _console()
     table = Table("step", "kind", "status", "resource", title=f"{location} (serial {data.serial})")
     for sid, rec in data.resources.items():
@@ -357,16 +395,19 @@ def show(
         console.print(f"run {run.id}: {run.command} {run.result}", highlight=False)
 
 
-def _ledger_for(plan: Path | None, var: list[str] | None) -> Path:
+def _ledger_for(plan: Path | None, var: list[str] | None) -> str:
     if plan is None:
-        return _only_ledger()
-    from orchestrator.api import default_ledger_path
+        return str(_only_ledger())
+    from orchestrator.api import ledger_location
+    from orchestrator.ledger import LedgerError
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        return default_ledger_path(load_plan(plan, _parse_vars(var)).name)
+        return ledger_location(load_plan(plan, _parse_vars(var)))
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _recovery(
@@ -377,6 +418,7 @@ def _recovery(
     ledger: str | None,
     impersonate: str | None,
     project: str | None,
+    lock_timeout: float,
     *args: str | None,
 ) -> None:
     from orchestrator.display import render_result
@@ -384,7 +426,7 @@ def _recovery(
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project)
+                impersonate=impersonate, project=project, lock_timeout=lock_timeout)
     with dep:
         result = _run(lambda: getattr(dep, command)(*args))
     console = _console()
@@ -407,10 +449,11 @@ def import_cmd(
     ledger: LedgerOpt = None,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Put an existing resource under the ledger, as a step of the plan (nothing is changed)."""
-    _recovery("import_resource", plan, var, emulator, ledger, impersonate, project, step,
-              resource)
+    _recovery("import_resource", plan, var, emulator, ledger, impersonate, project, lock_timeout,
+              step, resource)
 
 
 @app.command()
@@ -421,9 +464,10 @@ def refresh(
     ledger: LedgerOpt = None,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Update the ledger's outputs from live state; report what was deleted outside."""
-    _recovery("refresh", plan, var, emulator, ledger, impersonate, project)
+    _recovery("refresh", plan, var, emulator, ledger, impersonate, project, lock_timeout)
 
 
 @app.command()
@@ -435,9 +479,10 @@ def rollback(
     ledger: LedgerOpt = None,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Undo the last apply: delete what it created, restore what it updated."""
-    _recovery("rollback", plan, var, emulator, ledger, impersonate, project)
+    _recovery("rollback", plan, var, emulator, ledger, impersonate, project, lock_timeout)
 
 
 ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)
@@ -450,15 +495,13 @@ def ledger_restore(
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     force: Annotated[bool, typer.Option(help="Restore even over an intact ledger.")] = False,
+    emulator: EmulatorOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Put back the ledger's previous version (kept beside it as .bak)."""
-    from orchestrator.ledger import LedgerError, open_store
-
-    location = ledger or str(_ledger_for(plan, var))
-    try:
-        restored = open_store(location).restore_backup(force=force)
-    except LedgerError as exc:
-        raise _invalid(str(exc)) from None
+    location = ledger or _ledger_for(plan, var)
+    with _stores(emulator, lock_timeout, location) as (store,):
+        restored = store.restore_backup(force=force)
     _console().print(f"{location}: restored from its backup "
                      f"({len(restored.resources)} resources, serial {restored.serial}).")
 
@@ -469,16 +512,39 @@ def unlock(
     plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
 ) -> None:
     """Clear a ledger lock left by a process that is gone."""
-    from orchestrator.ledger import LedgerError, open_store
-
-    location = ledger or str(_ledger_for(plan, var))
-    try:
-        info = open_store(location).force_unlock(lock_id)
-    except LedgerError as exc:
-        raise _invalid(str(exc)) from None
+    location = ledger or _ledger_for(plan, var)
+    with _stores(emulator, 0.0, location) as (store,):
+        info = store.force_unlock(lock_id)
     _console().print(f"{location}: unlocked ({info.describe()}).")
+
+
+@ledger_app.command("migrate")
+def ledger_migrate(
+    to: Annotated[
+        str,
+        typer.Option("--to", help="Where the ledger goes: a file, or gs://BUCKET/PATH/NAME.json.",
+                     show_default=False),
+    ],
+    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Move the ledger, with its secret-fingerprint key, between a file and Cloud Storage."""
+    from orchestrator.ledger import migrate
+
+    location = ledger or _ledger_for(plan, var)
+    with _stores(emulator, lock_timeout, location, to) as (source, target):
+        moved, kept = migrate(source, target)
+    _console().print(
+        f"{location}: moved to {to} ({len(moved.resources)} resources, serial {moved.serial}); "
+        f"the old ledger is kept as {kept}. From now on use --ledger {to}, or "
+        f"`settings: {{ledger: {to}}}` in the plan.", highlight=False,
+    )
 
 
 @app.command()
