@@ -13,7 +13,9 @@ What Terraform's lock lacks, added here:
   a compare and a delete that a renewal could slip between.) A lock not renewed for longer than
   its lease belongs to a holder that is gone, killed or cut off, and is taken over by rewriting it
   on condition of both its generation and its metageneration, which fails if the holder renewed
-  meanwhile or another waiter took it first. The new generation is the new lock's id.
+  meanwhile or another waiter took it first. The new generation is the new lock's id. Expiry
+  compares the server's `updated` time with this host's clock, so a host whose clock runs far
+  ahead takes over early; what that costs is bounded by the ledger's preconditions (below).
 - terraform#30149: a lock released between another's failed create and its read of the holder is
   free, so the create is tried again instead of failing the run.
 - A create whose answer was lost, and that the client library retried, meets the object it made
