@@ -277,7 +277,8 @@ class GcsStore:
         raise LedgerConflict(
             f"ledger {self.location} was written by another run since this one read it: {found}, "
             f"and this run read generation {known.generation} (serial {known.serial}). The "
-            "write was refused and nothing was overwritten; load the ledger again"
+            "write was refused and nothing was overwritten: run the command again, which reads "
+            "the ledger afresh"
         )
 
     def _create_key(self, key: bytes) -> None:

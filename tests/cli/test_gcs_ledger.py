@@ -153,9 +153,10 @@ def test_killed_holder_is_taken_over_after_its_lease_and_its_run_resumed(tmp_pat
         lock = gcslock.read(lambda: clients.storage().bucket(BUCKET).blob("envs/basics.json.lock"))
         assert lock is not None and lock.info.pid == holder.pid and not lock.expired()
 
+        # The dead holder's lock declares its own 1 s lease; this run keeps the default one.
         resumed = subprocess.run(
             provision_cmd(emu, *args, "--lock-timeout", "60"), cwd=tmp_path,
-            env=env(PROVISION_LOCK_LEASE="1"), capture_output=True, text=True, timeout=180,
+            env=env(), capture_output=True, text=True, timeout=180,
         )
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert {"step": "vpc", "message": "resuming recorded operation"}.items() <= next(
