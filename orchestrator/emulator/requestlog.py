@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 LIMIT = 100_000  # entries kept; the counts keep counting past it
@@ -13,6 +14,9 @@ class RequestLog:
         self.entries: list[dict[str, Any]] = []
         self.counts: Counter[str] = Counter()
         self.seq = 0
+        # Called with each entry as its request arrives, before it is answered: a test can act
+        # at an exact moment of a run (a crash harness kills the client there).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def open(
         self, now: float, api: str, method_id: str, http_method: str, path: str, mutating: bool
@@ -33,6 +37,8 @@ class RequestLog:
         if len(self.entries) > LIMIT:
             del self.entries[: len(self.entries) - LIMIT]
         self.counts[method_id] += 1
+        for listener in self.listeners:
+            listener(entry)
         return entry
 
     def clear(self) -> None:

@@ -346,6 +346,14 @@ class Emulator:
     def faults(self) -> Faults:
         return self._on_loop(lambda: self._server.cloud.faults)
 
+    def add_request_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener(entry)` as each request arrives, before it is answered (on the
+        server's thread: keep it short). Kept across `reset`."""
+        self._on_loop(lambda: self._server.log.listeners.append(listener))
+
+    def remove_request_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        self._on_loop(lambda: self._server.log.listeners.remove(listener))
+
 
 def serve(
     port: int,

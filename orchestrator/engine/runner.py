@@ -197,6 +197,11 @@ class Engine(RecoveryCommands):
     ) -> StepChange:
         rec = self._ledger.resources.get(step.id)
         path = res.target.path
+        if rec is not None and rec.path == path and rec.status != "present":
+            # A run stopped before this step settled: apply must resume it, whatever is live.
+            interrupted = rec.operation.action if rec.operation else rec.status
+            action = "update" if interrupted == "update" and live is not None else "create"
+            return StepChange(step.id, kind.name, action, path, (), f"resume: {interrupted}")
         if res.unknown:
             if rec is None:
                 return StepChange(step.id, kind.name, "create", path)
@@ -282,7 +287,15 @@ class Engine(RecoveryCommands):
             rec = None
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
-        pending_create = rec is not None and rec.status == "pending" and rec.path == res.target.path
+        # A create whose outcome was never recorded (the run stopped after the call, or
+        # before it): what is live may be its result. An interrupted update is not one of
+        # these: it is diffed and done again.
+        pending_create = (
+            rec is not None
+            and rec.status == "pending"
+            and rec.path == res.target.path
+            and (rec.operation is None or rec.operation.action == "create")
+        )
         if live is not None and (rec is None or pending_create) and not kind.configures:
             self._check_owner(step, kind, res, live, recorded_intent=pending_create)
         decision = self._decide(step, kind, res, live) if not pending_create else None
@@ -300,8 +313,11 @@ class Engine(RecoveryCommands):
             adopted = rec is None and live is not None
             self._record_present(step.id, step.deps, kind, res, live or {},
                                  origin="adopted" if adopted else None)
-        elif action == "create" and pending_create and live is not None:
-            # Our own create from a run that stopped before recording its outcome.
+        elif action == "create" and pending_create and live is not None and (
+            kind.ready is None or kind.ready(live) is None
+        ):
+            # Our own create from a run that stopped before recording its outcome. (Not yet
+            # ready, e.g. a proxy imported but not deployed: the create is done again.)
             self._record_present(step.id, step.deps, kind, res, live, origin="created")
         elif action == "create":
             self._create(step, kind, res, deadline)

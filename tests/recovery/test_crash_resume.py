@@ -1,0 +1,170 @@
+"""Crash harness: `provision apply plans/psc-cloud-run.yaml` killed with SIGKILL at 26 moments,
+resumed by the next `provision apply`, then destroyed.
+
+The moments come from a reference run's request log: the n-th arrival of a given method,
+20 spread over the mutating calls and 6 over operation polls. The kill happens inside the
+emulator as that request arrives, before it is answered: Google has the call, the client
+never hears back, which is the worst moment for a tool's bookkeeping. After each resume the
+cloud must hold exactly what a clean apply makes (no duplicate, nothing missing) and the
+plan must show no change; after destroy nothing the plan made may remain.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import orchestrator
+from orchestrator.emulator import Emulator
+
+pytestmark = pytest.mark.slow
+
+PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
+PROJECTS = ("apigee-demo-project", "backend-demo-project")
+TIME_SCALE = 0.001
+# Crash consistency does not depend on how long Apigee takes: its 25- and 30-minute
+# operations are cut to a minute so 26 kill-resume-destroy rounds fit in a few minutes.
+DURATIONS = {
+    "apigee.organizations": 60.0,
+    "apigee.organizations.instances": 60.0,
+    "apigee.organizations.endpointAttachments": 60.0,
+    "servicenetworking.producerRelease": 60.0,
+}
+MUTATING_POINTS = 20
+POLL_POINTS = 6
+
+
+def _cli(emu: Emulator, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args, f"--emulator={emu.url}"],
+        cwd=cwd, env={**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _inventory(emu: Emulator) -> Counter[tuple[str, str]]:
+    """What the plan's projects hold, by API and collection (enabled APIs aside: destroy
+    leaves them enabled by design)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for api, resources in emu.dump()["resources"].items():
+        if api == "serviceusage":
+            continue
+        for path, res in resources.items():
+            if any(project in path for project in PROJECTS):
+                counts[(api, res["collection"])] += 1
+    return counts
+
+
+def _duplicate_members(emu: Emulator) -> list[str]:
+    dupes = []
+    for policy in emu.dump()["policies"]:
+        for binding in policy.get("policy", policy).get("bindings", []):
+            members = binding.get("members", [])
+            if len(members) != len(set(members)):
+                dupes.append(f"{policy['path']} {binding['role']}")
+    return dupes
+
+
+def _kill_points(log: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(method, n): kill at the n-th arrival of that method."""
+    seen: Counter[str] = Counter()
+    mutating, polls = [], []
+    for entry in log:
+        seen[entry["method"]] += 1
+        point = (entry["method"], seen[entry["method"]])
+        if entry["mutating"]:
+            mutating.append(point)
+        elif entry["method"].endswith(("operations.get", "Operations.wait", "operations.wait")):
+            polls.append(point)
+
+    def spread(points: list[tuple[str, int]], k: int) -> list[tuple[str, int]]:
+        return [points[round(i * (len(points) - 1) / (k - 1))] for i in range(k)]
+
+    # How often an operation is polled depends on timing; its first half always happens.
+    polls = [(m, n) for m, n in polls if n <= (seen[m] + 1) // 2]
+    return spread(mutating, MUTATING_POINTS) + spread(polls, POLL_POINTS)
+
+
+class Killer:
+    """Kills the CLI the moment the chosen request arrives at the emulator."""
+
+    def __init__(self, method: str, nth: int) -> None:
+        self.method, self.nth = method, nth
+        self.count = 0
+        self.pid: int | None = None
+        self.fired = False
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        if entry["method"] != self.method or self.pid is None or self.fired:
+            return
+        self.count += 1
+        if self.count == self.nth:
+            self.fired = True
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def test_killed_applies_resume_without_duplicates_or_orphans(tmp_path: Path) -> None:
+    stats = Counter()
+    with Emulator(time_scale=TIME_SCALE, durations=DURATIONS) as emu:
+        (tmp_path / "reference").mkdir()
+        reference = _cli(emu, tmp_path / "reference", "apply", str(PLAN), "--json")
+        _, err = reference.communicate(timeout=300)
+        assert reference.returncode == 0, err
+        expected = _inventory(emu)
+        points = _kill_points(emu.requests())
+        if os.environ.get("CRASH_POINTS"):  # to replay chosen points: "3,17"
+            points = [points[int(i)] for i in os.environ["CRASH_POINTS"].split(",")]
+        assert len(points) >= 25 or os.environ.get("CRASH_POINTS")
+
+        for i, (method, nth) in enumerate(points):
+            print(f"kill point {i}: {method} #{nth}", flush=True)
+            emu.reset()
+            work = tmp_path / f"kill-{i}"
+            work.mkdir()
+            killer = Killer(method, nth)
+            emu.add_request_listener(killer)
+            try:
+                proc = _cli(emu, work, "apply", str(PLAN), "--json")
+                killer.pid = proc.pid
+                proc.communicate(timeout=300)
+            finally:
+                emu.remove_request_listener(killer)
+            assert killer.fired, f"{method} #{nth} never arrived"
+            assert proc.returncode == -signal.SIGKILL
+            stats["kill points"] += 1
+
+            resumed = _cli(emu, work, "apply", str(PLAN), "--yes")
+            out, err = resumed.communicate(timeout=300)
+            assert resumed.returncode == 0, f"resume after {method} #{nth}:\n{out}\n{err}"
+            found = _inventory(emu)
+            extra, missing = found - expected, expected - found
+            stats["duplicates"] += sum(extra.values()) + len(_duplicate_members(emu))
+            stats["missing"] += sum(missing.values())
+            assert not extra and not missing, (method, nth, extra, missing)
+
+            with orchestrator.load(PLAN, emulator=emu.url, time_scale=TIME_SCALE,
+                                   state_dir=work / ".provision") as dep:
+                pending = [(c.step, c.action, c.reason, [f.field for f in c.changes])
+                           for c in dep.plan_changes().steps if c.action != "noop"]
+                assert pending == [], (method, nth)
+                ledger = dep.ledger()
+                unsettled = {sid: (r.status, r.operation) for sid, r in ledger.resources.items()
+                             if r.status != "present"}
+                assert unsettled == {}, (method, nth)
+                assert len(ledger.resources) == len(dep.plan.steps)
+                stats["resumes converged"] += 1
+                destroyed = dep.destroy()
+                assert destroyed.ok, (method, nth, destroyed.failures)
+            orphans = _inventory(emu)
+            stats["orphans"] += sum(orphans.values())
+            assert not orphans, (method, nth, orphans)
+
+    print(f"\ncrash harness: {dict(stats)}")
+    assert stats["kill points"] == len(points)
