@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.engine import ownership
@@ -558,13 +558,18 @@ class Engine(RecoveryCommands):
         outputs["path"] = res.target.path
         with self._lock:
             rec = self._ensure(step_id, kind, res.target.path)
+            before = replace(rec)
             rec.kind, rec.path, rec.status = kind.name, res.target.path, "present"
             rec.spec, rec.fingerprint, rec.outputs = res.spec, res.fingerprint, outputs
             rec.operation, rec.error = None, None
             rec.depends_on = sorted(deps)
             if origin:
                 rec.origin = origin
-        self._save()
+            changed = rec != before
+        # A step found as recorded (a no-op re-apply) has nothing to make durable: writing
+        # the whole ledger anyway costs an fsync per step and serialises the steps.
+        if changed:
+            self._save()
 
     def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
         message = _describe(exc)
