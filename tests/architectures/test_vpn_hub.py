@@ -27,7 +27,7 @@ HUB = "apigee-hub-project"
 SPOKE = "backend-spoke-project"
 REGION = "europe-west1"
 APIGEE_RANGES = {"10.0.0.0/22", "10.1.0.0/28"}
-TIME_SCALE = 0.001
+TIME_SCALE = 0.002
 STEPS = 40
 
 
