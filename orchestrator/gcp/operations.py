@@ -69,6 +69,12 @@ class Waiter:
             return self._dns_change(op, deadline)
         raise ValueError(f"unknown operation type {op.type!r}")
 
+    def _poll(self, fn: Callable[[], Any], deadline: float) -> Any:
+        """One poll of an operation. An operation Google has just created may read 404 for a
+        moment (eventual consistency): that is "not visible yet", retried to the deadline."""
+        return retry.call(fn, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+                          retry_if=lambda e: e.not_found)
+
     def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:
         if self.on_poll:
             self.on_poll(op, state)
@@ -90,10 +96,7 @@ class Waiter:
             # minutes; a server without it (501) is polled with `get` instead.
             try:
                 fn = client.wait if use_wait else client.get
-                result = retry.call(
-                    lambda fn=fn: fn(request=request), deadline=deadline,
-                    clock=self.clock.now, sleep=self.clock.sleep,
-                )
+                result = self._poll(lambda fn=fn: fn(request=request), deadline)
             except ApiError as exc:
                 if use_wait and exc.code == 501:
                     use_wait = False
@@ -122,15 +125,9 @@ class Waiter:
         interval = self._fixed or FIRST_POLL
         while True:
             if wait_id:
-                state = retry.call(
-                    lambda: invoke(svc, wait_id, name=op.name, body={}),
-                    deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
-                )
+                state = self._poll(lambda: invoke(svc, wait_id, name=op.name, body={}), deadline)
             else:
-                state = retry.call(
-                    lambda: invoke(svc, get_id, name=op.name),
-                    deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
-                )
+                state = self._poll(lambda: invoke(svc, get_id, name=op.name), deadline)
             self._polled(op, state)
             if state.get("done"):
                 if "error" in state:
@@ -152,9 +149,7 @@ class Waiter:
         change.name = op.name
         interval = self._fixed or FIRST_POLL
         while True:
-            retry.call(
-                change.reload, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep
-            )
+            self._poll(change.reload, deadline)
             state = {"id": change.name, "status": change.status}
             self._polled(op, state)
             if change.status == "done":

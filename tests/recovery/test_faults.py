@@ -1,0 +1,77 @@
+"""Google's transient failures on the reference plans: throttling, unavailability, latency,
+eventual consistency and late IAM bindings are absorbed; an operation that ends in error
+stops only what depends on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+from orchestrator.emulator import Emulator
+
+PLANS = Path(__file__).parents[2] / "plans"
+# At 0.01 a millisecond of real client overhead is 0.1 simulated second, about a round trip
+# to Google, so retries under faults spend deadlines as they would against Google. Apigee's
+# 25- and 30-minute operations are cut to a minute to keep the test short.
+TIME_SCALE = 0.01
+DURATIONS = {
+    "apigee.organizations": 60.0,
+    "apigee.organizations.instances": 60.0,
+    "apigee.organizations.endpointAttachments": 60.0,
+    "servicenetworking.producerRelease": 60.0,
+}
+FAULTS = {
+    "rate_limit": 0.1,  # 429 with Retry-After
+    "unavailable": 0.1,  # 503
+    "latency": 0.005,  # real seconds: 50-150 ms simulated
+    "latency_jitter": 0.01,
+    "consistency_delay": 20.0,  # a new resource reads 404 for 20 simulated seconds
+    "iam_delay": 30.0,  # a set IAM policy reads back as the old one for 30 s
+}
+
+
+@pytest.mark.parametrize("plan", ["psc-cloud-run.yaml", "psc-cloud-run-multi-project.yaml"])
+def test_reference_plan_applies_and_destroys_through_faults(plan: str, tmp_path: Path) -> None:
+    with (
+        Emulator(time_scale=TIME_SCALE, seed=7, faults=FAULTS, durations=DURATIONS) as emu,
+        orchestrator.load(PLANS / plan, emulator=emu.url, time_scale=TIME_SCALE,
+                          state_dir=tmp_path / ".provision") as dep,
+    ):
+        applied = dep.apply()
+        assert applied.ok, [(f.step, f.message) for f in applied.failures]
+        statuses = {r["status"] for r in emu.requests()}
+        assert {429, 503} <= statuses  # the faults did happen
+        again = dep.apply()
+        assert again.ok and set(again.actions.values()) == {"noop"}, again.failures
+        destroyed = dep.destroy()
+        assert destroyed.ok, [(f.step, f.message) for f in destroyed.failures]
+        assert dep.ledger().resources == {}
+
+
+def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> None:
+    plan = PLANS / "psc-cloud-run.yaml"
+    with Emulator(time_scale=TIME_SCALE, seed=1, durations=DURATIONS,
+                  faults={"operation_failure": 1.0,
+                          "methods": ["compute.regionSslCertificates.insert"]}) as emu:
+        run = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "apply", str(plan), f"--emulator={emu.url}",
+             "--yes"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+        )
+    assert run.returncode == 1
+    out = run.stdout
+    # The report names the step, Google's error, and the command to run next.
+    assert "x step cert (compute.region_ssl_certificate" in out
+    assert "operation" in out and "failed" in out
+    assert f"provision apply {plan} again" in out
+    for dependent in ("https-proxy", "forwarding-rule", "service-attachment", "proxy"):
+        assert f"step {dependent} not run" in out
+    # Independent work went on: the Apigee side and the Cloud Run services are made.
+    for independent in ("org", "instance", "orders", "invoker", "orders-invoker"):
+        assert f"{independent}: create finished" in out
