@@ -1,0 +1,49 @@
+"""Secret values never reach the ledger, its backup, events, logs, errors or plan output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestrator.emulator import Emulator
+
+PLANS = Path(__file__).parents[2] / "plans"
+KEY = PLANS / "demo-tls" / "api.internal.example.com.key"
+TIME_SCALE = 0.001
+
+
+def _key_lines() -> list[str]:
+    """The key's body, line by line: any one of them appearing anywhere is a leak."""
+    return [ln for ln in KEY.read_text().splitlines() if ln and not ln.startswith("-----")]
+
+
+def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
+    plan = PLANS / "psc-cloud-run.yaml"
+    streams: list[str] = []
+    with Emulator(time_scale=TIME_SCALE) as emu:
+        env = {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)}
+        for args in (["apply", str(plan), "--json"], ["plan", str(plan)],
+                     ["apply", str(plan), "--yes"], ["outputs", str(plan), "--json"],
+                     ["show", str(plan)], ["destroy", str(plan), "--json"]):
+            emulator = [] if args[0] in ("outputs", "show") else [f"--emulator={emu.url}"]
+            run = subprocess.run([sys.executable, "-m", "orchestrator", *args, *emulator],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=300)
+            assert run.returncode == 0, (args, run.stdout, run.stderr)
+            streams += [run.stdout, run.stderr]
+            if args[0] == "outputs":  # the ledger as it stands with everything applied
+                applied = (tmp_path / ".provision" / "psc-cloud-run.ledger.json").read_text()
+        # The emulator (Google) did receive the key: the certificate needs it.
+        sent = [r for r in emu.requests() if r["method"] == "compute.regionSslCertificates.insert"]
+        assert sent
+    files = [p for p in (tmp_path / ".provision").rglob("*") if p.is_file()
+             and not p.name.startswith("emulator")]
+    assert any(p.name.endswith(".ledger.json") for p in files)
+    assert any(p.name.endswith(".bak") for p in files)
+    texts = [*streams, applied, *(p.read_text(errors="replace") for p in files)]
+    leaks = [line for line in _key_lines() for text in texts if line in text]
+    assert leaks == []
+    # What the ledger keeps instead: a keyed fingerprint, so a rotated key shows as a change.
+    assert '"privateKey":"hmac-sha256:' in applied.replace(" ", "")
