@@ -76,6 +76,9 @@ class LiveDisplay:
             self._live.__exit__(None, None, None)
 
     def __call__(self, event: Event) -> None:
+        if event.type == "diagnostic":
+            self.console.print(f"[yellow]note:[/] {event.message}", highlight=False)
+            return
         with self._lock:
             if event.step:
                 entry = self.state.setdefault(event.step, {"started": time.monotonic()})

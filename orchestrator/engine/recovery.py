@@ -21,7 +21,7 @@ class RecoveryCommands:
     def import_resource(self: Any, step_id: str, path: str | None = None) -> RunResult:
         """Put an existing resource under this ledger as `step_id` (read, never changed)."""
 
-        with self.store.lock(command="import"):
+        with self._locked("import"):
             self._start_run("import")
             result = RunResult(command="import", run_id=str(self._run.id))
             try:
@@ -58,7 +58,7 @@ class RecoveryCommands:
     def refresh(self: Any) -> RunResult:
         """Update every recorded resource's outputs from what is live; report the ones gone."""
 
-        with self.store.lock(command="refresh"):
+        with self._locked("refresh"):
             self._start_run("refresh")
             result = RunResult(command="refresh", run_id=str(self._run.id))
             for step_id, rec in list(self._ledger.resources.items()):
@@ -85,7 +85,7 @@ class RecoveryCommands:
         updated as recorded before, leave what existed before it. Safe to run again after a
         rollback that stopped halfway: each step is recorded as it is undone."""
 
-        with self.store.lock(command="rollback"):
+        with self._locked("rollback"):
             self._start_run("rollback")
             result = RunResult(command="rollback", run_id=str(self._run.id))
             applied = next(

@@ -235,7 +235,7 @@ class Engine(RecoveryCommands):
     # --- apply --------------------------------------------------------------------------------
 
     def apply(self, command: str = "apply") -> RunResult:
-        with self.store.lock(command=command):
+        with self._locked(command):
             self._start_run(command)
             result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()
@@ -608,6 +608,18 @@ class Engine(RecoveryCommands):
         )
         self._save()
 
+    @contextmanager
+    def _locked(self, command: str) -> Iterator[None]:
+        """Hold the ledger's lock for a command; say so when it was left by a run that died."""
+        with self.store.lock(command=command) as lock:
+            stale = getattr(lock, "stale_previous", None)
+            if stale is not None:
+                self._emit(Event("diagnostic", message=(
+                    f"took over the ledger lock left by a run that is gone: {stale.describe()}; "
+                    "this run resumes its work"
+                )))
+            yield
+
     def _start_run(self, command: str) -> None:
         self._load()
         self._ledger.close_interrupted_runs()
@@ -618,7 +630,7 @@ class Engine(RecoveryCommands):
     # --- destroy ------------------------------------------------------------------------------
 
     def destroy(self, command: str = "destroy") -> RunResult:
-        with self.store.lock(command=command):
+        with self._locked(command):
             self._start_run(command)
             result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()

@@ -172,3 +172,25 @@ def test_corrupt_ledger_stops_before_any_request_and_is_restored(
     )
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert set(LocalStore(path).load().resources) == {"vpc", "subnet", "fw"}
+
+
+def test_a_lock_left_by_a_dead_run_is_reported_with_its_holder(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASICS)
+    ledger = tmp_path / ".provision" / "basics.ledger.json"
+    ledger.parent.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parents[1] / "ledger" / "lock_holder.py"), "hold",
+         str(ledger)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None
+    assert '"pid"' in holder.stdout.readline()  # it holds the lock now
+    holder.kill()
+    holder.wait()
+    applied = provision(emulator, tmp_path, "apply", str(plan), "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "took over the ledger lock left by a run that is gone" in applied.stdout
+    assert f"pid {holder.pid}" in applied.stdout
