@@ -14,7 +14,7 @@ from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.operations import OperationRef
 from orchestrator.gcp.protos import to_json
 from orchestrator.kinds.adapter import ComputeAdapter, Target
-from orchestrator.kinds.base import Kind
+from orchestrator.kinds.base import Kind, NotReady
 
 _SCOPES = {
     "global": ("projects/{project}/global", ("project",), ""),
@@ -59,6 +59,24 @@ def _compute(
     )
 
 
+def _psc_connected(neg: dict[str, Any]) -> NotReady | None:
+    """A Private Service Connect NEG is usable once the service it targets accepts its project
+    (an Apigee instance: the projects of its consumerAcceptList). Other NEGs are at once."""
+    if neg.get("networkEndpointType") != "PRIVATE_SERVICE_CONNECT":
+        return None
+    status = (neg.get("pscData") or {}).get("pscConnectionStatus", "")
+    if status == "ACCEPTED":
+        return None
+    project = neg.get("selfLink", "").split("/projects/")[-1].split("/")[0]
+    fix = (
+        f"{neg.get('pscTargetService')} must accept project {project}: for an Apigee "
+        "instance, list it in the instance's consumerAcceptList"
+    )
+    # Rejected, or closed (its target is gone): waiting changes nothing.
+    final = status in ("REJECTED", "CLOSED")
+    return NotReady(f"PSC connection {status or 'not yet reported'}: {fix}", final)
+
+
 KINDS = [
     _compute(
         "compute.network",
@@ -89,6 +107,7 @@ KINDS = [
     _compute("compute.address", "Address", scope="regional", client="AddressesClient"),
     _compute(
         "compute.region_network_endpoint_group", "NetworkEndpointGroup", scope="regional",
+        ready=_psc_connected,
     ),
     _compute(
         "compute.region_backend_service", "BackendService", scope="regional",
