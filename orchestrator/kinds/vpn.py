@@ -85,16 +85,20 @@ class RouterElementAdapter:
 
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
-    ) -> OperationRef:
+    ) -> OperationRef | None:
         router = self._router(clients, target)
         if router is None:
             raise ValueError(
                 f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
                 "(reference it in `router:`)"
             )
+        elements = router.get(self.field, [])
+        if any(e.get("name") == target.name for e in elements):
+            # There already, as a resource's insert would answer 409: the engine reads it
+            # back and decides whose it is (a create of its own that did not finish).
+            return None
         # The retried patch with the same request id is the first one, not a second element.
-        return self._write(clients, target, [*router.get(self.field, []), body],
-                           requestId=request_id)
+        return self._write(clients, target, [*elements, body], requestId=request_id)
 
     def update(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]

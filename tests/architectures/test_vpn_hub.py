@@ -193,7 +193,8 @@ def test_destroy_leaves_nothing_the_plan_made(cloud) -> None:
 
 def _apply_disagreeing(tmp_path: Path, text: str, failing: set[str], waiting: set[str]) -> list:
     """Apply a plan whose two sides disagree: `failing` steps fail at their deadline, the steps
-    that need them are skipped, everything else is made and recorded; destroy is clean."""
+    that need them are skipped, everything else is made and recorded; a second apply fails the
+    same way; destroy is clean."""
     with Emulator(time_scale=TIME_SCALE) as emu:
         dep = orchestrator.load(variant(tmp_path, text), emulator=emu.url,
                                 time_scale=TIME_SCALE, state_dir=tmp_path / ".provision")
@@ -207,6 +208,10 @@ def _apply_disagreeing(tmp_path: Path, text: str, failing: set[str], waiting: se
             assert ledger.resources[step_id].status == "present", step_id
         for step_id in failing:
             assert ledger.resources[step_id].error
+        # Applied again as it is: the same steps wait again and fail the same way.
+        again = dep.apply()
+        assert [(f.step, f.message) for f in sorted(again.failures, key=lambda f: f.step)] == [
+            (f.step, f.message) for f in sorted(result.failures, key=lambda f: f.step)]
         destroyed = dep.destroy()
         assert destroyed.ok, [(f.step, f.message) for f in destroyed.failures]
         assert dep.ledger().resources == {}
