@@ -180,6 +180,15 @@ class Deployment:
     def ledger(self) -> Any:
         return self.store.load()
 
+    def graph(self, fmt: str = "mermaid") -> str:
+        """The plan as Mermaid, DOT or SVG text (SVG needs Graphviz's `dot`), each step
+        coloured by its status in the ledger."""
+        from orchestrator import graph
+
+        if self.plan is None:
+            raise ValueError("a graph needs the plan")
+        return graph.render(graph.build(self.plan, self.store.load()), fmt)
+
     async def aplan(self) -> Preview:
         return await asyncio.to_thread(self.plan_changes)
 

@@ -548,6 +548,47 @@ def ledger_migrate(
 
 
 @app.command()
+def graph(
+    plan: PlanArg,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="mermaid (text), dot, or svg (needs Graphviz's dot).")
+    ] = "mermaid",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Draw the plan: steps grouped by project and network, dependencies as edges, coloured by
+    their status in the ledger."""
+    from orchestrator import graph as drawing
+    from orchestrator.api import ledger_location
+    from orchestrator.ledger import LedgerError
+    from orchestrator.plan import PlanError, load_plan
+
+    if fmt not in drawing.FORMATS:
+        raise _invalid(f"--format {fmt!r}: expected one of {', '.join(drawing.FORMATS)}")
+    try:
+        model = load_plan(plan, _parse_vars(var))
+        location = ledger or ledger_location(model)
+    except PlanError as exc:
+        raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    with _stores(emulator, 0.0, location) as (store,):
+        recorded = store.load()
+    try:
+        text = drawing.render(drawing.build(model, recorded), fmt)
+    except drawing.GraphvizMissing as exc:
+        raise _invalid(str(exc)) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the plan format (for editors)."""
     from orchestrator.plan import plan_json_schema
