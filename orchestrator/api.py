@@ -189,6 +189,12 @@ class Deployment:
             raise ValueError("a graph needs the plan")
         return graph.render(graph.build(self.plan, self.store.load()), fmt)
 
+    def _repr_html_(self) -> str:
+        """In Jupyter, a deployment shows its ledger: each resource and its status."""
+        from orchestrator.html import ledger_html
+
+        return ledger_html(self.store.load(), self.ledger_location)
+
     async def aplan(self) -> Preview:
         return await asyncio.to_thread(self.plan_changes)
 

@@ -40,6 +40,11 @@ class Preview:
             f"{self.count('replace')} to replace, {self.count('delete')} to destroy"
         )
 
+    def _repr_html_(self) -> str:
+        from orchestrator.html import preview_html
+
+        return preview_html(self)
+
 
 @dataclass
 class StepFailure:
@@ -64,3 +69,8 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not (self.failures or self.skipped or self.cancelled)
+
+    def _repr_html_(self) -> str:
+        from orchestrator.html import result_html
+
+        return result_html(self)
