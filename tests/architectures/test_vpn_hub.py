@@ -175,6 +175,34 @@ def test_a_router_update_keeps_the_interfaces_and_peers_its_steps_made(cloud, tm
     assert dep.apply().ok  # back to the plan as written
 
 
+def test_a_new_shared_secret_replaces_the_tunnels_and_the_sessions_come_back(
+    cloud, tmp_path: Path,
+) -> None:
+    emu, dep = cloud
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.read_text().replace("file: demo-vpn/shared-secret", f"file: {secret}"))
+
+    def apply() -> dict[str, str]:
+        rotated = orchestrator.load(plan, emulator=emu.url, time_scale=TIME_SCALE,
+                                    ledger=dep.ledger_location)
+        result = rotated.apply()
+        rotated.close()
+        assert result.ok, result.failures
+        return {s: a for s, a in result.actions.items() if a != "noop"}
+
+    assert apply() == {}  # the same value from another file is the same secret
+    secret.write_text("a-rotated-secret")
+    tunnels = {"hub-tunnel-0", "hub-tunnel-1", "spoke-tunnel-0", "spoke-tunnel-1"}
+    assert apply() == dict.fromkeys(tunnels, "replace")
+    spoke = router_status(emu, SPOKE, "spoke-router")
+    assert {p.status for p in spoke.bgp_peer_status} == {"UP"}
+    assert {r.dest_range for r in spoke.best_routes} >= APIGEE_RANGES
+    secret.write_text(SECRET)
+    assert apply() == dict.fromkeys(tunnels, "replace")
+
+
 def test_reapply_makes_no_mutating_request(cloud) -> None:
     emu, dep = cloud
     before = len(emu.requests())
