@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from graphlib import TopologicalSorter
 from typing import Any
 
 from orchestrator.engine import ownership
@@ -648,6 +649,9 @@ class Engine(RecoveryCommands):
             for dep in self._ledger.resources[sid].depends_on:
                 if dep in wanted:
                     dependents[dep].add(sid)
+        # Dependents first in the order itself, not only in the graph: the ledger keeps its
+        # records by step id, and with parallelism 1 the scheduler never jumps ahead in it.
+        order = list(TopologicalSorter({sid: dependents[sid] for sid in order}).static_order())
 
         def task(step_id: str) -> None:
             threading.current_thread().__dict__["provision_step"] = step_id
