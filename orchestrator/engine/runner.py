@@ -299,6 +299,13 @@ class Engine(RecoveryCommands):
         )
         if live is not None and (rec is None or pending_create) and not kind.configures:
             self._check_owner(step, kind, res, live, recorded_intent=pending_create)
+        if pending_create and live is not None and rec.fingerprint != res.fingerprint:
+            # That create was sent for an older plan (it never became ready, say, for a
+            # shared secret the other side did not share): what is live is this step's, made
+            # to the old spec. Compare it as any recorded resource, so the fix is applied.
+            with self._lock:
+                rec.status, rec.operation = "present", None
+            pending_create = False
         decision = self._decide(step, kind, res, live) if not pending_create else None
         action = "create" if decision is None else decision.action
         if action != "noop":
@@ -405,6 +412,8 @@ class Engine(RecoveryCommands):
         with self._lock:
             rec = self._ensure(step.id, kind, res.target.path)
             rec.kind, rec.path, rec.status, rec.error = kind.name, res.target.path, "pending", None
+            # What this create sends, so a resume can tell whether the plan changed since.
+            rec.spec, rec.fingerprint = res.spec, res.fingerprint
             rec.operation = Operation("", kind.api, "create", now(), request_id=request_id)
             rec.created_run = self._run.id
             rec.depends_on = sorted(step.deps)

@@ -305,3 +305,26 @@ def test_the_shared_secret_never_reaches_the_ledger_the_events_or_the_output(
     for text in (events, recorded, display, *(p.read_text() for p in ledger.parent.glob("*"))):
         assert SECRET not in text
         assert not re.search(re.escape(SECRET[:12]), text)
+
+
+def test_the_corrected_secret_is_applied_after_tunnels_failed_on_the_wrong_one(
+    tmp_path: Path,
+) -> None:
+    other = tmp_path / "other-secret"
+    other.write_text("not-the-hub-secret\n")
+    text = PLAN.read_text().replace(
+        "  vpn_shared_secret: {file: demo-vpn/shared-secret}\n",
+        f"  vpn_shared_secret: {{file: demo-vpn/shared-secret}}\n  other: {{file: {other}}}\n",
+    )
+    text = edit_step(text, "spoke-tunnel-1", "vpnGatewayInterface: 1}",
+                     "vpnGatewayInterface: 1, sharedSecret: '${secrets.other}'}")
+    with Emulator(time_scale=TIME_SCALE) as emu:
+        dep = orchestrator.load(variant(tmp_path, text), emulator=emu.url,
+                                time_scale=TIME_SCALE, state_dir=tmp_path / ".provision")
+        assert {f.step for f in dep.apply().failures} == {"hub-tunnel-1", "spoke-tunnel-1"}
+        other.write_text(SECRET)  # the spoke's tunnel gets the hub's secret
+        fixed = dep.apply()
+        assert fixed.ok, [(f.step, f.message) for f in fixed.failures]
+        assert fixed.actions["spoke-tunnel-1"] == "replace"
+        assert dep.destroy().ok
+        dep.close()
