@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+_SINGLE_PORT_RANGE = re.compile(r"^(\d+)-\1$")
 _RESOURCE_URL = re.compile(r"^https://[a-z.]+googleapis\.com/(?:compute/(?:v1|beta)/)?")
 
 
@@ -67,6 +68,9 @@ def same_value(desired: Any, live: Any) -> bool:
         return False
     if isinstance(desired, (int, str)) and isinstance(live, (int, str)):
         if str(desired) == str(live):
+            return True
+        # Google answers a single port as a range: portRange "443" reads back "443-443".
+        if _SINGLE_PORT_RANGE.match(str(live)) and str(live).split("-")[0] == str(desired):
             return True
         if isinstance(desired, str) and isinstance(live, str) and "/" in desired:
             a, b = _reference(desired), _reference(live)

@@ -40,3 +40,9 @@ def test_list_change_is_reported_once_as_a_whole() -> None:
     changes = diff(desired, live)
     assert [c.field for c in changes] == ["allowed"]
     assert diff(desired, {"allowed": [{"IPProtocol": "tcp", "ports": ["443"]}]}) == []
+
+
+def test_a_single_port_equals_googles_range_form() -> None:
+    assert diff({"portRange": "443"}, {"portRange": "443-443"}) == []
+    assert diff({"portRange": "443"}, {"portRange": "443-444"}) != []
+    assert diff({"portRange": "80"}, {"portRange": "443-443"}) != []
