@@ -10,13 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import compute_v1
 from googleapiclient import discovery
 
 import orchestrator
 from orchestrator.emulator import Emulator
+
+from .conftest import (
+    applied,
+    check_destroy_leaves_nothing,
+    check_every_step_is_present,
+    check_reapply_makes_no_mutating_request,
+    compute,
+    leftovers,
+)
 
 PLAN = Path(__file__).parents[2] / "plans" / "northbound-psc.yaml"
 DEMO_TLS = PLAN.parent / "demo-tls"
@@ -29,12 +36,6 @@ TIME_SCALE = 0.002
 STEPS = 23
 
 
-def compute(emu: Emulator, client: str):
-    return getattr(compute_v1, client)(
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=f"{emu.url}/compute"),
-    )
-
 
 def instance(emu: Emulator) -> dict:
     apigee = discovery.build("apigee", "v1", credentials=AnonymousCredentials(),
@@ -44,27 +45,15 @@ def instance(emu: Emulator) -> dict:
         name=f"organizations/{APIGEE}/instances/euw1").execute()
 
 
-def leftovers(emu: Emulator) -> list[str]:
-    return [path for api, resources in emu.dump()["resources"].items() if api != "serviceusage"
-            for path in resources if APIGEE in path or EDGE in path]
-
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, object]]:
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(PLAN, emulator=emu.url, time_scale=TIME_SCALE,
-                                state_dir=tmp_path_factory.mktemp("nb") / ".provision")
-        result = dep.apply()
-        assert result.ok, [(f.step, f.message) for f in result.failures]
-        yield emu, dep
-        dep.close()
+    with applied(PLAN, TIME_SCALE, tmp_path_factory.mktemp("nb")) as pair:
+        yield pair
 
 
 def test_every_step_is_present(cloud) -> None:
-    _, dep = cloud
-    ledger = dep.ledger()
-    assert len(ledger.resources) == len(dep.plan.steps) == STEPS
-    assert {r.status for r in ledger.resources.values()} == {"present"}
+    check_every_step_is_present(cloud[1], STEPS)
 
 
 def test_neg_is_connected_to_the_instance_that_accepts_the_edge_project(cloud) -> None:
@@ -112,19 +101,11 @@ def test_managed_certificate_turns_active_once_the_load_balancer_serves_it(cloud
 
 
 def test_reapply_makes_no_mutating_request(cloud) -> None:
-    emu, dep = cloud
-    before = len(emu.requests())
-    result = dep.apply()
-    assert result.ok and set(result.actions.values()) == {"noop"}
-    assert [r["method"] for r in emu.requests()[before:] if r["mutating"]] == []
+    check_reapply_makes_no_mutating_request(*cloud)
 
 
 def test_destroy_leaves_nothing_the_plan_made(cloud) -> None:
-    emu, dep = cloud
-    result = dep.destroy()
-    assert result.ok, [(f.step, f.message) for f in result.failures]
-    assert dep.ledger().resources == {}
-    assert leftovers(emu) == []
+    check_destroy_leaves_nothing(*cloud, (APIGEE, EDGE))
 
 
 def test_an_accept_list_without_the_edge_project_fails_the_neg_naming_the_fix(
@@ -148,7 +129,7 @@ def test_an_accept_list_without_the_edge_project_fails_the_neg_naming_the_fix(
         assert result.actions["lb-address"] == "create"  # independent work finished
         destroyed = dep.destroy()
         assert destroyed.ok, [(f.step, f.message) for f in destroyed.failures]
-        assert leftovers(emu) == []
+        assert leftovers(emu, (APIGEE, EDGE)) == []
         dep.close()
 
 

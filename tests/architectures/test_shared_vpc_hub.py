@@ -8,13 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import compute_v1
 from googleapiclient import discovery
 
-import orchestrator
 from orchestrator.emulator import Emulator
+
+from .conftest import (
+    applied,
+    check_destroy_leaves_nothing,
+    check_every_step_is_present,
+    check_reapply_makes_no_mutating_request,
+    compute,
+)
 
 PLAN = Path(__file__).parents[2] / "plans" / "shared-vpc-hub.yaml"
 HOST = "shared-vpc-host"
@@ -29,29 +34,15 @@ TIME_SCALE = 0.002
 STEPS = 62
 
 
-def compute(emu: Emulator, client: str):
-    return getattr(compute_v1, client)(
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=f"{emu.url}/compute"),
-    )
-
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, object]]:
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(PLAN, emulator=emu.url, time_scale=TIME_SCALE,
-                                state_dir=tmp_path_factory.mktemp("xpn") / ".provision")
-        result = dep.apply()
-        assert result.ok, [(f.step, f.message) for f in result.failures]
-        yield emu, dep
-        dep.close()
+    with applied(PLAN, TIME_SCALE, tmp_path_factory.mktemp("xpn")) as pair:
+        yield pair
 
 
 def test_every_step_is_present(cloud) -> None:
-    _, dep = cloud
-    ledger = dep.ledger()
-    assert len(ledger.resources) == len(dep.plan.steps) == STEPS
-    assert {r.status for r in ledger.resources.values()} == {"present"}
+    check_every_step_is_present(cloud[1], STEPS)
 
 
 def test_apigee_project_is_a_service_project_of_the_host(cloud) -> None:
@@ -108,19 +99,9 @@ def test_every_spoke_learns_apigee_ranges_over_two_established_tunnels(cloud) ->
 
 
 def test_reapply_makes_no_mutating_request(cloud) -> None:
-    emu, dep = cloud
-    before = len(emu.requests())
-    result = dep.apply()
-    assert result.ok and set(result.actions.values()) == {"noop"}
-    assert [r["method"] for r in emu.requests()[before:] if r["mutating"]] == []
+    check_reapply_makes_no_mutating_request(*cloud)
 
 
 def test_destroy_leaves_nothing_the_plan_made(cloud) -> None:
-    emu, dep = cloud
-    result = dep.destroy()
-    assert result.ok, [(f.step, f.message) for f in result.failures]
-    assert dep.ledger().resources == {}
-    left = [path for api, resources in emu.dump()["resources"].items() if api != "serviceusage"
-            for path in resources if any(p in path for p in PROJECTS)]
-    assert left == []
-    assert compute(emu, "ProjectsClient").get(project=HOST).xpn_project_status != "HOST"
+    check_destroy_leaves_nothing(*cloud, PROJECTS)
+    assert compute(cloud[0], "ProjectsClient").get(project=HOST).xpn_project_status != "HOST"
