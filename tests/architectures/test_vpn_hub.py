@@ -230,9 +230,9 @@ def _apply_disagreeing(tmp_path: Path, text: str, failing: set[str], waiting: se
     return result.failures
 
 
-def test_different_shared_secrets_fail_the_tunnels_at_their_deadline_with_googles_status(
-    tmp_path: Path,
-) -> None:
+def _spoke_tunnel_with_another_secret(tmp_path: Path) -> tuple[str, Path]:
+    """The plan with the spoke's second tunnel taking its secret from a file of its own, which
+    holds another secret than the hub's."""
     other = tmp_path / "other-secret"
     other.write_text("not-the-hub-secret\n")
     text = PLAN.read_text().replace(
@@ -241,6 +241,13 @@ def test_different_shared_secrets_fail_the_tunnels_at_their_deadline_with_google
     )
     text = edit_step(text, "spoke-tunnel-1", "vpnGatewayInterface: 1}",
                      "vpnGatewayInterface: 1, sharedSecret: '${secrets.other}'}")
+    return text, other
+
+
+def test_different_shared_secrets_fail_the_tunnels_at_their_deadline_with_googles_status(
+    tmp_path: Path,
+) -> None:
+    text, _ = _spoke_tunnel_with_another_secret(tmp_path)
     failures = _apply_disagreeing(
         tmp_path, text, failing={"hub-tunnel-1", "spoke-tunnel-1"},
         waiting={"hub-interface-1", "spoke-interface-1", "hub-peer-1", "spoke-peer-1"},
@@ -292,14 +299,7 @@ def test_the_shared_secret_never_reaches_the_ledger_the_events_or_the_output(
 def test_the_corrected_secret_is_applied_after_tunnels_failed_on_the_wrong_one(
     tmp_path: Path,
 ) -> None:
-    other = tmp_path / "other-secret"
-    other.write_text("not-the-hub-secret\n")
-    text = PLAN.read_text().replace(
-        "  vpn_shared_secret: {file: demo-vpn/shared-secret}\n",
-        f"  vpn_shared_secret: {{file: demo-vpn/shared-secret}}\n  other: {{file: {other}}}\n",
-    )
-    text = edit_step(text, "spoke-tunnel-1", "vpnGatewayInterface: 1}",
-                     "vpnGatewayInterface: 1, sharedSecret: '${secrets.other}'}")
+    text, other = _spoke_tunnel_with_another_secret(tmp_path)
     with Emulator(time_scale=TIME_SCALE) as emu:
         dep = orchestrator.load(variant(tmp_path, text), emulator=emu.url,
                                 time_scale=TIME_SCALE, state_dir=tmp_path / ".provision")
