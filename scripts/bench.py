@@ -1,0 +1,388 @@
+"""Benchmark: wall time against the critical path, requests, start-up and scale.
+
+    python scripts/bench.py [--scale 0.015] [--repeat 5]
+
+Prints one table, then start-up and scale figures and the issue's targets, met or missed.
+
+Scenarios: plans/psc-cloud-run.yaml, each architecture-B plan present (vpn-hub, shared-vpc-hub,
+northbound-psc), and a generated wide plan (200 Cloud Run services, each with a serverless NEG
+and a regional backend service, in 4 projects). Each is applied, re-applied (a no-op, best of 3)
+and destroyed twice: by this engine as shipped (parallelism 8, operations awaited with the
+long-poll `wait` where Google has one), and by the baseline, the way the Terraform provider and
+the Apigee provisioning scripts wait: one step at a time in file order, every operation polled
+with `get` every 10 s (`poll="fixed:10"`). The wide plan's baseline is measured on one of its 4
+identical projects and multiplied by 4: done one step at a time, the projects simply add up, and
+the whole would take 4 hours of simulated time.
+
+Each run is a process of its own (scripts/bench_run.py, with an in-process emulator), and they
+run side by side, a few seconds apart: most of their time is spent waiting on simulated
+operations. The wide plan and the scale test keep a core busy, so they start once the other
+no-ops are timed. An apply that meets the emulator's occasional false 404 (see
+`_emulator_fluke`) is run again from scratch, and the table says so.
+
+Critical path (scripts/critical_path.py): the makespan of an ideal run of the plan's graph with
+unlimited workers and free requests, each step taking the emulator's simulated durations for its
+operations (operations.DURATIONS), and Google's one-operation-at-a-time parents (an Apigee
+organization, a network's peering) taken one step at a time. For destroy the graph is reversed,
+and the Service Networking connection waits out the emulator's release lag after the Apigee
+organization. For the no-op re-apply the reference is the slowest single read chain: each
+step's resource read once, alone, summed along the heaviest dependency path. A no-op waits on
+no operation, so it is timed in real seconds (time scale 1) with every request answered after
+Google's 0.1 s round trip, and each read of the chain costs its requests x 0.1 s.
+
+Time scale: simulated seconds = real seconds / scale. At the default 0.015 a request through the
+client libraries to the in-process emulator costs about 1.4 ms, i.e. 0.09 simulated seconds:
+below a real round trip to Google (about 0.1 s). The difference is added as request latency
+(the emulator's `Faults(latency=...)`, real seconds), measured at start, so that every request
+costs about one Google round trip. A smaller scale would make the emulator's own overhead count
+as several round trips; a larger one would not finish in five minutes on two cores, since the
+Apigee plans take 80 to 110 simulated minutes each way. Note that everything else the engine does
+in real time (CPU, ledger fsyncs) also weighs 1/scale times more here than against Google: the
+ratios are pessimistic.
+
+Scale: a generated 1,000-step plan (scripts/bench_validate.py) is validated by the CLI (best of
+--repeat) and applied (scripts/bench_scale.py) against `provision emulator` in another process,
+so the process CPU time of the apply, divided by the steps, is the orchestrator's alone; peak
+RSS is that process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bench_plans
+from bench_run import NOOP_DONE
+from bench_validate import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent
+PYTHON = sys.executable
+PROVISION = str(Path(sys.executable).with_name("provision"))
+GOOGLE_ROUND_TRIP = 0.1  # simulated seconds
+ARCHITECTURE_B = ("vpn-hub", "shared-vpc-hub", "northbound-psc")
+WIDE_PROJECTS = 4
+SCALE_STEPS = 1000
+PARALLELISM = 8  # the engine's default
+STAGGER = 5.0  # real seconds between the starts of two scenario processes
+
+
+@dataclass
+class Scenario:
+    name: str
+    plan: Path
+    baseline_plan: Path
+    baseline_factor: int = 1
+
+
+def _best(argv: list[str], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def startup(repeat: int, big_plan: Path) -> dict[str, float]:
+    return {
+        "bare": _best([PYTHON, "-c", "pass"], repeat),
+        "help": _best([PROVISION, "--help"], repeat),
+        "validate": _best([PROVISION, "validate", "plans/psc-cloud-run.yaml"], repeat),
+        "validate_1000": _best([PROVISION, "validate", str(big_plan)], repeat),
+    }
+
+
+def round_trip(scale: float) -> float:
+    """Real seconds of one GET through google-cloud-compute to an in-process emulator."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import compute_v1
+
+    from orchestrator.emulator import Emulator
+
+    with Emulator(time_scale=scale) as emu:
+        client = compute_v1.NetworksClient(
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=f"{emu.url}/compute"),
+        )
+        client.insert_unary(request={"project": "rtt", "network_resource": {"name": "rtt"}})
+        time.sleep(20 * scale)  # the insert's operation
+        times = []
+        for _ in range(200):
+            start = time.perf_counter()
+            client.get(project="rtt", network="rtt")
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _worker(script: str, arg: str, noop_done: threading.Event | None = None) -> dict[str, Any]:
+    """Run a worker script; its last line of output is its JSON result."""
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([PYTHON, str(SCRIPTS / script), arg], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            if line.strip() == NOOP_DONE and noop_done is not None:
+                noop_done.set()
+            lines.append(line)
+        if noop_done is not None:
+            noop_done.set()  # whatever happened, nobody waits for it any longer
+        if proc.wait() != 0:
+            errors.seek(0)
+            last = errors.read().strip().splitlines()
+            return {"error": last[-1] if last else "failed"}
+    return json.loads(lines[-1])
+
+
+def _emulator_fluke(out: dict[str, Any]) -> bool:
+    """The emulator now and then reads an etag it made itself ("b/...") as a Cloud Storage
+    bucket's path and refuses the create with a 404: worth one more try from scratch."""
+    return any("404" in f for f in out.get("apply", {}).get("failures", []))
+
+
+def _scenario(plan: Path, tmp: Path, scale: float, latency: float, parallelism: int,
+              poll: str, noop_done: threading.Event | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for attempt in (1, 2):
+        workdir = Path(tempfile.mkdtemp(dir=tmp))
+        # One step at a time, a no-op is the same every time: one try is enough.
+        args = {"plan": str(plan), "workdir": str(workdir), "scale": scale,
+                "latency": latency, "parallelism": parallelism, "poll": poll,
+                "round_trip": GOOGLE_ROUND_TRIP, "noop_tries": 2 if parallelism > 1 else 1}
+        first, out = out, _worker("bench_run.py", json.dumps(args), noop_done)
+        if attempt == 2:
+            out["retried_after"] = first["apply"]["failures"][:1]
+        if not _emulator_fluke(out):
+            break
+    return out
+
+
+def _lanes(jobs: list[list[tuple[str, Any]]], stagger: float) -> dict[str, Any]:
+    """Run each lane's (key, thunk) jobs in order, lanes side by side, the i-th lane starting
+    i x `stagger` seconds late; results by key."""
+    results: dict[str, Any] = {}
+
+    def lane(delay: float, items: list[tuple[str, Any]]) -> None:
+        time.sleep(delay)
+        for key, thunk in items:
+            results[key] = thunk()
+
+    threads = [threading.Thread(target=lane, args=(i * stagger, items))
+               for i, items in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def scenarios(tmp: Path) -> tuple[list[Scenario], list[str]]:
+    found = [Scenario("psc-cloud-run", ROOT / "plans/psc-cloud-run.yaml",
+                      ROOT / "plans/psc-cloud-run.yaml")]
+    missing = []
+    for name in ARCHITECTURE_B:
+        path = ROOT / "plans" / f"{name}.yaml"
+        if path.exists():
+            found.append(Scenario(name, path, path))
+        else:
+            missing.append(name)
+    wide, slice_ = tmp / "wide.yaml", tmp / "wide-slice.yaml"
+    wide.write_text(bench_plans.wide(WIDE_PROJECTS))
+    slice_.write_text(bench_plans.wide(1))
+    found.append(Scenario(f"wide ({WIDE_PROJECTS}x50 services)", wide, slice_, WIDE_PROJECTS))
+    return found, missing
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _f(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _polls(phase: dict[str, Any], kind: str) -> str:
+    ops = phase[f"{kind}_ops"]
+    return f"{phase[f'{kind}_polls'] / ops:.1f}" if ops else "—"
+
+
+def table(found: list[Scenario], results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    head = ("| scenario | run | critical path (s) | wall (s) | wall / critical | requests "
+            "| mutating | polls per op: compute / other | baseline wall (s) "
+            "| baseline requests | baseline / ours |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    notes: list[str] = []
+    for sc in found:
+        ours, base = results[f"{sc.name}/ours"], results[f"{sc.name}/baseline"]
+        if not ours.get("apply", {}).get("ok"):
+            why = ours.get("error") or "; ".join(ours.get("apply", {}).get("failures", []))
+            lines.append(f"| {sc.name} | apply failed | | | | | | | | | |")
+            notes.append(f"{sc.name}: did not apply: {why[:300]}")
+            continue
+        if ours.get("retried_after"):
+            notes.append(f"{sc.name}: first attempt failed ({ours['retried_after']}); rerun")
+        for phase, ref_key in (("apply", "critical_apply"), ("noop", "read_chain"),
+                               ("destroy", "critical_destroy")):
+            mine = ours[phase]
+            ref = ours[ref_key]
+            other = base.get(phase) if base.get("apply", {}).get("ok") else None
+            bwall = other["wall"] * sc.baseline_factor if other else None
+            breq = other["requests"] * sc.baseline_factor if other else None
+            failed = "" if mine["ok"] else " (failed)"
+            label = {"apply": "apply", "noop": "no-op re-apply", "destroy": "destroy"}[phase]
+            digits = 2 if phase == "noop" else 0
+            ref_text = _f(ref, digits) + (" (read chain)" if phase == "noop" else "")
+            lines.append(
+                f"| {sc.name} | {label}{failed} | {ref_text} | {_f(mine['wall'], digits)} "
+                f"| {_f(mine['wall'] / ref, 2) if ref else '—'} | {mine['requests']:,} "
+                f"| {mine['mutating']} | {_polls(mine, 'compute')} / {_polls(mine, 'other')} "
+                f"| {_f(bwall)} | {_f(breq)} "
+                f"| {_f(bwall / mine['wall'], 1) if bwall else '—'} |"
+            )
+            if not mine["ok"]:
+                notes.append(f"{sc.name} {label}: {'; '.join(mine['failures'])[:300]}")
+        if base.get("error") or not base.get("apply", {}).get("ok"):
+            why = base.get("error") or "; ".join(base["apply"]["failures"])
+            notes.append(f"{sc.name}: baseline did not apply: {why[:300]}")
+        bound = max(ours["work_apply"], ours["work_destroy"]) / PARALLELISM
+        if bound > ours["critical_apply"]:
+            notes.append(
+                f"{sc.name}: at parallelism {PARALLELISM}, no run can beat the operations' total "
+                f"time / {PARALLELISM}: {ours['work_apply'] / PARALLELISM:,.0f} s to apply, "
+                f"{ours['work_destroy'] / PARALLELISM:,.0f} s to destroy")
+        if ours.get("guessed_kinds"):
+            notes.append(f"{sc.name}: costed at their API's default duration: "
+                         f"{', '.join(ours['guessed_kinds'])}")
+    return lines, notes
+
+
+def targets(found: list[Scenario], results: dict[str, Any], start: dict[str, float],
+            scale: dict[str, Any]) -> list[str]:
+    out = []
+
+    def check(ok: bool, text: str) -> None:
+        out.append(f"- [{'x' if ok else ' '}] {text}")
+
+    for sc in found:
+        ours = results[f"{sc.name}/ours"]
+        if not ours.get("apply", {}).get("ok"):
+            continue
+        for phase, ref in (("apply", "critical_apply"), ("destroy", "critical_destroy")):
+            ratio = ours[phase]["wall"] / ours[ref]
+            check(ratio <= 1.05, f"{sc.name} {phase}: wall / critical path {ratio:.3f} (≤ 1.05)")
+        polls = [ours[p]["compute_polls"] / ours[p]["compute_ops"]
+                 for p in ("apply", "destroy") if ours[p]["compute_ops"]]
+        if polls:
+            check(max(polls) <= 3,
+                  f"{sc.name}: compute polls per operation {max(polls):.1f} (≤ 3)")
+        noop = ours["noop"]
+        ratio = noop["wall"] / ours["read_chain"]
+        check(noop["mutating"] == 0 and ratio <= 2,
+              f"{sc.name} no-op: {noop['mutating']} mutating requests (0), wall / read chain "
+              f"{ratio:.2f} (≤ 2)")
+    help_over = start["help"] - start["bare"]
+    check(help_over <= 0.3, f"`provision --help`: {help_over:.2f} s above bare start (≤ 0.3)")
+    check(start["validate_1000"] < 1,
+          f"1,000-step plan validated by the CLI in {start['validate_1000']:.2f} s (< 1)")
+    if scale.get("ok"):
+        per_step = scale["apply_cpu"] / scale["steps"] * 1000
+        check(per_step < 5, f"engine CPU per step {per_step:.1f} ms (< 5)")
+        check(scale["peak_rss_mib"] < 300,
+              f"peak RSS {scale['peak_rss_mib']:.0f} MiB (< 300)")
+    else:
+        out.append(f"- [ ] scale test did not run: {scale}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=0.015)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+          f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"command: {command}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        big = tmp / "scale.yaml"
+        big.write_text(generate(SCALE_STEPS))
+        start = startup(args.repeat, big)
+        rtt = round_trip(args.scale)
+        latency = max(0.0, GOOGLE_ROUND_TRIP * args.scale - rtt)
+        print(f"time scale {args.scale}: emulator round trip {rtt * 1000:.2f} ms real = "
+              f"{rtt / args.scale:.3f} s simulated; latency added {latency * 1000:.2f} ms real")
+        found, missing = scenarios(tmp)
+
+        wide = found[-1]
+        noops: list[threading.Event] = []
+
+        def job(sc: Scenario, mode: str) -> tuple[str, Any]:
+            plan, par, poll = ((sc.plan, PARALLELISM, "wait") if mode == "ours"
+                               else (sc.baseline_plan, 1, "fixed:10"))
+            done = threading.Event() if mode == "ours" and sc is not wide else None
+            if done is not None:
+                noops.append(done)
+            return (f"{sc.name}/{mode}",
+                    lambda: _scenario(plan, tmp, args.scale, latency, par, poll, done))
+
+        def after_noops() -> None:
+            for done in noops:
+                done.wait()
+
+        # Each scenario starts a few seconds after the one before, so that their bursts of
+        # work (start-up, the compute steps before the Apigee organization) do not land on the
+        # two cores at once. The wide plan and the scale test keep a core busy throughout:
+        # they start once this engine's other runs have timed their no-ops, which need a core
+        # too (the baseline's, one read at a time, mostly wait on the round trips).
+        lanes = [[job(sc, mode)] for mode in ("ours", "baseline") for sc in found
+                 if (sc, mode) != (wide, "ours")]
+        lanes += [[("", after_noops), job(wide, "ours")],
+                  [("", after_noops),
+                   ("scale", lambda: _worker("bench_scale.py", str(SCALE_STEPS)))]]
+        results = _lanes(lanes, STAGGER)
+
+    lines, notes = table(found, results)
+    notes.insert(0, "no-op rows: real seconds, each request answered after Google's 0.1 s round "
+                    "trip (no operation runs, so no time scale); other rows: simulated seconds")
+    print()
+    print("\n".join(lines))
+    if missing:
+        notes.append(f"architecture-B plans missing: {', '.join(missing)}")
+    for note in notes:
+        print(f"- {note}")
+    scale = results["scale"]
+    print()
+    print(f"start-up (best of {args.repeat}): bare `python -c pass` {start['bare']:.3f} s; "
+          f"`provision --help` +{start['help'] - start['bare']:.3f} s; "
+          f"`provision validate plans/psc-cloud-run.yaml` +"
+          f"{start['validate'] - start['bare']:.3f} s")
+    if scale.get("ok"):
+        print(f"scale ({scale['steps']:,} steps): validated by the CLI in "
+              f"{start['validate_1000']:.2f} s; apply: CPU {scale['apply_cpu']:.1f} s = "
+              f"{scale['apply_cpu'] / scale['steps'] * 1000:.1f} ms per step, wall "
+              f"{scale['apply_wall']:.0f} s real, ledger {scale['ledger_bytes'] / 1e6:.1f} MB; "
+              f"peak RSS {scale['peak_rss_mib']:.0f} MiB")
+    print()
+    print("targets:")
+    print("\n".join(targets(found, results, start, scale)))
+    print(f"\n(benchmark took {time.perf_counter() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

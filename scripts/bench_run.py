@@ -1,0 +1,114 @@
+"""One benchmark scenario in this process: apply, no-op re-apply and destroy of one plan on an
+in-process emulator, measured in simulated seconds and in the emulator's request log.
+
+Run by scripts/bench.py in a subprocess per scenario (so scenarios can overlap without sharing
+an interpreter lock), which reads the JSON it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import critical_path as cp
+
+import orchestrator
+from orchestrator.emulator import Emulator
+from orchestrator.engine.steps import kind_named, target_of
+
+COMPUTE_POLL = re.compile(r"^compute\.\w*Operations\.(wait|get)$")
+OTHER_POLL = re.compile(r"\.operations\.(wait|get)$|^dns\.changes\.get$")
+READ_TRIES = 3
+NOOP_DONE = "no-op measured"  # told to scripts/bench.py, which waits for it to load the machine
+
+
+def _phase(emu: Emulator, scale: float, run: Callable[[], Any]) -> dict[str, Any]:
+    before = len(emu.requests())
+    since = time.time()
+    start = time.monotonic()
+    result = run()
+    wall = (time.monotonic() - start) / scale
+    requests = emu.requests()[before:]
+    ops = [o for o in emu.dump()["operations"] if o["start"] >= since]
+    methods = [r["method"] for r in requests]
+    return {
+        "ok": result.ok,
+        "failures": [f"{f.step}: {f.message}" for f in result.failures],
+        "wall": wall,
+        "requests": len(requests),
+        "mutating": sum(1 for r in requests if r["mutating"]),
+        "compute_polls": sum(1 for m in methods if COMPUTE_POLL.match(m)),
+        "compute_ops": sum(1 for o in ops if o["api"] == "compute"),
+        "other_polls": sum(
+            1 for m in methods if OTHER_POLL.search(m) and not COMPUTE_POLL.match(m)
+        ),
+        "other_ops": sum(1 for o in ops if o["api"] != "compute"),
+    }
+
+
+def _read_chain(dep: Any, emu: Emulator, round_trip: float) -> float:
+    """The slowest chain of single reads through the plan's graph, in real seconds as against
+    Google: each step's resource read alone, costing its requests x `round_trip` plus the local
+    time it took (the best of a few: the machine is shared); summed along the heaviest
+    dependency path."""
+    records = dep.ledger().resources
+    weights: dict[str, float] = {}
+    for step in dep.plan.steps:
+        kind = kind_named(step.kind)
+        rec = records[step.id]
+        target = target_of(kind, rec.path, rec.spec)
+        sent = sum(emu.request_counts().values())
+        local = []
+        for _ in range(READ_TRIES):
+            start = time.monotonic()
+            kind.adapter.read(dep.clients, target)
+            local.append(time.monotonic() - start)
+        requests = (sum(emu.request_counts().values()) - sent) / READ_TRIES
+        weights[step.id] = requests * round_trip + min(local)
+    return cp.longest_chain(weights, {s.id: s.deps for s in dep.plan.steps})
+
+
+def run(plan: str, workdir: str, scale: float, latency: float, parallelism: int,
+        poll: str, round_trip: float, noop_tries: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"plan": plan, "parallelism": parallelism, "poll": poll}
+    with Emulator(time_scale=scale, faults={"latency": latency}) as emu:
+        dep = orchestrator.load(
+            plan, emulator=emu.url, time_scale=scale, parallelism=parallelism, poll=poll,
+            state_dir=workdir, ledger=str(Path(workdir) / "ledger.json"),
+        )
+        with dep:
+            # As `provision apply` does: the plan is shown (read) first; that also pays this
+            # process's one-time imports, which at 1/scale would count a hundredfold.
+            dep.plan_changes()
+            out["apply"] = _phase(emu, scale, dep.apply)
+            if not out["apply"]["ok"]:
+                return out
+            model = cp.Model()
+            records = dep.ledger().resources
+            for verb, name in (("create", "apply"), ("delete", "destroy")):
+                tasks = cp.plan_tasks(dep.plan, records, model, verb)
+                out[f"critical_{name}"] = cp.makespan(tasks)
+                out[f"work_{name}"] = sum(t.held + t.after for t in tasks)
+            out["guessed_kinds"] = sorted(model.guessed)
+            out["read_chain"] = _read_chain(dep, emu, round_trip)
+            # A no-op waits on no operation, so it runs in real time, each request answered
+            # after Google's round trip: scaled, the engine's fixed real costs (ledger lock,
+            # load and two writes) would count 1/scale times over. Best of a few, since another
+            # scenario's burst of work on the machine could otherwise decide it.
+            emu.set_faults(latency=round_trip)
+            out["noop"] = min((_phase(emu, 1.0, dep.apply) for _ in range(noop_tries)),
+                              key=lambda phase: phase["wall"])
+            emu.set_faults(latency=latency)
+            print(NOOP_DONE, flush=True)
+            out["destroy"] = _phase(emu, scale, dep.destroy)
+    return out
+
+
+if __name__ == "__main__":
+    args = json.loads(sys.argv[1])
+    print(json.dumps(run(**args)))
