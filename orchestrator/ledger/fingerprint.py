@@ -14,8 +14,25 @@ import hashlib
 import hmac
 import secrets
 
+from orchestrator.ledger.errors import LedgerError
+
 PREFIX = "hmac-sha256:"
 KEY_BYTES = 32
+
+
+def parse_key(text: str, location: str) -> bytes:
+    """A stored key (hex digits), or LedgerError naming where it is damaged."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise LedgerError(
+            f"fingerprint key {location} is damaged (expected {KEY_BYTES * 2} hex digits). "
+            "Delete it to start a new key: secrets fingerprinted with the old one will then "
+            "show as unknown until re-applied"
+        )
+    return key
 
 
 def new_key() -> bytes:

@@ -31,7 +31,7 @@ from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed, 
 from orchestrator.ledger import gcslock, waiting
 from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
-from orchestrator.ledger.fingerprint import KEY_BYTES, new_key
+from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
 from orchestrator.ledger.store import Lock, LockInfo
 
@@ -151,17 +151,7 @@ class GcsStore:
         fetched = self._fetch("key")
         if fetched is None:
             return None
-        try:
-            key = bytes.fromhex(fetched[0].decode(errors="replace").strip())
-        except ValueError:
-            key = b""
-        if len(key) != KEY_BYTES:
-            raise LedgerError(
-                f"fingerprint key {self._key_location()} is damaged (expected {KEY_BYTES * 2} "
-                "hex digits). Delete it to start a new key: secrets fingerprinted with the old "
-                "one will then show as unknown until re-applied"
-            )
-        return key
+        return parse_key(fetched[0].decode(errors="replace"), self._key_location())
 
     def put_new(self, ledger: Ledger, key: bytes | None) -> None:
         """Writes `ledger` as it is (its serial kept) where there is no ledger yet, with its

@@ -16,7 +16,7 @@ from pathlib import Path
 from orchestrator.ledger import filelock, files, waiting
 from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
-from orchestrator.ledger.fingerprint import KEY_BYTES, new_key
+from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
 from orchestrator.ledger.store import Lock, LockInfo
 
@@ -92,17 +92,7 @@ class LocalStore:
             text = self.key_path.read_text(errors="replace").strip()
         except FileNotFoundError:
             return None
-        try:
-            key = bytes.fromhex(text)
-        except ValueError:
-            key = b""
-        if len(key) != KEY_BYTES:
-            raise LedgerError(
-                f"fingerprint key {self.key_path} is damaged (expected {KEY_BYTES * 2} hex "
-                "digits). Delete it to start a new key: secrets fingerprinted with the old one "
-                "will then show as unknown until re-applied"
-            )
-        return key
+        return parse_key(text, str(self.key_path))
 
     def put_new(self, ledger: Ledger, key: bytes | None) -> None:
         """Writes `ledger` as it is (its serial kept) where there is no ledger yet, with its
