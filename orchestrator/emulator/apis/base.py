@@ -267,3 +267,13 @@ class ApiRules:
             type_url = self.type_url(schema) if schema else EMPTY_TYPE
             out["response"] = {"@type": type_url, **response}
         return out
+
+
+def project_by_id(cloud: Cloud, path: str) -> str:
+    """`projects/NUMBER/...` as `projects/ID/...`: APIs that accept either store one."""
+    segments = path.split("/")
+    if len(segments) >= 2 and segments[0] == "projects" and segments[1].isdigit():
+        project = cloud.project_id(segments[1])
+        if project is not None:
+            return "/".join(["projects", project, *segments[2:]])
+    return path

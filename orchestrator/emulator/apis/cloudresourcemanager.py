@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import catalog, errors, formats
-from orchestrator.emulator.apis.base import ApiRules
+from orchestrator.emulator.apis.base import ApiRules, project_by_id
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
 from orchestrator.emulator.errors import ApiError
@@ -29,12 +29,7 @@ class ResourceManagerRules(ApiRules):
     generic_collections: frozenset[str] = frozenset()  # projects.get and IAM policies only
 
     def canonical(self, cloud: Cloud, path: str) -> str:
-        segments = path.split("/")
-        if len(segments) >= 2 and segments[0] == "projects" and segments[1].isdigit():
-            project = cloud.project_id(segments[1])
-            if project is not None:
-                return "/".join(["projects", project, *segments[2:]])
-        return path
+        return project_by_id(cloud, path)
 
     def implicit(self, cloud: Cloud, path: str, coll: Collection) -> bool:
         segments = path.split("/")

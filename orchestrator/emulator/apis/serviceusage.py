@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import discovery
 from orchestrator.emulator import errors, filters, formats, generic
-from orchestrator.emulator.apis.base import ApiRules
+from orchestrator.emulator.apis.base import ApiRules, project_by_id
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.operations import Operation
 from orchestrator.emulator.store import Resource
@@ -52,12 +52,7 @@ class ServiceUsageRules(ApiRules):
     generic_collections = frozenset()
 
     def canonical(self, cloud: Cloud, path: str) -> str:
-        segments = path.split("/")
-        if len(segments) >= 2 and segments[0] == "projects" and segments[1].isdigit():
-            project = cloud.project_id(segments[1])
-            if project is not None:
-                return "/".join(["projects", project, *segments[2:]])
-        return path
+        return project_by_id(cloud, path)
 
     def operation_path(self, cloud: Cloud, call: Call, target: str) -> str:
         number = cloud.project_number(call.project) if call.project else "0"
