@@ -18,6 +18,11 @@ from orchestrator.emulator import catalog
 from orchestrator.emulator.catalog import VAR, Collection
 
 _VERSION = r"v\d+\w*|beta|alpha"
+# A bare path's segments are resource names, ids or numbers (a service account's email too); a
+# base64 fingerprint or etag (`b/mzd+E0Lxk=`) only looks like one.
+_NAME_SEGMENTS = re.compile(r"^[A-Za-z0-9._~@-]+(?:/[A-Za-z0-9._~@-]+)+$")
+# Fields Google never reads as a reference, whatever their text looks like.
+_FREE_TEXT = frozenset({"description", "displayName", "labels", "annotations"})
 
 
 @dataclass
@@ -73,6 +78,8 @@ class References:
             if found:
                 path = found.group(1).split("?", 1)[0]
                 return [Ref(api, path, c) for c in self._match(path) if c.api == api]
+        if not _NAME_SEGMENTS.match(value):
+            return []
         refs = [Ref(c.api, value, c) for c in self._match(value)]
         return sorted(refs, key=lambda r: r.api != prefer)
 
@@ -96,12 +103,13 @@ class References:
 
 
 def strings(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, str]]:
-    """Every string in a JSON value, with its field path."""
+    """Every string in a JSON value that may be a reference, with its field path."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from strings(v, (*path, k))
+            if k not in _FREE_TEXT:
+                yield from strings(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from strings(v, (*path, i))

@@ -209,6 +209,26 @@ def test_reference_to_a_missing_resource_fails_like_google(compute: Compute) -> 
     )
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"description": "b/not-a-bucket"},
+        {"fingerprint": "b/mzd+E0Lxk="},
+    ],
+    ids=["free-text", "fingerprint"],
+)
+def test_strings_that_only_look_like_paths_are_not_references(
+    compute: Compute, fields: dict
+) -> None:
+    # `b/{bucket}` is a Cloud Storage path, but neither free text nor a base64 fingerprint
+    # names a resource: Google accepts them as they are.
+    make_network(compute)
+    make_subnet(compute, "s", "10.0.0.0/24", **fields)
+    subnet = compute.subnetworks.get(project=PROJECT, region=REGION, subnetwork="s")
+    if "description" in fields:
+        assert subnet.description == fields["description"]
+
+
 def test_references_are_stored_as_full_urls(compute: Compute) -> None:
     make_network(compute)
     make_subnet(compute, "s", "10.0.0.0/24")
