@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +26,77 @@ INVALID = 2  # bad plan, flags or ledger
 FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
 
-PlanArg = Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=False)]
+
+def _complete_plan(incomplete: str) -> list[str]:
+    """Shell completion of a plan file: *.yaml and *.yml files, and directories to look in."""
+    found: list[str] = []
+    for _ in range(8):  # bounded: a symlink can lead back up
+        found = _plan_files(incomplete)
+        # A lone directory is opened rather than offered: bash would end the word after it.
+        if len(found) != 1 or not found[0].endswith("/"):
+            break
+        incomplete = found[0]
+    return found
+
+
+def _plan_files(incomplete: str) -> list[str]:
+    head, prefix = os.path.split(incomplete)
+    try:
+        entries = sorted(os.scandir(os.path.expanduser(head) or "."), key=lambda e: e.name)
+    except OSError:
+        return []
+    out = []
+    for entry in entries:
+        hidden = entry.name.startswith(".") and not prefix.startswith(".")
+        if hidden or not entry.name.startswith(prefix):
+            continue
+        path = os.path.join(head, entry.name)
+        if entry.is_dir():
+            out.append(path + "/")
+        elif entry.name.endswith((".yaml", ".yml")):
+            out.append(path)
+    return out
+
+
+def _complete_step(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of a step id: the steps of the plan given before it, with their kinds.
+
+    The YAML is only parsed, not validated (validation loads Google's discovery documents): a
+    completion has to come back while the user waits at the prompt."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    plan = ctx.params.get("plan")
+    if plan is None:
+        return []
+    try:
+        data = YAML(typ="safe").load(Path(plan).read_text())
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return []  # nothing to offer; the command itself will say what is wrong with the file
+    steps = data.get("steps") if isinstance(data, dict) else None
+    out = []
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and str(step.get("id", "")).startswith(incomplete):
+            out.append((str(step["id"]), str(step.get("kind", ""))))
+    return out
+
+
+def _complete_from(*values: str) -> Callable[[str], list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        return [value for value in values if value.startswith(incomplete)]
+
+    return complete
+
+
+PlanArg = Annotated[
+    Path,
+    typer.Argument(help="Plan file (YAML).", show_default=False, autocompletion=_complete_plan),
+]
+MaybePlanArg = Annotated[
+    Path | None,
+    typer.Argument(help="Plan file; without it, --ledger or the only ledger under .provision/.",
+                   show_default=False, autocompletion=_complete_plan),
+]
 VarOpt = Annotated[
     list[str] | None, typer.Option("--var", help="Override a plan var: key=value (repeatable).")
 ]
@@ -247,7 +317,9 @@ def apply(
     parallelism: ParallelOpt = 8,
     yes: YesOpt = False,
     on_failure: Annotated[
-        str, typer.Option("--on-failure", help="stop, or rollback: undo this apply's changes.")
+        str,
+        typer.Option("--on-failure", help="stop, or rollback: undo this apply's changes.",
+                     autocompletion=_complete_from("stop", "rollback")),
     ] = "stop",
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -260,8 +332,7 @@ def apply(
 
 @app.command()
 def destroy(
-    plan: Annotated[Path | None, typer.Argument(help="Plan file; without it, the ledger alone.")]
-    = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     emulator: EmulatorOpt = None,
     ledger: LedgerOpt = None,
@@ -356,7 +427,7 @@ def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], brief: bool
 
 @app.command()
 def outputs(
-    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     json_: JsonOpt = False,
@@ -375,7 +446,7 @@ def outputs(
 
 @app.command()
 def show(
-    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     emulator: EmulatorOpt = None,
@@ -440,7 +511,10 @@ def _recovery(
 @app.command("import")
 def import_cmd(
     plan: PlanArg,
-    step: Annotated[str, typer.Argument(help="The plan step the resource becomes.")],
+    step: Annotated[
+        str, typer.Argument(help="The plan step the resource becomes.",
+                            autocompletion=_complete_step)
+    ],
     resource: Annotated[
         str | None, typer.Argument(help="Its resource path (default: the step's own).")
     ] = None,
@@ -472,8 +546,7 @@ def refresh(
 
 @app.command()
 def rollback(
-    plan: Annotated[Path | None, typer.Argument(help="Plan file; without it, the ledger alone.")]
-    = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     emulator: EmulatorOpt = None,
     ledger: LedgerOpt = None,
@@ -491,7 +564,7 @@ app.add_typer(ledger_app, name="ledger")
 
 @ledger_app.command("restore")
 def ledger_restore(
-    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     force: Annotated[bool, typer.Option(help="Restore even over an intact ledger.")] = False,
@@ -509,7 +582,7 @@ def ledger_restore(
 @app.command()
 def unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock id the refusal message gave.")],
-    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     emulator: EmulatorOpt = None,
@@ -528,7 +601,7 @@ def ledger_migrate(
         typer.Option("--to", help="Where the ledger goes: a file, or gs://BUCKET/PATH/NAME.json.",
                      show_default=False),
     ],
-    plan: Annotated[Path | None, typer.Argument(show_default=False)] = None,
+    plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     emulator: EmulatorOpt = None,
@@ -554,7 +627,9 @@ def graph(
     ledger: LedgerOpt = None,
     emulator: EmulatorOpt = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="mermaid (text), dot, or svg (needs Graphviz's dot).")
+        str,
+        typer.Option("--format", help="mermaid (text), dot, or svg (needs Graphviz's dot).",
+                     autocompletion=_complete_from("mermaid", "dot", "svg")),
     ] = "mermaid",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
