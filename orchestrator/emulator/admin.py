@@ -25,6 +25,14 @@ def routes(server: Server) -> list[web.RouteDef]:
     async def counts(request: web.Request) -> web.Response:
         return web.json_response({"counts": dict(server.log.counts)})
 
+    async def skip(request: web.Request) -> web.Response:
+        try:
+            server.skip(float(json.loads(await request.read() or b"{}")["seconds"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            message = f"expected {{\"seconds\": N}} with N >= 0: {exc}"
+            return web.json_response({"error": {"code": 400, "message": message}}, status=400)
+        return web.json_response({})
+
     async def get_faults(request: web.Request) -> web.Response:
         return web.json_response(server.cloud.faults.to_json())
 
@@ -38,6 +46,7 @@ def routes(server: Server) -> list[web.RouteDef]:
 
     return [
         web.post("/_emulator/reset", reset),
+        web.post("/_emulator/skip", skip),
         web.get("/_emulator/state", state),
         web.get("/_emulator/requests", requests),
         web.get("/_emulator/requests/counts", counts),

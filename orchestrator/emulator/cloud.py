@@ -7,6 +7,7 @@ handling is atomic with respect to the others.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -66,12 +67,22 @@ class Cloud:
         self.request_ids: dict[str, Key] = {}  # "project/requestId" -> operation
         self.projects: dict[str, str] = {}  # project ids seen -> numbers, to look numbers up
         self.faults = self.config.faults
+        self.skipped = 0.0
         self.changed = False
 
     # --- time -----------------------------------------------------------------------------
 
     def scaled(self, simulated: float) -> float:
         return simulated * self.config.time_scale
+
+    def now(self) -> float:
+        """The emulator's clock: real time, plus what `skip` has jumped over."""
+        return time.time() + self.skipped
+
+    def skip(self, simulated: float) -> None:
+        """Jump the clock `simulated` seconds ahead, finishing what ends meanwhile."""
+        self.skipped += self.scaled(simulated)
+        self.advance(self.now())
 
     def advance(self, now: float) -> None:
         """Apply every operation that has finished by `now`."""

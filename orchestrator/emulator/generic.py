@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -289,9 +288,9 @@ async def operation_wait(cloud: Cloud, call: Call) -> dict[str, Any]:
     timeout = (call.body or {}).get("timeout")
     if timeout:
         deadline = min(deadline, call.now + float(str(timeout).rstrip("s")))
-    while not op.done and time.time() < deadline:
-        await asyncio.sleep(max(0.0, min(op.end, deadline) - time.time()))
-        cloud.advance(time.time())
+    while not op.done and cloud.now() < deadline:
+        await asyncio.sleep(max(0.0, min(op.end, deadline) - cloud.now()))
+        cloud.advance(cloud.now())
     return cloud.rules[call.api].render_operation(cloud, op, call.int_enums)
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,7 +77,7 @@ class Server:
     def save(self) -> None:
         self._save_handle = None
         if self.state_file is not None:
-            self.cloud.advance(time.time())
+            self.cloud.advance(self.cloud.now())
             persistence.save(self.state_file, self.cloud.to_json())
         self.cloud.changed = False
 
@@ -101,8 +100,14 @@ class Server:
         self._schedule_save()
 
     def dump(self) -> dict[str, Any]:
-        self.cloud.advance(time.time())
+        self.cloud.advance(self.cloud.now())
         return self.cloud.to_json()
+
+    def skip(self, simulated: float) -> None:
+        if not simulated >= 0:
+            raise ValueError(f"can only skip ahead, not {simulated!r} seconds")
+        self.cloud.skip(simulated)
+        self._schedule_save()
 
     def set_faults(self, changes: Mapping[str, Any]) -> Faults:
         self.cloud.faults = self.cloud.faults.updated(dict(changes))
@@ -119,7 +124,7 @@ class Server:
             )
             return _json(error.body(), 404)
         method = match.method
-        now = time.time()
+        now = self.cloud.now()
         entry = self.log.open(
             now, api, method.id, request.method, request.rel_url.path, catalog.is_mutating(method)
         )
@@ -166,7 +171,7 @@ class Server:
         delay = faultlib.latency(cloud.faults, cloud.config.seed, seq)
         if delay:
             await asyncio.sleep(delay)
-            now = time.time()
+            now = cloud.now()
         injected = faultlib.request_error(cloud.faults, cloud.config.seed, seq, method.id)
         if injected is not None:
             raise injected
@@ -335,6 +340,12 @@ class Emulator:
     def request_counts(self) -> dict[str, int]:
         """Requests per discovery method id."""
         return self._on_loop(lambda: dict(self._server.log.counts))
+
+    def skip(self, seconds: float) -> None:
+        """Move the clock `seconds` simulated seconds ahead at once: operations, certificate
+        provisioning, deployments and BGP sessions that end meanwhile are over. Tests use it to
+        reach a later state without waiting for it."""
+        self._on_loop(lambda: self._server.skip(seconds))
 
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
         """Replace the fault configuration (`faults`) or change some of its fields."""

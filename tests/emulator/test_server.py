@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -266,6 +267,23 @@ def test_admin_api(emulator: Emulator, compute: Compute) -> None:
     assert emulator.requests() == []
     with pytest.raises(exceptions.NotFound):
         compute.networks.get(project=PROJECT, network="net")
+
+
+def test_skipping_time_finishes_what_ends_meanwhile_and_no_more() -> None:
+    # At scale 1 a network takes 10 real seconds: only skipping can finish it within the test.
+    with Emulator(time_scale=1.0) as emu:
+        compute = Compute(emu.url)
+        op = insert_network(compute)
+        emu.skip(5)
+        op = compute.global_operations.get(project=PROJECT, operation=op.name)
+        assert op.status != DONE
+        admin(emu.url, "skip", {"seconds": 60})
+        done = compute.global_operations.wait(project=PROJECT, operation=op.name)
+        assert done.status == DONE
+        assert compute.networks.get(project=PROJECT, network="net").name == "net"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            admin(emu.url, "skip", {"seconds": -1})
+        assert refused.value.code == 400
 
 
 def test_admin_methods_are_safe_from_other_threads(emulator: Emulator, compute: Compute) -> None:

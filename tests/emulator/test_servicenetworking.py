@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -12,21 +11,25 @@ from google.api_core import exceptions
 from google.cloud import compute_v1
 from googleapiclient.errors import HttpError
 
+from orchestrator.emulator import Emulator
+
 from .conftest import PROJECT, Compute
 
 SERVICE = "services/servicenetworking.googleapis.com"
 CONNECTION = f"{SERVICE}/connections/servicenetworking-googleapis-com"
 PEERING = "servicenetworking-googleapis-com"
+POLL = 10.0  # simulated seconds between a client's polls of an operation
 
 
 def error_of(exc: HttpError) -> dict[str, Any]:
     return json.loads(exc.content)["error"]
 
 
-def wait(api: Any, op: dict[str, Any]) -> dict[str, Any]:
-    """Get a long-running operation until it is done, as a client polls one."""
+def wait(emulator: Emulator, api: Any, op: dict[str, Any]) -> dict[str, Any]:
+    """Get a long-running operation until it is done, as a client polls one, moving the
+    emulator's clock ahead between polls instead of sleeping."""
     while not op.get("done"):
-        time.sleep(0.005)  # a poll interval, not a wait for state: `done` says when
+        emulator.skip(POLL)
         op = api.operations().get(name=op["name"]).execute()
     return op
 
@@ -53,13 +56,15 @@ def network_setup(compute: Compute, name: str = "net") -> None:
         )
 
 
-def connect(google_api: Any, ranges: list[str] | None = None) -> dict[str, Any]:
+def connect(emulator: Emulator, google_api: Any, ranges: list[str] | None = None) -> dict[str, Any]:
     api = google_api("servicenetworking", "v1")
     body = {
         "network": f"projects/{number_of(google_api)}/global/networks/net",
         "reservedPeeringRanges": ranges or ["psa-runtime", "psa-support"],
     }
-    return wait(api, api.services().connections().create(parent=SERVICE, body=body).execute())
+    return wait(
+        emulator, api, api.services().connections().create(parent=SERVICE, body=body).execute()
+    )
 
 
 def test_the_network_must_be_named_by_project_number(compute: Compute, google_api) -> None:
@@ -79,7 +84,7 @@ def test_the_network_must_be_named_by_project_number(compute: Compute, google_ap
 
 
 def test_reserved_ranges_must_be_peering_addresses_of_the_network(
-    compute: Compute, google_api
+    emulator: Emulator, compute: Compute, google_api
 ) -> None:
     network_setup(compute)
     compute.wait(
@@ -87,12 +92,12 @@ def test_reserved_ranges_must_be_peering_addresses_of_the_network(
     )
     for ranges in (["missing"], ["public-ip"]):
         with pytest.raises(HttpError) as caught:
-            connect(google_api, ranges)
+            connect(emulator, google_api, ranges)
         assert caught.value.status_code == 400
         assert "not found in network" in error_of(caught.value)["message"]
 
 
-def test_connection_peers_the_network(compute: Compute, google_api) -> None:
+def test_connection_peers_the_network(emulator: Emulator, compute: Compute, google_api) -> None:
     network_setup(compute)
     api = google_api("servicenetworking", "v1")
     number = number_of(google_api)
@@ -105,7 +110,7 @@ def test_connection_peers_the_network(compute: Compute, google_api) -> None:
     )
     assert started["name"].startswith("operations/") and not started.get("done")
 
-    done = wait(api, started)
+    done = wait(emulator, api, started)
     assert done["response"]["@type"].endswith(".Connection")
     assert done["response"]["peering"] == PEERING
 
@@ -126,27 +131,31 @@ def test_connection_peers_the_network(compute: Compute, google_api) -> None:
     ]
 
 
-def test_create_again_is_idempotent_but_cannot_change_ranges(compute: Compute, google_api) -> None:
+def test_create_again_is_idempotent_but_cannot_change_ranges(
+    emulator: Emulator, compute: Compute, google_api
+) -> None:
     network_setup(compute)
-    connect(google_api, ["psa-runtime"])
-    assert connect(google_api, ["psa-runtime"])["done"]
+    connect(emulator, google_api, ["psa-runtime"])
+    assert connect(emulator, google_api, ["psa-runtime"])["done"]
     with pytest.raises(HttpError) as caught:
-        connect(google_api, ["psa-runtime", "psa-support"])
+        connect(emulator, google_api, ["psa-runtime", "psa-support"])
     assert "Please use UpdateConnection" in error_of(caught.value)["message"]
 
     api = google_api("servicenetworking", "v1")
     network = f"projects/{number_of(google_api)}/global/networks/net"
     body = {"network": network, "reservedPeeringRanges": ["psa-runtime", "psa-support"]}
-    wait(api, api.services().connections().patch(
+    wait(emulator, api, api.services().connections().patch(
         name=f"{SERVICE}/connections/-", updateMask="reservedPeeringRanges", body=body
     ).execute())  # fmt: skip
     listed = api.services().connections().list(parent=SERVICE, network=network).execute()
     assert listed["connections"][0]["reservedPeeringRanges"] == ["psa-runtime", "psa-support"]
 
 
-def test_update_peering_exports_custom_routes(compute: Compute, google_api) -> None:
+def test_update_peering_exports_custom_routes(
+    emulator: Emulator, compute: Compute, google_api
+) -> None:
     network_setup(compute)
-    connect(google_api)
+    connect(emulator, google_api)
     op = compute.networks.update_peering(
         project=PROJECT,
         network="net",
@@ -168,9 +177,11 @@ def test_update_peering_exports_custom_routes(compute: Compute, google_api) -> N
         )
 
 
-def test_a_peered_network_cannot_be_deleted(compute: Compute, google_api) -> None:
+def test_a_peered_network_cannot_be_deleted(
+    emulator: Emulator, compute: Compute, google_api
+) -> None:
     network_setup(compute)
-    connect(google_api)
+    connect(emulator, google_api)
     for address in ("psa-runtime", "psa-support"):
         compute.wait(compute.global_addresses.delete(project=PROJECT, address=address))
     with pytest.raises(exceptions.BadRequest, match=f"peerings/{PEERING}") as caught:
@@ -187,12 +198,14 @@ def test_a_peered_network_cannot_be_deleted(compute: Compute, google_api) -> Non
     compute.wait(compute.networks.delete(project=PROJECT, network="net"))
 
 
-def test_delete_connection_removes_the_peering(compute: Compute, google_api) -> None:
+def test_delete_connection_removes_the_peering(
+    emulator: Emulator, compute: Compute, google_api
+) -> None:
     network_setup(compute)
-    connect(google_api)
+    connect(emulator, google_api)
     api = google_api("servicenetworking", "v1")
     network = f"projects/{number_of(google_api)}/global/networks/net"
-    done = wait(api, api.services().connections().deleteConnection(
+    done = wait(emulator, api, api.services().connections().deleteConnection(
         name=CONNECTION, body={"consumerNetwork": network}
     ).execute())  # fmt: skip
     assert "error" not in done
@@ -205,7 +218,7 @@ def test_delete_connection_removes_the_peering(compute: Compute, google_api) -> 
     assert "There is no peering" in error_of(caught.value)["message"]
 
 
-def test_peered_dns_domains(compute: Compute, google_api) -> None:
+def test_peered_dns_domains(emulator: Emulator, compute: Compute, google_api) -> None:
     network_setup(compute)
     api = google_api("servicenetworking", "v1")
     domains = api.services().projects().global_().networks().peeredDnsDomains()
@@ -215,17 +228,17 @@ def test_peered_dns_domains(compute: Compute, google_api) -> None:
         domains.create(parent=parent, body=body).execute()
     assert caught.value.status_code == 400
 
-    connect(google_api)
+    connect(emulator, google_api)
     with pytest.raises(HttpError) as caught:
         domains.create(parent=parent, body={**body, "dnsSuffix": "example.internal"}).execute()
     assert "must end with a dot" in error_of(caught.value)["message"]
 
-    done = wait(api, domains.create(parent=parent, body=body).execute())
+    done = wait(emulator, api, domains.create(parent=parent, body=body).execute())
     assert done["response"]["dnsSuffix"] == "example.internal."
     assert domains.list(parent=parent).execute() == {"peeredDnsDomains": [body]}
     with pytest.raises(HttpError) as caught:
         domains.create(parent=parent, body=body).execute()
     assert caught.value.status_code == 409
 
-    wait(api, domains.delete(name=f"{parent}/peeredDnsDomains/apigee-dns").execute())
+    wait(emulator, api, domains.delete(name=f"{parent}/peeredDnsDomains/apigee-dns").execute())
     assert domains.list(parent=parent).execute() == {}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import catalog, errors, formats, generic, schemas
@@ -99,7 +98,7 @@ class ApigeeRules(ApiRules):
         self, cloud: Cloud, op: Operation, int_enums: bool
     ) -> dict[str, Any] | None:
         span = max(op.end - op.start, 1e-9)
-        percent = 100 if op.done else min(99, int(100 * (time.time() - op.start) / span))
+        percent = 100 if op.done else min(99, int(100 * (cloud.now() - op.start) / span))
         return {
             "@type": self.type_url("GoogleCloudApigeeV1OperationMetadata"),
             "operationType": VERB_TYPES.get(op.verb, "UPDATE"),

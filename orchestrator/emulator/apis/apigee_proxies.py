@@ -13,7 +13,6 @@ import base64
 import binascii
 import io
 import re
-import time
 import zipfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -127,8 +126,8 @@ def _deployment_path(env_path: str, proxy: str, revision: str) -> str:
     return f"{env_path}/apis/{proxy}/revisions/{revision}/deployments"
 
 
-def _deployed(body: dict[str, Any]) -> dict[str, Any]:
-    state = "READY" if time.time() >= body[READY_AT] else "PROGRESSING"
+def _deployed(cloud: Cloud, body: dict[str, Any]) -> dict[str, Any]:
+    state = "READY" if cloud.now() >= body[READY_AT] else "PROGRESSING"
     return {**_public(body), "state": state}
 
 
@@ -147,7 +146,8 @@ def _deployments(cloud: Cloud, org: str, **match: str) -> list[dict[str, Any]]:
         for r in cloud.store.in_collection("apigee", DEPLOYMENTS)
         if r.path.startswith(f"{org}/") and all(r.body.get(k) == v for k, v in match.items())
     ]
-    return [_deployed(b) for b in sorted(found, key=lambda b: (b["environment"], b["apiProxy"]))]
+    found.sort(key=lambda b: (b["environment"], b["apiProxy"]))
+    return [_deployed(cloud, b) for b in found]
 
 
 def _listed(deployments: list[dict[str, Any]]) -> dict[str, Any]:
@@ -293,7 +293,7 @@ def deploy(cloud: Cloud, call: Call) -> dict[str, Any]:
         body["serviceAccount"] = account
     path = _deployment_path(env_path, proxy, revision)
     cloud.put(Resource("apigee", path, DEPLOYMENTS, body, call.now))
-    return _deployed(body)
+    return _deployed(cloud, body)
 
 
 # deploy, getDeployments and undeploy name `.../revisions/R/deployments`: the deployment's path.
@@ -304,7 +304,7 @@ def get_deployment(cloud: Cloud, call: Call) -> dict[str, Any]:
     res = cloud.store.get("apigee", call.path)
     if res is None:
         raise errors.not_found(f"{call.path.removesuffix('/deployments')} is not deployed.")
-    return _deployed(res.body)
+    return _deployed(cloud, res.body)
 
 
 def undeploy(cloud: Cloud, call: Call) -> dict[str, Any]:

@@ -10,7 +10,6 @@ never answered.
 from __future__ import annotations
 
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import formats, operations
@@ -85,7 +84,7 @@ def _certificate_as_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> d
         return body
     since = served_since(cloud, res)
     lag = operations.duration("compute", f"{GLOBAL}.managed", cloud.config.durations)
-    if since is None or time.time() < since + cloud.scaled(lag):
+    if since is None or cloud.now() < since + cloud.scaled(lag):
         return body
     active = since + cloud.scaled(lag)
     domains = body["managed"]["domains"]

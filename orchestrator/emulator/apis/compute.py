@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import discovery
@@ -204,7 +203,7 @@ class ComputeRules(ApiRules):
         return f"{base}/operations/operation-{int(call.now * 1000)}-{h[:13]}-{h[13:21]}-{h[21:29]}"
 
     def render_operation(self, cloud: Cloud, op: Operation, int_enums: bool) -> dict[str, Any]:
-        now = time.time()
+        now = cloud.now()
         span = max(op.end - op.start, 1e-9)
         if op.done:
             status, progress = "DONE", 100

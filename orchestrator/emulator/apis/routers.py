@@ -15,7 +15,6 @@ mode); those are the status's best routes.
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -368,7 +367,7 @@ def router_status(cloud: Cloud, call: Call) -> dict[str, Any]:
             )
             best += learned
             # Simulated seconds, like every duration the emulator reports.
-            seconds = int((time.time() - s.since) / max(cloud.config.time_scale, 1e-9))
+            seconds = int((cloud.now() - s.since) / max(cloud.config.time_scale, 1e-9))
             status.update(
                 uptime=_uptime(seconds),
                 uptimeSeconds=str(seconds),
