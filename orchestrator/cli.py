@@ -490,20 +490,23 @@ def _recovery(
     impersonate: str | None,
     project: str | None,
     lock_timeout: float,
+    json_: bool,
     *args: str | None,
 ) -> None:
-    from orchestrator.display import render_result
+    from orchestrator.display import json_events, render_result
 
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project, lock_timeout=lock_timeout)
+                impersonate=impersonate, project=project, lock_timeout=lock_timeout,
+                on_event=json_events() if json_ else None)
     with dep:
         result = _run(lambda: getattr(dep, command)(*args))
-    console = _console()
-    for step, action in result.actions.items():
-        console.print(f"  {step}: {action}")
-    render_result(console, result, str(plan) if plan else None)
+    if not json_:
+        console = _console()
+        for step, action in result.actions.items():
+            console.print(f"  {step}: {action}")
+        render_result(console, result, str(plan) if plan else None)
     if not result.ok:
         raise typer.Exit(FAILED)
 
@@ -521,13 +524,14 @@ def import_cmd(
     var: VarOpt = None,
     emulator: EmulatorOpt = None,
     ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Put an existing resource under the ledger, as a step of the plan (nothing is changed)."""
     _recovery("import_resource", plan, var, emulator, ledger, impersonate, project, lock_timeout,
-              step, resource)
+              json_, step, resource)
 
 
 @app.command()
@@ -536,12 +540,13 @@ def refresh(
     var: VarOpt = None,
     emulator: EmulatorOpt = None,
     ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Update the ledger's outputs from live state; report what was deleted outside."""
-    _recovery("refresh", plan, var, emulator, ledger, impersonate, project, lock_timeout)
+    _recovery("refresh", plan, var, emulator, ledger, impersonate, project, lock_timeout, json_)
 
 
 @app.command()
@@ -550,12 +555,14 @@ def rollback(
     var: VarOpt = None,
     emulator: EmulatorOpt = None,
     ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Undo the last apply: delete what it created, restore what it updated."""
-    _recovery("rollback", plan, var, emulator, ledger, impersonate, project, lock_timeout)
+    _recovery("rollback", plan, var, emulator, ledger, impersonate, project, lock_timeout,
+              json_)
 
 
 ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)

@@ -3,6 +3,7 @@ line after something happened outside a clean apply."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from orchestrator.engine.events import Event
@@ -14,8 +15,10 @@ class RecoveryCommands:
     """Mixed into `Engine`: uses its ledger, locking, reading and writing primitives."""
 
     def _abort(self: Any) -> None:
-        """Close the current run as failed, so the ledger never shows it still running."""
+        """Close the current run as failed, so the ledger never shows it still running (and an
+        event reader sees it end)."""
         self._run.finish("failed")
+        self._emit(Event("run_finished", message="failed"))
         self._save()
 
     def import_resource(self: Any, step_id: str, path: str | None = None) -> RunResult:
@@ -26,7 +29,8 @@ class RecoveryCommands:
             result = RunResult(command="import", run_id=str(self._run.id))
             try:
                 self._import(step_id, path, result)
-            except Exception:
+            except Exception as exc:
+                self._emit(Event("step_failed", step=step_id, message=str(exc)))
                 self._abort()
                 raise
             self._finish(result)
@@ -54,6 +58,8 @@ class RecoveryCommands:
             raise StepError(f"{res.target.path} does not exist: nothing to import")
         self._record_present(step.id, step.deps, kind, res, live, origin="imported")
         result.actions[step_id] = "import"
+        self._emit(Event("step_finished", step=step_id, kind=kind.name, action="import",
+                         resource=res.target.path))
 
     def refresh(self: Any) -> RunResult:
         """Update every recorded resource's outputs from what is live; report the ones gone."""
@@ -75,8 +81,8 @@ class RecoveryCommands:
                         rec.outputs = {**live, "path": rec.path}
                         rec.error = None
                         result.actions[step_id] = "refresh"
-                self._emit(Event("step_finished", step=step_id, action=result.actions[step_id],
-                                 resource=rec.path))
+                self._emit(Event("step_finished", step=step_id, kind=rec.kind,
+                                 action=result.actions[step_id], resource=rec.path))
             self._finish(result)
             return result
 
@@ -112,7 +118,12 @@ class RecoveryCommands:
                             if k not in kind.secret_fields}
                 target = target_of(kind, rec.path, previous)
                 res = Resolved(target, previous, previous, {}, False)
-                deadline = self.clock.now() + kind.timeout
+                begun = self.clock.now()
+                deadline = begun + kind.timeout
+                self._emit(Event("step_started", step=step_id, kind=kind.name, action="restore",
+                                 resource=rec.path))
+                # Names the step its operation polls are reported under.
+                threading.current_thread().__dict__["provision_step"] = step_id
                 try:
                     live = self._read(kind, target, deadline)
                     if live is None:
@@ -123,6 +134,14 @@ class RecoveryCommands:
                     result.actions[step_id] = "restore"
                 except Exception as exc:
                     self._fail(step_id, exc, result)
+                else:
+                    self._emit(Event(
+                        "step_finished", step=step_id, kind=kind.name, action="restore",
+                        resource=rec.path, data={"elapsed": round(self.clock.now() - begun, 3),
+                                                 "polls": self._polls.get(step_id, 0)},
+                    ))
+                finally:
+                    threading.current_thread().__dict__.pop("provision_step", None)
             if result.ok:
                 applied.result = "rolled_back"
             result.elapsed = self.clock.now() - started

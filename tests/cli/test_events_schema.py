@@ -1,5 +1,6 @@
-"""`--json` events against their published schema: a full apply and destroy of architecture A,
-each line validated, as a subprocess reading nothing but the CLI's stdout."""
+"""`--json` events against their published schema: every command that runs (apply, refresh,
+import, rollback, destroy) on architecture A, each line validated, as a subprocess reading nothing
+but the CLI's stdout."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ def _schema() -> dict:
     return json.loads(text)
 
 
-def _events(args: list[str], cwd: Path) -> list[dict]:
+def _events(args: list[str], cwd: Path, returncode: int = 0) -> list[dict]:
     env = {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)}
     done = subprocess.run([sys.executable, "-m", "orchestrator", *args, "--json"], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.returncode == returncode, done.stderr + done.stdout
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -58,17 +59,56 @@ def test_schema_rejects_what_the_contract_excludes() -> None:
                                    "message": "m"})
 
 
-def test_full_apply_and_destroy_events_validate(tmp_path: Path) -> None:
+def _run_of(events: list[dict], command: str, outcome: str = "succeeded") -> None:
+    """Valid line by line, and framed as one run of `command`."""
+    _validate(events)
+    assert events[0]["type"] == "run_started" and events[0]["message"] == command
+    assert events[-1] == {**events[-1], "type": "run_finished", "message": outcome}
+
+
+def _steps(events: list[dict], type_: str, action: str | None = None) -> set[str]:
+    return {e["step"] for e in events
+            if e["type"] == type_ and action in (None, e.get("action"))}
+
+
+def test_every_command_s_events_validate(tmp_path: Path) -> None:
+    """apply, refresh, import (one that works, one refused), an apply that updates, rollback,
+    destroy: every line of each against the schema."""
     plan = tmp_path / "psc-cloud-run.yaml"
-    plan.write_text(PLAN.read_text().replace("demo-tls/", f"{PLAN.parent}/demo-tls/"))
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        applied = _events(["apply", str(plan), f"--emulator={emu.url}"], tmp_path)
-        destroyed = _events(["destroy", str(plan), f"--emulator={emu.url}", "--yes"], tmp_path)
-    for events, command in ((applied, "apply"), (destroyed, "destroy")):
-        _validate(events)
-        assert events[0]["type"] == "run_started" and events[0]["message"] == command
-        assert events[-1] == {**events[-1], "type": "run_finished", "message": "succeeded"}
+    text = PLAN.read_text().replace("demo-tls/", f"{PLAN.parent}/demo-tls/")
+    plan.write_text(text)
     steps = {step.id for step in load_plan(plan).steps}
-    assert {e["step"] for e in applied if e["type"] == "step_finished"} == steps
-    assert {e["step"] for e in destroyed if e["type"] == "step_finished"} == steps
+    other = str(tmp_path / "other.ledger.json")
+    with Emulator(time_scale=TIME_SCALE) as emu:
+        url = f"--emulator={emu.url}"
+        applied = _events(["apply", str(plan), url], tmp_path)
+        refreshed = _events(["refresh", str(plan), url], tmp_path)
+        # Into a ledger of its own, where nothing yet tells the subnet which network it is on;
+        # the network, which the apply made, can be.
+        refused = _events(["import", str(plan), "ilb-subnet", url, "--ledger", other], tmp_path,
+                          returncode=1)
+        imported = _events(["import", str(plan), "backend-vpc", url, "--ledger", other],
+                           tmp_path)
+        plan.write_text(text.replace("displayName: Apigee proxy identity,",
+                                     "displayName: Apigee proxy identity (renamed),"))
+        updated = _events(["apply", str(plan), url], tmp_path)
+        rolled_back = _events(["rollback", str(plan), url], tmp_path)
+        destroyed = _events(["destroy", str(plan), url, "--yes"], tmp_path)
+
+    _run_of(applied, "apply")
+    assert _steps(applied, "step_finished") == steps
     assert any(e["type"] == "step_progress" for e in applied)  # operations were polled
+    _run_of(refreshed, "refresh")
+    assert _steps(refreshed, "step_finished", "refresh") == steps
+    assert all("kind" in e for e in refreshed if e["type"] == "step_finished")
+    _run_of(refused, "import", "failed")
+    assert [e["step"] for e in refused if e["type"] == "step_failed"] == ["ilb-subnet"]
+    _run_of(imported, "import")
+    assert _steps(imported, "step_finished", "import") == {"backend-vpc"}
+    _run_of(updated, "apply")
+    assert _steps(updated, "step_started", "update") == {"invoker"}
+    _run_of(rolled_back, "rollback")
+    assert _steps(rolled_back, "step_started", "restore") == {"invoker"}
+    assert _steps(rolled_back, "step_finished", "restore") == {"invoker"}
+    _run_of(destroyed, "destroy")
+    assert _steps(destroyed, "step_finished", "delete") == steps
