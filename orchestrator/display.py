@@ -66,8 +66,8 @@ class LiveDisplay:
 
     def __enter__(self) -> LiveDisplay:
         if self.console.is_terminal:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=8,
-                              get_renderable=self._table)
+            self._live = Live(self._frame(), console=self.console, refresh_per_second=8,
+                              get_renderable=self._frame)
             self._live.__enter__()
         return self
 
@@ -87,10 +87,16 @@ class LiveDisplay:
                     entry["action"] = event.action
                 if event.type in ("step_finished", "step_failed", "step_skipped"):
                     entry["ended"] = time.monotonic()
-                if event.message:
+                # An operation's last state ("PROGRESSING") would read as the state of a step
+                # that has finished: only a step on its way keeps its latest message.
+                if event.message or event.type != "step_progress":
                     entry["message"] = event.message
         if self._live is None and event.type in ("step_finished", "step_failed", "step_skipped"):
             self._plain(event)
+
+    def __rich__(self) -> Group:
+        """The current frame, for printing it once (scripts/screenshots.py records one)."""
+        return self._frame()
 
     def _plain(self, event: Event) -> None:
         if event.action == "noop":
@@ -102,15 +108,18 @@ class LiveDisplay:
             text += f": {event.message}"
         self.console.print(text, markup=False, highlight=False)
 
-    def _table(self) -> Table:
+    def _frame(self) -> Group:
         table = Table(box=None, show_header=False, pad_edge=False)
         now = time.monotonic()
+        counts = dict.fromkeys(("finished", "running", "failed", "skipped", "waiting"), 0)
         with self._lock:
             for step in self.order:
                 entry = self.state.get(step)
                 if entry is None:
+                    counts["waiting"] += 1
                     continue
                 status = entry.get("status", "")
+                counts[status if status in counts else "running"] += 1
                 style = {"finished": "green", "failed": "red", "skipped": "yellow"}.get(
                     status, "cyan"
                 )
@@ -119,7 +128,10 @@ class LiveDisplay:
                     Text(step, style="bold"), entry.get("action", ""), Text(status, style=style),
                     f"{elapsed:5.1f}s", Text(entry.get("message", "")[:70], style="dim"),
                 )
-        return table
+        # Steps not yet started have no row: the count says how far the run is. (Not the
+        # table's caption, which would wrap to the width of a narrow table.)
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        return Group(table, Text(summary, style="dim italic"))
 
 
 def json_events(stream: IO[str] | None = None) -> Any:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from orchestrator.plan.refs import find_refs
@@ -139,8 +140,11 @@ def to_mermaid(graph: Graph) -> str:
 
 
 def to_dot(graph: Graph) -> str:
-    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", '
-             'fontname="Helvetica", fontsize=10];', '  graph [fontname="Helvetica"];']
+    # Top to bottom: a plan's dependency chains are long (15 steps across architecture A's two
+    # projects) and its ranks narrow, so left to right draws a strip too wide to read.
+    lines = ["digraph plan {", "  rankdir=TB; ranksep=0.35; nodesep=0.2;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+             '  graph [fontname="Helvetica"];']
     for p, (project, networks) in enumerate(graph.groups().items()):
         lines.append(f'  subgraph cluster_project_{p} {{ label="project {project}"; '
                      'style=rounded; color="#5c6bc0";')
@@ -150,7 +154,10 @@ def to_dot(graph: Graph) -> str:
                              ' style=dashed; color="#90a4ae";')
             for node in nodes:
                 fill, stroke = COLOURS[node.status]
-                lines.append(f'      "{node.step}" [label="{node.step}\\n{node.kind}", '
+                # The kind smaller and grey: the step id is what a reader looks for.
+                label = (f'<<b>{escape(node.step)}</b><br/><font point-size="8" '
+                         f'color="#555555">{escape(node.kind)}</font>>')
+                lines.append(f'      "{node.step}" [label={label}, '
                              f'fillcolor="{fill}", color="{stroke}"];')
             if network is not None:
                 lines.append("    }")
