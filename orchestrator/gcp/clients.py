@@ -1,16 +1,47 @@
 """Client construction: one place that knows endpoints, credentials and thread safety.
 
 Clients are cached per thread: httplib2 (under google-api-python-client) is not thread-safe,
-and the engine runs steps on a pool of threads.
+and the engine runs steps on a pool of threads. They are built one at a time: the first build
+imports the client libraries, and threads importing the same modules at once can deadlock on
+Python's import locks (`_DeadlockError` on requests.exceptions, seen in a destroy).
+
+The google-cloud-* clients retry some methods on their own, for up to ten wall-clock minutes:
+that would stack under the engine's retry policy and ignore the step's deadline and the run's
+clock, so their methods are called with retry=None.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator import discovery
+
+_BUILD_LOCK = threading.Lock()
+
+
+@functools.cache
+def _takes_retry(cls: type, name: str) -> bool:
+    attr = inspect.getattr_static(cls, name, None)
+    if not inspect.isfunction(attr):
+        return False
+    return "retry" in inspect.signature(attr).parameters
+
+
+class _EngineRetries:
+    """A google-cloud client whose methods leave retrying to the engine (retry=None)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if _takes_retry(type(self._client), name):
+            return functools.partial(attr, retry=None)
+        return attr
 
 
 class ClientFactory:
@@ -45,7 +76,8 @@ class ClientFactory:
     def _cached(self, key: tuple[Any, ...], build: Any) -> Any:
         cache = self._local.__dict__.setdefault("clients", {})
         if key not in cache:
-            cache[key] = build()
+            with _BUILD_LOCK:
+                cache[key] = build()
         return cache[key]
 
     def _options(self, api: str) -> Any:
@@ -61,7 +93,9 @@ class ClientFactory:
             from google.cloud import compute_v1
 
             cls = getattr(compute_v1, client_name)
-            return cls(credentials=self.credentials, client_options=self._options("compute"))
+            return _EngineRetries(
+                cls(credentials=self.credentials, client_options=self._options("compute"))
+            )
 
         return self._cached(("compute", client_name), build)
 
@@ -69,8 +103,12 @@ class ClientFactory:
         def build() -> Any:
             from google.cloud import run_v2
 
-            return run_v2.ServicesClient(
-                credentials=self.credentials, transport="rest", client_options=self._options("run")
+            return _EngineRetries(
+                run_v2.ServicesClient(
+                    credentials=self.credentials,
+                    transport="rest",
+                    client_options=self._options("run"),
+                )
             )
 
         return self._cached(("run",), build)

@@ -23,15 +23,11 @@ SERVICE_NAME = r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$"
 
 @dataclass(frozen=True)
 class RunServiceAdapter:
-    """A Cloud Run service. Every mutation is a google.longrunning.Operation of the run API.
-
-    Calls pass retry=None: the engine's retry policy (bounded by the step's deadline, on the
-    run's clock) is the only one, not the client's own ten wall-clock seconds.
-    """
+    """A Cloud Run service. Every mutation is a google.longrunning.Operation of the run API."""
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         try:
-            service = clients.run_services().get_service(name=target.path, retry=None)
+            service = clients.run_services().get_service(name=target.path)
         except Exception as exc:
             api = from_exception(exc)
             if api is not None and api.not_found:
@@ -46,7 +42,6 @@ class RunServiceAdapter:
             parent=target.path.rsplit("/", 2)[0],
             service=_service(body),
             service_id=target.name,
-            retry=None,
         )
         return _operation(op)
 
@@ -56,11 +51,11 @@ class RunServiceAdapter:
         # An update replaces the whole service: what the plan does not set is sent back as
         # Google has it (traffic, labels set elsewhere), with its etag against lost updates.
         service = _service({**live, **body, "name": target.path})
-        op = clients.run_services().update_service(service=service, retry=None)
+        op = clients.run_services().update_service(service=service)
         return _operation(op)
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
-        return _operation(clients.run_services().delete_service(name=target.path, retry=None))
+        return _operation(clients.run_services().delete_service(name=target.path))
 
 
 def _service(body: dict[str, Any]) -> Any:
