@@ -146,6 +146,10 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _invalid(message: str) -> typer.Exit:
     _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(INVALID)
@@ -183,7 +187,7 @@ def _load(
         err = _console(stderr=True)
         for diag in exc.diagnostics:
             err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
-        err.print(f"[red]{len(exc.diagnostics)} error(s)[/]: nothing was sent to Google.")
+        err.print(f"[red]{_plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
         raise typer.Exit(INVALID) from None
     try:
         return Deployment(
@@ -225,12 +229,13 @@ def _stores(emulator: str | None, lock_timeout: float, *locations: str) -> Itera
 def _run(fn: Any) -> Any:
     """Run an engine call, turning the errors users cause into messages, not tracebacks."""
     from orchestrator.engine.runner import StepError
+    from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.errors import ApiError, DeadlineExceeded
     from orchestrator.ledger import LedgerError
 
     try:
         return fn()
-    except LedgerError as exc:
+    except (LedgerError, InvalidRequest) as exc:
         raise _invalid(str(exc)) from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
         _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
@@ -410,19 +415,20 @@ def _execute(
             if result.rollback is not None:
                 render_result(console, result.rollback, str(plan) if plan else None)
         if result.ok and command == "apply" and not json_:
-            _print_outputs(console, result.outputs, brief=True)
+            _print_outputs(console, result.outputs, order)
     if not result.ok:
         raise typer.Exit(FAILED)
 
 
-def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], brief: bool) -> None:
-    keys = ("selfLink", "IPAddress", "address", "uri", "host", "email", "path")
-    for step, values in outputs.items():
-        if brief:
-            shown = next((values[k] for k in keys if k in values), "")
-            console.print(f"  {step} = {shown}", highlight=False)
-        else:
-            console.print_json(json.dumps({step: values}))
+def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list[str]) -> None:
+    """Each step's most telling output (an address, a URL, an email, else its path), in plan
+    order; `provision outputs` prints them all."""
+    keys = ("IPAddress", "address", "host", "uri", "email", "selfLink", "path")
+    width = max((len(step) for step in outputs), default=0)
+    for step in sorted(outputs, key=lambda s: order.index(s) if s in order else len(order)):
+        values = outputs[step]
+        shown = next((values[k] for k in keys if k in values), "")
+        console.print(f"  {step:<{width}} = {shown}", highlight=False)
 
 
 @app.command()
@@ -433,7 +439,7 @@ def outputs(
     json_: JsonOpt = False,
     emulator: EmulatorOpt = None,
 ) -> None:
-    """Print what the ledger records of each resource's outputs."""
+    """Print what the ledger records of each resource's outputs (one JSON object by step)."""
     location = ledger or _ledger_for(plan, var)
     with _stores(emulator, 0.0, location) as (store,):
         data = store.load()
@@ -441,7 +447,7 @@ def outputs(
     if json_:
         print(json.dumps(values, indent=2))
     else:
-        _print_outputs(_console(), values, brief=False)
+        _console().print_json(json.dumps(values))
 
 
 @app.command()
@@ -492,6 +498,7 @@ def _recovery(
     lock_timeout: float,
     json_: bool,
     *args: str | None,
+    confirm: str | None = None,
 ) -> None:
     from orchestrator.display import json_events, render_result
 
@@ -501,11 +508,18 @@ def _recovery(
                 impersonate=impersonate, project=project, lock_timeout=lock_timeout,
                 on_event=json_events() if json_ else None)
     with dep:
+        if confirm and not json_ and sys.stdin.isatty() and not typer.confirm(
+            confirm.format(ledger=dep.ledger_location)
+        ):
+            raise typer.Exit(FAILED)
         result = _run(lambda: getattr(dep, command)(*args))
     if not json_:
         console = _console()
+        # Routine outcomes are in the summary's counts; a resource found gone is news.
         for step, action in result.actions.items():
-            console.print(f"  {step}: {action}")
+            if action == "gone":
+                console.print(f"  {step}: deleted outside provision; apply recreates it",
+                              highlight=False)
         render_result(console, result, str(plan) if plan else None)
     if not result.ok:
         raise typer.Exit(FAILED)
@@ -558,11 +572,14 @@ def rollback(
     json_: JsonOpt = False,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
+    yes: YesOpt = False,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Undo the last apply: delete what it created, restore what it updated."""
     _recovery("rollback", plan, var, emulator, ledger, impersonate, project, lock_timeout,
-              json_)
+              json_, confirm=None if yes else (
+                  "Undo the last apply recorded in {ledger} (delete what it created, restore "
+                  "what it updated)?"))
 
 
 ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)

@@ -30,6 +30,23 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# How a run's summary counts each action, in this order.
+DONE = {
+    "create": "created",
+    "update": "updated",
+    "replace": "replaced",
+    "restore": "restored",
+    "import": "imported",
+    "refresh": "refreshed",
+    "delete": "deleted",
+    "gone": "deleted outside provision",
+}
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render_preview(preview: Preview) -> Group:
     lines: list[Text] = []
     for step in preview.steps:
@@ -48,8 +65,11 @@ def render_preview(preview: Preview) -> Group:
             )
     unchanged = preview.count("noop")
     if not lines:
-        lines.append(Text(f"No changes: {unchanged} resources up to date.", style="green"))
-    lines.append(Text(f"\nPlan: {preview.summary}.", style="bold"))
+        return Group(Text(f"No changes: {plural(unchanged, 'resource')} up to date.",
+                          style="green"))
+    if any("${" in step.resource for step in preview.steps):
+        lines.append(Text("  ${step.output}: known once that step has run", style="dim"))
+    lines.append(Text(f"\nPlan: {preview.summary}; {unchanged} unchanged.", style="bold"))
     return Group(*lines)
 
 
@@ -99,13 +119,18 @@ class LiveDisplay:
         return self._frame()
 
     def _plain(self, event: Event) -> None:
+        """One line per step that ends, for logs and CI (no terminal to redraw)."""
         if event.action == "noop":
             return
-        action = event.action or ""
-        status = event.type.removeprefix("step_")
-        text = f"{event.step}: {action} {status}".replace("  ", " ")
-        if event.type == "step_failed":
-            text += f": {event.message}"
+        if event.type == "step_finished":
+            entry = self.state.get(event.step or "", {})
+            elapsed = entry.get("ended", 0.0) - entry.get("started", 0.0)
+            done = DONE.get(event.action or "", f"{event.action} finished")
+            text = f"{event.step}: {done} ({elapsed:.1f} s)"
+        elif event.type == "step_failed":
+            text = f"{event.step}: failed: {event.message}"
+        else:
+            text = f"{event.step}: not run ({event.message})"
         self.console.print(text, markup=False, highlight=False)
 
     def _frame(self) -> Group:
@@ -144,15 +169,29 @@ def json_events(stream: IO[str] | None = None) -> Any:
     return emit
 
 
-def render_result(console: Console, result: RunResult, plan_path: str | None) -> None:
+def _tally(result: RunResult) -> str:
     counts: dict[str, int] = {}
     for action in result.actions.values():
         counts[action] = counts.get(action, 0) + 1
-    done = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()) if a != "noop") or "no changes"
+    done = [f"{counts[a]} {word}" for a, word in DONE.items() if counts.get(a)]
+    done += [f"{n} {a}" for a, n in sorted(counts.items()) if a not in DONE and a != "noop"]
+    if counts.get("noop"):
+        done.append(f"{counts['noop']} unchanged")
+    return ", ".join(done) or "nothing changed"
+
+
+def render_result(console: Console, result: RunResult, plan_path: str | None) -> None:
+    done = _tally(result)
     if result.ok:
-        console.print(f"[green]{result.command} complete[/]: {done}.")
+        console.print(f"[green]{result.command} complete[/]: {done}.", highlight=False)
         return
-    console.print(f"[red]{result.command} failed[/]: {done}.")
+    stopped = [plural(len(result.failures), "step") + " failed"]
+    if result.skipped:
+        stopped.append(f"{len(result.skipped)} not run")
+    if result.cancelled:
+        stopped.append(f"{len(result.cancelled)} cancelled")
+    console.print(f"[red]{result.command} failed[/]: {', '.join(stopped)}; {done}.",
+                  highlight=False)
     for failure in result.failures:
         what = " ".join(part for part in (failure.kind, failure.resource) if part)
         console.print(f"  [red]x[/] step [bold]{failure.step}[/] ({what}): {failure.message}",
@@ -161,4 +200,8 @@ def render_result(console: Console, result: RunResult, plan_path: str | None) ->
         console.print(f"  [yellow]-[/] step [bold]{step}[/] not run: it needs {cause}",
                       highlight=False)
     again = f"provision {result.command}" + (f" {plan_path}" if plan_path else "")
-    console.print(f"Fix the cause and run [bold]{again}[/] again: it resumes where this stopped.")
+    console.print(f"Fix the cause and run [bold]{again}[/] again: it resumes where this stopped.",
+                  highlight=False)
+    if result.command == "apply" and result.rollback is None:
+        undo = "provision rollback" + (f" {plan_path}" if plan_path else "")
+        console.print(f"Or undo what this apply changed: [bold]{undo}[/].", highlight=False)

@@ -3,12 +3,13 @@ line after something happened outside a clean apply."""
 
 from __future__ import annotations
 
+import difflib
 import threading
 from typing import Any
 
 from orchestrator.engine.events import Event
 from orchestrator.engine.results import RunResult
-from orchestrator.engine.steps import Resolved, StepError, kind_named, target_of
+from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
 
 
 class RecoveryCommands:
@@ -40,7 +41,10 @@ class RecoveryCommands:
         try:
             step = self.plan.step(step_id)
         except KeyError:
-            raise StepError(f"the plan has no step {step_id!r}") from None
+            ids = [s.id for s in self.plan.steps]
+            close = difflib.get_close_matches(step_id, ids, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise InvalidRequest(f"the plan has no step {step_id!r}{hint}") from None
         kind, res = self._resolve(step)
         if res.unknown:
             raise StepError(
@@ -48,7 +52,7 @@ class RecoveryCommands:
                 "them first"
             )
         if path is not None and path != res.target.path:
-            raise StepError(
+            raise InvalidRequest(
                 f"step {step_id!r} describes {res.target.path}, not {path}: change the "
                 "step's name or scope to match what you import"
             )

@@ -22,6 +22,11 @@ class StepError(Exception):
     to do next."""
 
 
+class InvalidRequest(StepError):
+    """A request that names what is not there (a step the plan lacks, a resource that is not
+    the step's): the caller's input is wrong, nothing was attempted."""
+
+
 def kind_named(name: str) -> Kind:
     from orchestrator import kinds
 
@@ -38,11 +43,11 @@ def target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Targ
 
 
 class Unknown(str):
-    """An output of a step that has not run yet. A string, so that it reads as
-    "(known after apply: ...)" wherever a plan interpolates it into longer text."""
+    """An output of a step that has not run yet. A string, so that it reads as the reference
+    itself ("${org.name}") wherever a plan interpolates it into longer text, such as a path."""
 
     def __new__(cls, ref: str) -> Unknown:
-        return super().__new__(cls, f"(known after apply: {ref})")
+        return super().__new__(cls, ref)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def test_example_notebook_runs_and_shows_what_it_built() -> None:
     assert "45 to add" in preview and "<table>" in preview and "endpoint-attachment" in preview
     assert "flowchart LR" in graph_before and ":::not_applied" in graph_before
     assert "apply" in applied and "complete" in applied
-    assert "service-attachment: create finished" in applied  # progress, step by step
+    assert "service-attachment: created (" in applied  # progress, step by step
     assert "cloud-run-psc" in outputs and "load balancer" in outputs
     assert ":::present" in graph_after and ":::not_applied" not in graph_after
     assert "Ledger" in ledger and ledger.count(">present<") == 45

@@ -128,6 +128,14 @@ def test_import_puts_an_existing_resource_under_the_ledger(
     assert refused.returncode == 1
     assert f"provision import {plan} vpc projects/{PROJECT}/global/networks/eng-vpc" in (
         refused.stdout)
+    # A step the plan lacks, or a path that is not the step's, is wrong input: exit 2.
+    misnamed = provision(emulator, tmp_path, "import", str(plan), "vpcc")
+    assert misnamed.returncode == 2
+    assert "the plan has no step 'vpcc' (did you mean vpc?)" in misnamed.stderr
+    elsewhere = provision(emulator, tmp_path, "import", str(plan), "vpc",
+                          f"projects/{PROJECT}/global/networks/other-vpc")
+    assert elsewhere.returncode == 2
+    assert f"describes projects/{PROJECT}/global/networks/eng-vpc, not" in elsewhere.stderr
     imported = provision(emulator, tmp_path, "import", str(plan), "vpc",
                          f"projects/{PROJECT}/global/networks/eng-vpc")
     assert imported.returncode == 0, imported.stdout + imported.stderr
