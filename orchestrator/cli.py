@@ -90,30 +90,36 @@ def _complete_from(*values: str) -> Callable[[str], list[str]]:
 
 PlanArg = Annotated[
     Path,
-    typer.Argument(help="Plan file (YAML).", show_default=False, autocompletion=_complete_plan),
+    typer.Argument(help="Plan file (YAML).", show_default=False, metavar="PLAN",
+                   autocompletion=_complete_plan),
 ]
 MaybePlanArg = Annotated[
     Path | None,
     typer.Argument(help="Plan file; without it, --ledger or the only ledger under .provision/.",
-                   show_default=False, autocompletion=_complete_plan),
+                   show_default=False, metavar="[PLAN]", autocompletion=_complete_plan),
 ]
 VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Override a plan var: key=value (repeatable).")
+    list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
+                                        help="Override a plan var (repeatable).")
 ]
 EmulatorOpt = Annotated[
     str | None,
     typer.Option(
         "--emulator",
         envvar="PROVISION_EMULATOR",
+        metavar="[URL]",
         help="Use an emulator instead of Google: alone, an in-process one whose cloud persists "
         "under .provision/; with =URL, that server.",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Versioned JSON-lines events on stdout.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", metavar="", help="Versioned JSON-lines events on stdout.")
+]
 LedgerOpt = Annotated[
     str | None,
     typer.Option(
         "--ledger",
+        metavar="PATH",
         help="Ledger file, or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger, "
         "else .provision/PLAN.ledger.json",
     ),
@@ -123,20 +129,25 @@ LockTimeoutOpt = Annotated[
     typer.Option(
         "--lock-timeout",
         min=0,
+        metavar="SECONDS",
         help="Seconds to wait for the ledger's lock while another run holds it (0: refuse).",
     ),
 ]
 ImpersonateOpt = Annotated[
     str | None,
-    typer.Option("--impersonate-service-account", help="Act as this service account."),
+    typer.Option("--impersonate-service-account", metavar="EMAIL",
+                 help="Act as this service account."),
 ]
 QuotaOpt = Annotated[
-    str | None, typer.Option("--project", help="Quota and billing project for API calls.")
+    str | None, typer.Option("--project", metavar="PROJECT",
+                                help="Quota and billing project for API calls.")
 ]
 ParallelOpt = Annotated[
-    int, typer.Option("--parallelism", min=1, help="Independent steps run at once.")
+    int, typer.Option("--parallelism", min=1, metavar="N", help="Independent steps run at once.")
 ]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
+]
 
 
 def _console(stderr: bool = False) -> Any:
@@ -290,7 +301,9 @@ def plan_cmd(
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
     detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help=f"Exit {CHANGES} when changes are pending.")
+        bool,
+        typer.Option("--detailed-exitcode", metavar="",
+                     help=f"Exit {CHANGES} when changes are pending."),
     ] = False,
 ) -> None:
     """Show what apply would change, from live reads."""
@@ -323,7 +336,8 @@ def apply(
     yes: YesOpt = False,
     on_failure: Annotated[
         str,
-        typer.Option("--on-failure", help="stop, or rollback: undo this apply's changes.",
+        typer.Option("--on-failure", metavar="stop|rollback",
+                     help="stop, or rollback: undo this apply's changes.",
                      autocompletion=_complete_from("stop", "rollback")),
     ] = "stop",
     lock_timeout: LockTimeoutOpt = 0.0,
@@ -591,7 +605,9 @@ def ledger_restore(
     plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
-    force: Annotated[bool, typer.Option(help="Restore even over an intact ledger.")] = False,
+    force: Annotated[
+        bool, typer.Option(metavar="", help="Restore even over an intact ledger.")
+    ] = False,
     emulator: EmulatorOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -652,7 +668,8 @@ def graph(
     emulator: EmulatorOpt = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", help="mermaid (text), dot, or svg (needs Graphviz's dot).",
+        typer.Option("--format", metavar="mermaid|dot|svg",
+                     help="mermaid (text), dot, or svg (needs Graphviz's dot).",
                      autocompletion=_complete_from("mermaid", "dot", "svg")),
     ] = "mermaid",
     output: Annotated[
