@@ -243,11 +243,14 @@ def _run(fn: Any) -> Any:
     from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.errors import ApiError, DeadlineExceeded
     from orchestrator.ledger import LedgerError
+    from orchestrator.plan import SecretError
 
     try:
         return fn()
     except (LedgerError, InvalidRequest) as exc:
         raise _invalid(str(exc)) from None
+    except SecretError as exc:
+        raise _invalid(f"{exc}. Nothing was sent to Google.") from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
         _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(FAILED) from None

@@ -132,6 +132,21 @@ class Engine(RecoveryCommands):
                 )
             return self._secrets[name]
 
+    def _check_secrets(self) -> None:
+        """Resolve the plan's environment and file secrets before the first request: one that
+        is missing is wrong input, not a failure halfway through an apply. (Secret Manager
+        versions are read when a step needs them: that is a request of its own.)"""
+        from orchestrator.plan.secrets import SecretError
+
+        for name, ref in self.plan.secrets.items():
+            if ref.source == "secret_manager":
+                continue
+            try:
+                self._secret(name)
+            except SecretError as exc:
+                where = self.plan.position(f"secrets.{name}")
+                raise SecretError(f"{where}: {exc}") from None
+
     def _fingerprint_secret(self, value: str) -> str:
         return keyed_fingerprint(value, self._key())
 
@@ -163,6 +178,7 @@ class Engine(RecoveryCommands):
 
     def preview(self) -> Preview:
         """What apply would do, from live reads; nothing is changed."""
+        self._check_secrets()
         self._load()
         planned: dict[str, StepChange] = {}
         changing: set[str] = set()
@@ -174,7 +190,12 @@ class Engine(RecoveryCommands):
                 pending = {d for d in step.deps if d in changing}
             kind, res = self._resolve(step, pending)
             deadline = self.clock.now() + (step.timeout or kind.timeout)
-            live = None if res.unknown else self._read(kind, res.target, deadline)
+            try:
+                live = None if res.unknown else self._read(kind, res.target, deadline)
+            except (ApiError, DeadlineExceeded) as exc:
+                raise StepError(
+                    f"step {step_id} ({kind.name} {res.target.path}): could not read it: {exc}"
+                ) from exc
             change = self._decide(step, kind, res, live)
             with self._lock:
                 planned[step_id] = change
@@ -236,6 +257,7 @@ class Engine(RecoveryCommands):
     # --- apply --------------------------------------------------------------------------------
 
     def apply(self, command: str = "apply") -> RunResult:
+        self._check_secrets()
         with self._locked(command):
             self._start_run(command)
             result = RunResult(command=command, run_id=str(self._run.id))

@@ -84,3 +84,21 @@ def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> 
     # Independent work went on: the Apigee side and the Cloud Run services are made.
     for independent in ("org", "instance", "orders", "invoker", "orders-invoker"):
         assert f"{independent}: created (" in out
+
+
+def test_a_read_google_never_answers_names_the_step_and_changes_nothing(tmp_path: Path) -> None:
+    plan = PLANS / "network-basics.yaml"
+    faults = {"unavailable": 1.0, "methods": ["compute.networks.get"]}
+    with Emulator(time_scale=0.001, faults=faults) as emu:
+        run = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "apply", str(plan), f"--emulator={emu.url}",
+             "--yes"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PROVISION_TIME_SCALE": "0.001"},
+        )
+        mutating = [r for r in emu.requests() if r["mutating"]]
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert ("step vpc (compute.network projects/demo-project/global/networks/demo-vpc): "
+            "could not read it: deadline passed; last error: 503") in run.stderr
+    assert "Traceback" not in run.stderr
+    assert mutating == []

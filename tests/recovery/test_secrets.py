@@ -47,3 +47,29 @@ def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
     assert leaks == []
     # What the ledger keeps instead: a keyed fingerprint, so a rotated key shows as a change.
     assert '"privateKey":"hmac-sha256:' in applied.replace(" ", "")
+
+
+def test_a_secret_that_cannot_be_had_stops_before_any_request(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    plan = tmp_path / "vpn-hub.yaml"
+    plan.write_text((PLANS / "vpn-hub.yaml").read_text().replace(
+        "vpn_shared_secret: {file: demo-vpn/shared-secret}",
+        "vpn_shared_secret: {env: PROVISION_TEST_UNSET_SECRET}",
+    ))
+    env = {k: v for k, v in os.environ.items() if k != "PROVISION_TEST_UNSET_SECRET"}
+    for command in (["plan"], ["apply", "--yes"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "orchestrator", command[0], str(plan), *command[1:],
+             f"--emulator={emulator.url}"],
+            cwd=tmp_path, env={**env, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+            capture_output=True, text=True, timeout=120,
+        )
+        assert run.returncode == 2, (command, run.stdout, run.stderr)
+        line = next(n for n, text in enumerate(plan.read_text().splitlines(), 1)
+                    if "vpn_shared_secret:" in text)
+        assert f"{plan}:{line}:" in run.stderr
+        assert "environment variable PROVISION_TEST_UNSET_SECRET is not set" in run.stderr
+        assert "Traceback" not in run.stderr
+    assert emulator.requests() == []
+    assert not (tmp_path / ".provision").exists()
