@@ -47,14 +47,26 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def duration(seconds: float) -> str:
+    """12.3 s, 25m 03s, 1h 02m: as long as Google took (on the emulator, as long as it would)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
 def render_preview(preview: Preview) -> Group:
     lines: list[Text] = []
-    for step in preview.steps:
-        if step.action == "noop":
-            continue
+    shown = [step for step in preview.steps if step.action != "noop"]
+    id_width = max((len(step.step) for step in shown), default=0)
+    kind_width = max((len(step.kind) for step in shown), default=0)
+    for step in shown:
         symbol, style = SYMBOLS[step.action]
-        line = Text.assemble((f"{symbol:>3} ", style), (step.step, "bold"), f"  {step.kind}  ",
-                             (step.resource, "dim"))
+        line = Text.assemble((f"{symbol:>3} ", style), (f"{step.step:<{id_width}}", "bold"),
+                             f"  {step.kind:<{kind_width}}  ", (step.resource, "dim"))
         if step.reason:
             line.append(f"  ({step.reason})", style="italic")
         lines.append(line)
@@ -124,9 +136,12 @@ class LiveDisplay:
             return
         if event.type == "step_finished":
             entry = self.state.get(event.step or "", {})
-            elapsed = entry.get("ended", 0.0) - entry.get("started", 0.0)
+            # The engine's clock (simulated on the emulator) when the event has it.
+            elapsed = event.data.get(
+                "elapsed", entry.get("ended", 0.0) - entry.get("started", 0.0)
+            )
             done = DONE.get(event.action or "", f"{event.action} finished")
-            text = f"{event.step}: {done} ({elapsed:.1f} s)"
+            text = f"{event.step}: {done} ({duration(elapsed)})"
         elif event.type == "step_failed":
             text = f"{event.step}: failed: {event.message}"
         else:

@@ -689,7 +689,8 @@ class Engine(RecoveryCommands):
             rec = self._ledger.resources[step_id]
             kind = kind_named(rec.kind)
             target = target_of(kind, rec.path, rec.spec)
-            deadline = self.clock.now() + kind.timeout
+            started = self.clock.now()
+            deadline = started + kind.timeout
             self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
                              resource=rec.path))
             try:
@@ -705,7 +706,8 @@ class Engine(RecoveryCommands):
             with self._lock:
                 result.actions[step_id] = "delete"
             self._emit(Event("step_finished", step=step_id, kind=kind.name, action="delete",
-                             resource=rec.path))
+                             resource=rec.path,
+                             data={"elapsed": round(self.clock.now() - started, 3)}))
 
         outcome = run_graph(order, dependents, task, parallelism=self.parallelism)
         result.skipped.update(outcome.skipped)
