@@ -23,7 +23,7 @@ class LedgerCorrupt(LedgerError):
         if backup:
             advice = (
                 f"The previous version is kept in {backup}: restore it with "
-                "`provision ledger restore`."
+                f"`provision ledger restore --ledger {location}`."
             )
         else:
             advice = "No backup is available to restore."
@@ -53,7 +53,8 @@ class LockHeld(LedgerError):
                 f"ledger {location} is locked by {holder.describe()}; its lease runs until "
                 f"{lease_expires} and is renewed while that run lives. Wait for it to finish "
                 "(--lock-timeout SECONDS waits for it); if that run is gone, its lock is taken "
-                f"over once the lease expires, or `provision unlock {holder.id}` frees it now"
+                "over once the lease expires, or "
+                f"`provision unlock {holder.id} --ledger {location}` frees it now"
             )
         elif holder is None:
             # Only while a new holder is between taking the lock and writing its record.
@@ -65,7 +66,7 @@ class LockHeld(LedgerError):
             message = (
                 f"ledger {location} is locked by {holder.describe()}. That host is not this "
                 "one, so whether the process is still running cannot be checked from here; if "
-                f"it is gone, run `provision unlock {holder.id}`"
+                f"it is gone, run `provision unlock {holder.id} --ledger {location}`"
             )
         else:
             message = (
