@@ -91,9 +91,13 @@ class Engine(RecoveryCommands):
 
     # --- ledger -------------------------------------------------------------------------------
 
-    def _save(self) -> None:
+    def _save(self, *steps: str) -> None:
+        """Make the records of `steps` durable, or with none the whole ledger. Staged under the
+        engine lock, so that nothing changes the ledger while it is encoded; awaited outside
+        it, so that the saves other steps make meanwhile join the same write."""
         with self._lock:
-            self.store.save(self._ledger)
+            staged = self.store.stage(self._ledger, steps or None)
+        staged.wait()
 
     def _outputs(self, step_id: str) -> dict[str, Any] | None:
         rec = self._ledger.resources.get(step_id) if self._ledger else None
@@ -352,10 +356,8 @@ class Engine(RecoveryCommands):
         elif action == "create":
             self._create(step, kind, res, deadline)
         elif action == "update":
-            self._update(step, kind, res, live or {}, deadline)
-            if rec is None:
-                with self._lock:
-                    self._ledger.resources[step.id].origin = "adopted"
+            self._update(step, kind, res, live or {}, deadline,
+                         origin="adopted" if rec is None else None)
         else:  # replace
             self._delete(kind, step.id, res.target, deadline)
             self._create(step, kind, res, deadline)
@@ -439,7 +441,7 @@ class Engine(RecoveryCommands):
             rec.operation = Operation("", kind.api, "create", now(), request_id=request_id)
             rec.created_run = self._run.id
             rec.depends_on = sorted(step.deps)
-        self._save()
+        self._save(step.id)
         with self._serialized(kind, res.target, deadline) as deadline:
             body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
             op = self._call(
@@ -457,20 +459,21 @@ class Engine(RecoveryCommands):
         self._record_present(step.id, step.deps, kind, res, live, origin="created")
 
     def _update(
-        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], deadline: float
+        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], deadline: float,
+        origin: str | None,
     ) -> None:
-        self._update_resource(step.id, step.deps, kind, res, live, deadline)
+        self._update_resource(step.id, step.deps, kind, res, live, deadline, origin)
 
     def _update_resource(
         self, step_id: str, deps: Any, kind: Kind, res: Resolved, live: dict[str, Any],
-        deadline: float,
+        deadline: float, origin: str | None = None,
     ) -> None:
         with self._lock:
             rec = self._ensure(step_id, kind, res.target.path)
             rec.previous_spec = rec.spec
             rec.status = "pending"
             rec.operation = Operation("", kind.api, "update", now())
-        self._save()
+        self._save(step_id)
         with self._serialized(kind, res.target, deadline) as deadline:
             body = res.body
             if ownership.marker_field(kind) == "description":
@@ -484,7 +487,7 @@ class Engine(RecoveryCommands):
         fresh = self._await_ready(kind, res.target, deadline)
         with self._lock:
             self._ensure(step_id, kind, res.target.path).updated_run = self._run.id
-        self._record_present(step_id, deps, kind, res, fresh, origin=None)
+        self._record_present(step_id, deps, kind, res, fresh, origin=origin)
 
     def _delete(self, kind: Kind, step_id: str, target: Target, deadline: float) -> None:
         with self._lock:
@@ -492,7 +495,7 @@ class Engine(RecoveryCommands):
             if rec is not None:
                 rec.status = "deleting"
                 rec.operation = Operation("", kind.api, "delete", now())
-        self._save()
+        self._save(step_id)
         def blocked(message: str) -> bool:
             return any(fragment in message for fragment in kind.delete_blockers)
 
@@ -533,7 +536,7 @@ class Engine(RecoveryCommands):
                 interval = min(interval * 2, MAX_POLL)
         with self._lock:
             self._ledger.resources.pop(step_id, None)
-        self._save()
+        self._save(step_id)
 
     def _call(
         self,
@@ -565,7 +568,7 @@ class Engine(RecoveryCommands):
                 rec.operation = Operation("", op.api, "create", now())
             rec.operation.name, rec.operation.ref = op.name, op.to_json()
             rec.status = "in_flight" if rec.status != "deleting" else "deleting"
-        self._save()
+        self._save(step_id)
 
     def _await_recorded(self, kind: Kind, rec: Any, deadline: float) -> None:
         try:
@@ -580,7 +583,7 @@ class Engine(RecoveryCommands):
                 self._ledger.resources.pop(rec.step_id, None)
             else:
                 rec.status = "present" if action == "update" else "pending"
-        self._save()
+        self._save(rec.step_id)
 
     def _record_present(
         self, step_id: str, deps: Any, kind: Kind, res: Resolved, live: dict[str, Any],
@@ -599,9 +602,9 @@ class Engine(RecoveryCommands):
                 rec.origin = origin
             changed = rec != before
         # A step found as recorded (a no-op re-apply) has nothing to make durable: writing
-        # the whole ledger anyway costs an fsync per step and serialises the steps.
+        # anyway would cost an fsync per step.
         if changed:
-            self._save()
+            self._save(step_id)
 
     def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
         message = _describe(exc)
@@ -616,7 +619,7 @@ class Engine(RecoveryCommands):
             result.failures.append(
                 StepFailure(step_id, step.kind if step else "", rec.path if rec else "", message)
             )
-        self._save()
+        self._save(step_id)
         self._emit(Event("step_failed", step=step_id, message=message))
 
     def _all_outputs(self) -> dict[str, dict[str, Any]]:

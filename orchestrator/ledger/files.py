@@ -19,16 +19,38 @@ def write_private(path: Path, data: bytes) -> Path:
     try:
         # The mode given to open() is reduced by the umask; the ledger must be 0600 regardless.
         os.fchmod(fd, PRIVATE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        append(fd, data)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
     return tmp
+
+
+def open_append(path: Path) -> int:
+    """A descriptor appending to `path` (mode 0600), created if need be, its name made durable."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, PRIVATE)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.fchmod(fd, PRIVATE)
+        # Appends fsynced to a file whose name is not yet on disk could vanish with the name.
+        fsync_dir(path.parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def append(fd: int, data: bytes) -> None:
+    """Writes all of `data` at `fd` and returns once it is on disk."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def replace(path: Path, data: bytes, keep_old_as: Path | None = None) -> None:

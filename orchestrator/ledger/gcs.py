@@ -5,6 +5,10 @@ before the last write) and `NAME.key` (the secret-fingerprint key), as beside a 
 bytes are a local ledger's (codec: canonical JSON and its checksum), so a ledger moves between the
 two unchanged.
 
+Saves staged while a write is under way go out together in the next write (group commit: see
+commit.py), as the whole object: Cloud Storage has no append, and a round trip costs more than
+the encoding.
+
 Every write of the ledger is conditional on the generation this store last read or wrote
 (ifGenerationMatch, 0 for a ledger not yet written), so a write made from a stale copy is refused
 with LedgerConflict instead of silently undoing another's. Terraform's GCS backend writes its
@@ -21,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,7 @@ from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed, 
 
 from orchestrator.ledger import gcslock, waiting
 from orchestrator.ledger.codec import decode, encode
+from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
@@ -75,37 +80,70 @@ class GcsStore:
         self.lease = lease
         self._client = client
         self._held: gcslock.HeldLock | None = None
+        # _known: the object as last read or written; _staged: (lineage, serial) of the last
+        # save staged, when it is not yet written.
         self._known: _Version | None = None
+        self._staged: tuple[str, int] | None = None
         self._saving = threading.Lock()
+        self._commits: GroupCommit[tuple[str, int, bytes]] = GroupCommit(self._write_batch)
 
     def load(self) -> Ledger:
+        if self._held is not None:
+            # What this holder staged is read back, not the object as it was before.
+            self._commits.flush()
         with self._cloud_errors():
             read = self._read()
         if self._held is not None:
             self._known = read[1] if read else _Version(None, 0, 0, b"")
+            self._staged = None
         return read[0] if read else Ledger.new("")
 
     def save(self, ledger: Ledger) -> None:
+        serial = ledger.serial
+        try:
+            self.stage(ledger).wait()
+        except BaseException:
+            if ledger.serial != serial:
+                # Staged but not written: back to where the save found the ledger and store.
+                ledger.serial = serial
+                self._staged = None
+            raise
+
+    def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged:
+        # `changed` is not needed: every write is of the whole ledger.
         with self._saving, self._cloud_errors():
-            self._holding().check()
-            known = self._current()
-            if known.lineage is not None and known.lineage != ledger.lineage:
+            self._holding()
+            if self._staged is not None:
+                lineage, at = self._staged
+            else:
+                known = self._current()
+                lineage, at = known.lineage, known.serial
+            if lineage is not None and lineage != ledger.lineage:
                 raise LedgerConflict(
                     f"ledger {self.location} belongs to another plan instance (lineage "
-                    f"{known.lineage}) than the ledger being saved (lineage {ledger.lineage})"
+                    f"{lineage}) than the ledger being saved (lineage {ledger.lineage})"
                 )
-            if known.serial != ledger.serial:
+            if at != ledger.serial:
                 raise LedgerConflict(
-                    f"ledger {self.location} is at serial {known.serial}, but the ledger being "
+                    f"ledger {self.location} is at serial {at}, but the ledger being "
                     f"saved was loaded at serial {ledger.serial}: it changed since; load it again"
                 )
             serial = ledger.serial + 1
             data = encode(ledger, serial)
+            ledger.serial = serial
+            self._staged = (ledger.lineage, serial)
+            return self._commits.stage((ledger.lineage, serial, data))
+
+    def _write_batch(self, saves: list[tuple[str, int, bytes]]) -> None:
+        # The last save staged holds every change of those before it.
+        lineage, serial, data = saves[-1]
+        with self._cloud_errors():
+            self._holding().check()
+            known = self._current()
             if known.generation:
                 self._blob("bak").upload_from_string(known.data, content_type=JSON)
             generation = self._write(data, known)
-            ledger.serial = serial
-            self._known = _Version(ledger.lineage, serial, generation, data)
+            self._known = _Version(lineage, serial, generation, data)
 
     @contextmanager
     def lock(self, command: str) -> Iterator[Lock]:
@@ -115,13 +153,14 @@ class GcsStore:
                 lambda: gcslock.acquire(self._lock_blob, self.location, command, self.lease),
             )
         # Whatever was known of the ledger before the lock may have been changed by another run.
-        self._known = None
+        self._known = self._staged = None
         self._held = held
         try:
             yield held.lock
+            self._commits.flush()
         finally:
             self._held = None
-            self._known = None
+            self._known = self._staged = None
             with self._cloud_errors():
                 held.release()
 
@@ -172,11 +211,12 @@ class GcsStore:
                 raise LedgerError(
                     f"ledger {self.location} exists; refusing to overwrite it"
                 ) from None
-            self._known = None
+            self._known = self._staged = None
 
     def retire(self) -> str:
         """Moves the ledger aside (`NAME.migrated`), and removes its backup and key, once it has
         been copied elsewhere; returns where it is kept. Needs the lock."""
+        self._commits.flush()
         with self._cloud_errors():
             self._holding().check()
             known = self._current()
@@ -192,7 +232,7 @@ class GcsStore:
             for suffix in ("bak", "key"):
                 with suppress(NotFound):
                     self._blob(suffix).delete()
-            self._known = None
+            self._known = self._staged = None
             return f"{self.location}.migrated"
 
     # --- objects --------------------------------------------------------------------------
@@ -279,6 +319,7 @@ class GcsStore:
             )
 
     def _restore(self, force: bool) -> Ledger:
+        self._commits.flush()
         self._holding().check()
         backup = self._fetch("bak")
         if backup is None:
@@ -307,6 +348,7 @@ class GcsStore:
         new_generation = self._write(data, known)
         restored.serial = serial
         self._known = _Version(restored.lineage, serial, new_generation, data)
+        self._staged = None
         return restored
 
     def _holding(self) -> gcslock.HeldLock:

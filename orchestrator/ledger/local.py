@@ -1,24 +1,45 @@
-"""The ledger as a local JSON file.
+"""The ledger as a local JSON file, and a journal of the saves made since it was written.
 
-Beside `NAME` live `NAME.bak` (the version before the last write), `NAME.lock` (the lock, see
-filelock) and `NAME.key` (the secret-fingerprint key, see fingerprint), all mode 0600; and, once
-the ledger has been migrated elsewhere, `NAME.migrated` (what it was then).
+A save of the whole ledger rewrites `NAME` (temp file, fsync, rename). A save of a few records
+(`stage` with `changed`, as the engine makes around every call) appends them instead as one line
+to `NAME.journal`, so that it costs what changed rather than the whole ledger: rewriting a ledger
+of a thousand resources three times per step made runs quadratic. Loading reads `NAME` and
+replays the journal's lines that follow it. The journal is folded into `NAME` once it outgrows
+it, and by every save of the whole ledger (an engine's run makes one as it starts and as it
+ends), so between runs `NAME` alone is the ledger. Saves staged while a write is on disk go out
+together in the next one (group commit).
+
+Beside `NAME` live `NAME.journal`, `NAME.bak` (the version `NAME` last replaced), `NAME.lock`
+(the lock, see filelock) and `NAME.key` (the secret-fingerprint key, see fingerprint), all mode
+0600; and, once the ledger has been migrated elsewhere, `NAME.migrated` (what it was then).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.ledger import filelock, files, waiting
-from orchestrator.ledger.codec import decode, encode
+from orchestrator.ledger.codec import decode, encode, encode_entry, replay
+from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
 from orchestrator.ledger.store import Lock, LockInfo
+
+# The journal is folded into the ledger file once it is larger than the file, and than this: so
+# the journal's lines are written about twice in all, and a small ledger is rewritten seldom.
+JOURNAL_MIN_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Write:
+    data: bytes
+    whole: bool  # the whole ledger, for NAME; otherwise a journal line
 
 
 class LocalStore:
@@ -29,13 +50,31 @@ class LocalStore:
         self.backup_path = self._beside("bak")
         self.lock_path = self._beside("lock")
         self.key_path = self._beside("key")
+        self.journal_path = self._beside("journal")
         self._held: filelock.HeldLock | None = None
-        # (lineage, serial) of the file as this store last read or wrote it while holding the
-        # lock; None when unknown. Spares `save` a read of the file before every write.
+        # (lineage, serial) of the ledger as this store last read or staged it while holding
+        # the lock; None when unknown. Spares a save a read of the file before every write.
         self._known: tuple[str | None, int] | None = None
         self._saving = threading.Lock()
+        self._commits: GroupCommit[_Write] = GroupCommit(self._write)
+        # Staging side: whether the next save must be of the whole ledger (at the start of each
+        # lock, so that the journal appended to is always one this holder began, and after a
+        # failed write); the bytes staged for NAME and for the journal since; and (run id,
+        # actions, events) of the ledger's last run as staged, so that a line carries only
+        # the run's newer actions and events.
+        self._whole_next = True
+        self._file_bytes = 0
+        self._journal_bytes = 0
+        self._run_saved: tuple[int, int, int] | None = None
+        # Writing side: the journal's descriptor, and whether a write failed since NAME was
+        # last written (lines staged after it must not follow a gap).
+        self._journal_fd: int | None = None
+        self._write_failed = False
 
     def load(self) -> Ledger:
+        if self._held is not None:
+            # What this holder staged is read back, not the file as it was before.
+            self._commits.flush()
         ledger = self._read()
         if ledger is None:
             return Ledger.new("")
@@ -44,13 +83,78 @@ class LocalStore:
         return ledger
 
     def save(self, ledger: Ledger) -> None:
+        serial = ledger.serial
+        try:
+            self.stage(ledger).wait()
+        except BaseException:
+            if ledger.serial != serial:
+                # Staged but not written: back to where the save found the ledger and store.
+                ledger.serial = serial
+                self._known = None
+            raise
+
+    def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged:
         with self._saving:
             self._require_lock()
             self._check_unchanged(ledger)
             serial = ledger.serial + 1
-            files.replace(self.path, encode(ledger, serial), keep_old_as=self.backup_path)
+            run = ledger.runs[-1] if ledger.runs else None
+            saved = self._run_saved
+            if (
+                changed is not None
+                and run is not None
+                and saved is not None
+                and saved[0] == run.id
+                and not self._whole_next
+                and self._journal_bytes < max(JOURNAL_MIN_BYTES, self._file_bytes)
+            ):
+                write = _Write(encode_entry(ledger, serial, changed, saved[1:]), False)
+                self._journal_bytes += len(write.data)
+            else:
+                write = _Write(encode(ledger, serial), True)
+                self._file_bytes, self._journal_bytes = len(write.data), 0
+                self._whole_next = False
+            self._run_saved = (
+                (run.id, len(run.actions), len(run.events)) if run is not None else None
+            )
             ledger.serial = serial
             self._known = (ledger.lineage, serial)
+            return self._commits.stage(write)
+
+    def _write(self, writes: list[_Write]) -> None:
+        """Writes a batch of staged saves: the last whole ledger among them (which holds every
+        save staged before it), then the journal lines staged after it."""
+        try:
+            wholes = [i for i, w in enumerate(writes) if w.whole]
+            if wholes:
+                self._replace_file(writes[wholes[-1]].data)
+                writes = writes[wholes[-1] + 1 :]
+            elif self._write_failed:
+                raise LedgerError(
+                    f"ledger {self.location}: an earlier write failed, so this save is not "
+                    "written either (it would follow a gap); the next save writes the whole "
+                    "ledger"
+                )
+            if writes:
+                if self._journal_fd is None:
+                    self._journal_fd = files.open_append(self.journal_path)
+                files.append(self._journal_fd, b"".join(w.data for w in writes))
+        except BaseException:
+            self._write_failed = self._whole_next = True
+            raise
+
+    def _replace_file(self, data: bytes) -> None:
+        files.replace(self.path, data, keep_old_as=self.backup_path)
+        self._write_failed = False
+        # NAME now holds every journal line; those left behind (a crash before this unlink)
+        # are older than NAME, and replay skips them.
+        self._close_journal()
+        self.journal_path.unlink(missing_ok=True)
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
 
     @contextmanager
     def lock(self, command: str) -> Iterator[Lock]:
@@ -60,12 +164,15 @@ class LocalStore:
         )
         # Whatever was known of the file before the lock may have been changed by another run.
         self._known = None
+        self._whole_next = True
         self._held = held
         try:
             yield held.lock
+            self._commits.flush()
         finally:
             self._held = None
             self._known = None
+            self._close_journal()
             held.release()
 
     def restore_backup(self, force: bool = False) -> Ledger:
@@ -105,7 +212,7 @@ class LocalStore:
                     f"fingerprint key {self.key_path} exists and is another key; refusing to "
                     "replace it"
                 )
-        if self.path.exists() or self.backup_path.exists():
+        if any(p.exists() for p in (self.path, self.backup_path, self.journal_path)):
             raise LedgerError(f"ledger {self.location} exists; refusing to overwrite it")
         files.replace(self.path, encode(ledger, ledger.serial))
         self._known = None
@@ -114,6 +221,9 @@ class LocalStore:
         """Moves the ledger aside (`NAME.migrated`), and removes its backup and key, once it has
         been copied elsewhere; returns where it is kept. Needs the lock."""
         self._require_lock()
+        if self.journal_path.exists():
+            # Folded in first, so that the copy kept aside is the whole ledger.
+            self.save(self.load())
         aside = self._beside("migrated")
         os.replace(self.path, aside)
         self.backup_path.unlink(missing_ok=True)
@@ -144,15 +254,29 @@ class LocalStore:
             )
 
     def _restore(self, force: bool) -> Ledger:
+        self._commits.flush()
+        # The journal goes aside below: what this holder saves next starts afresh.
+        self._close_journal()
+        self._whole_next = True
+        stamp = now().replace(":", "")
+        journal = self._read_journal()
+        try:
+            current = self._read_file()
+        except LedgerCorrupt:
+            current = None
+        if current is not None:
+            try:
+                replay(current, journal, self.location, str(self.journal_path), self.location)
+            except LedgerCorrupt:
+                # Only the journal is damaged: the file it follows is the last good version.
+                os.replace(self.journal_path, self._beside(f"journal.replaced-{stamp}"))
+                self._known = None
+                return self.load()
         try:
             data = self.backup_path.read_bytes()
         except FileNotFoundError:
             raise LedgerError(f"ledger {self.location} has no backup to restore") from None
         restored = decode(data, str(self.backup_path))
-        try:
-            current = self._read()
-        except LedgerCorrupt:
-            current = None
         if current is not None and not force:
             raise LedgerError(
                 f"ledger {self.location} is intact (serial {current.serial}); restoring its "
@@ -160,8 +284,11 @@ class LocalStore:
                 "that is what you want"
             )
         serial = max(restored.serial, current.serial if current else 0) + 1
-        # The replaced file is kept for inspection; the backup stays as it is, a good copy.
-        aside = self._beside(f"replaced-{now().replace(':', '')}")
+        # What is replaced is kept for inspection (the journal too: it follows the replaced
+        # file, not the backup); the backup stays as it is, a good copy.
+        if self.journal_path.exists():
+            os.replace(self.journal_path, self._beside(f"journal.replaced-{stamp}"))
+        aside = self._beside(f"replaced-{stamp}")
         files.replace(self.path, encode(restored, serial), keep_old_as=aside)
         restored.serial = serial
         self._known = (restored.lineage, serial)
@@ -186,6 +313,21 @@ class LocalStore:
             )
 
     def _read(self) -> Ledger | None:
+        # The journal first: should a save fold it into the file between the two reads, its
+        # lines are in the file read next, and replay skips them as older.
+        journal = self._read_journal()
+        ledger = self._read_file()
+        if ledger is None:
+            if journal:
+                raise LedgerCorrupt(
+                    self.location, f"the file is missing but its journal {self.journal_path} "
+                    "exists", str(self.backup_path) if self.backup_path.exists() else None,
+                )
+            return None
+        replay(ledger, journal, self.location, str(self.journal_path), self.location)
+        return ledger
+
+    def _read_file(self) -> Ledger | None:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -199,6 +341,12 @@ class LocalStore:
             return None
         backup = str(self.backup_path) if self.backup_path.exists() else None
         return decode(data, self.location, backup)
+
+    def _read_journal(self) -> bytes:
+        try:
+            return self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return b""
 
     def _beside(self, suffix: str) -> Path:
         return self.path.with_name(f"{self.path.name}.{suffix}")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from orchestrator.ledger.commit import Staged
 from orchestrator.ledger.model import Ledger, now
 
 
@@ -77,6 +79,15 @@ class Store(Protocol):
     def save(self, ledger: Ledger) -> None:
         """Writes `ledger` with serial + 1 (updating `ledger.serial`). Needs the lock; refuses
         with LedgerConflict when the stored ledger is not the one `ledger` was loaded from."""
+        ...
+
+    def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged:
+        """`save` in two halves, so that saves made meanwhile by other threads share a write:
+        this one takes what must be written (call it while nothing changes `ledger`) and
+        returns at once; `wait()` on what it returns (without holding up the others) returns
+        once that is durable, and raises what `save` would. `changed`: the steps whose records
+        changed (and the last run, always), when that is all that changed since the last
+        save; None for anything else."""
         ...
 
     def lock(self, command: str) -> AbstractContextManager[Lock]:

@@ -7,13 +7,13 @@ from .conftest import BASICS
 
 def _count_saves(dep) -> list[int]:
     saves = [0]
-    save = dep.store.save
+    stage = dep.store.stage
 
-    def counting(ledger) -> None:
+    def counting(ledger, changed=None):
         saves[0] += 1
-        save(ledger)
+        return stage(ledger, changed)
 
-    dep.store.save = counting
+    dep.store.stage = counting
     return saves
 
 

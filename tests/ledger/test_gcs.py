@@ -167,6 +167,55 @@ def test_a_copy_loaded_before_another_write_is_refused(make_store) -> None:
             store.save(stale)
 
 
+def test_saves_staged_while_a_write_is_under_way_share_the_next_write(
+    emulator, make_store, bucket
+) -> None:
+    store = make_store()
+    steps = [f"subnet-{i}" for i in range(8)]
+    ledger = sample_ledger(len(steps))
+    uploading, all_staged = threading.Event(), threading.Event()
+    uploads: list[str] = []
+
+    def hold_first_upload(entry: dict) -> None:
+        if entry["method"] == "storage.objects.insert":
+            uploads.append(entry["path"])
+            if not uploading.is_set():
+                uploading.set()
+                # The first write is on its way until every other save is staged.
+                all_staged.wait(10)
+
+    engine_lock = threading.Lock()
+    staged: list[str] = []
+
+    def save(step: str) -> None:
+        with engine_lock:
+            ledger.resources[step].status = "present"
+            pending = store.stage(ledger, [step])
+            staged.append(step)
+            if len(staged) == len(steps):
+                all_staged.set()
+        pending.wait()
+
+    with store.lock("apply"):
+        store.load()
+        store.save(ledger)
+        emulator.add_request_listener(hold_first_upload)
+        try:
+            first = threading.Thread(target=save, args=(steps[0],))
+            first.start()
+            assert uploading.wait(10)
+            rest = [threading.Thread(target=save, args=(step,)) for step in steps[1:]]
+            for thread in rest:
+                thread.start()
+            for thread in (first, *rest):
+                thread.join()
+        finally:
+            emulator.remove_request_listener(hold_first_upload)
+    # Two writes for eight saves, each the backup and then the ledger.
+    assert len(uploads) == 4
+    assert store.load() == ledger and ledger.serial == 1 + len(steps)
+
+
 def test_backup_is_the_previous_version_and_restores(make_store, bucket) -> None:
     store = make_store()
     with store.lock("apply"):

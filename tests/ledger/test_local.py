@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -226,3 +227,186 @@ def test_saving_a_thousand_resources_is_cheap(store: LocalStore, make_ledger: Ma
             times.append(time.perf_counter() - start)
     # About 30 ms on the development machine; the bound only catches a change of scale.
     assert sorted(times)[2] < 0.5
+
+
+# --- the journal: a save of a few records appends them, and group commit ----------------------
+
+
+def _staged_save(store: LocalStore, ledger: Ledger, *steps: str) -> None:
+    store.stage(ledger, steps).wait()
+
+
+def test_a_save_of_a_few_records_appends_them_to_the_journal(
+    store: LocalStore, make_ledger: Make
+) -> None:
+    ledger = make_ledger(50)
+    with store.lock(command="apply"):
+        store.save(ledger)
+        whole = store.path.read_bytes()
+        ledger.resources["subnet-0"].status = "present"
+        ledger.runs[-1].events.append({"type": "step_finished", "step": "subnet-0"})
+        _staged_save(store, ledger, "subnet-0")
+        del ledger.resources["subnet-1"]
+        _staged_save(store, ledger, "subnet-1")
+        assert store.path.read_bytes() == whole  # not rewritten
+        lines = store.journal_path.read_bytes().splitlines()
+        assert len(lines) == 2 and all(len(line) < len(whole) / 10 for line in lines)
+        assert mode(store.journal_path) == 0o600
+    assert ledger.serial == 3
+    assert LocalStore(store.path).load() == ledger  # another reader replays the journal
+
+
+def test_the_journal_is_folded_into_the_file_once_it_outgrows_it(
+    store: LocalStore, make_ledger: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("orchestrator.ledger.local.JOURNAL_MIN_BYTES", 0)
+    ledger = make_ledger(5)
+    with store.lock(command="apply"):
+        store.save(ledger)
+        first = store.path.read_bytes()
+        for _ in range(5):
+            ledger.resources["subnet-0"].spec["note"] = "x" * len(first)
+            _staged_save(store, ledger, "subnet-0")
+        assert store.path.read_bytes() != first
+        assert store.backup_path.exists()
+        # One line at most follows the file: the next save folds it in.
+        journal = store.journal_path.read_bytes() if store.journal_path.exists() else b""
+        assert journal.count(b"\n") <= 1
+    assert LocalStore(store.path).load() == ledger
+
+
+def test_each_lock_starts_with_the_whole_ledger(store: LocalStore, make_ledger: Make) -> None:
+    ledger = make_ledger()
+    with store.lock(command="apply"):
+        store.save(ledger)
+        _staged_save(store, ledger, "subnet-0")
+        assert store.journal_path.exists()
+    with store.lock(command="apply"):
+        ledger = store.load()
+        ledger.resources["subnet-0"].status = "present"
+        _staged_save(store, ledger, "subnet-0")
+        # The journal this holder appends to is one it began, after the whole ledger.
+        assert not store.journal_path.exists()
+    assert store.load() == ledger
+
+
+def test_saves_staged_while_a_write_is_on_disk_share_the_next_write(
+    store: LocalStore, make_ledger: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.ledger import files
+
+    steps = [f"subnet-{i}" for i in range(8)]
+    ledger = make_ledger(len(steps))
+    writes: list[int] = []  # journal lines per write
+    writing, others_staged = threading.Event(), threading.Event()
+    append = files.append
+
+    def held_append(fd: int, data: bytes) -> None:
+        writes.append(data.count(b"\n"))
+        if len(writes) == 1:
+            writing.set()
+            # The first write stays on disk until every other save is staged.
+            assert others_staged.wait(10)
+        append(fd, data)
+
+    engine_lock = threading.Lock()  # what a caller holds while it changes the ledger
+    staged: list[str] = []
+
+    def save(step: str) -> None:
+        with engine_lock:
+            ledger.resources[step].status = "present"
+            pending = store.stage(ledger, [step])
+            staged.append(step)
+            if len(staged) == len(steps):
+                others_staged.set()
+        pending.wait()
+
+    with store.lock(command="apply"):
+        store.save(ledger)
+        monkeypatch.setattr(files, "append", held_append)
+        first = threading.Thread(target=save, args=(steps[0],))
+        first.start()
+        assert writing.wait(10)
+        rest = [threading.Thread(target=save, args=(step,)) for step in steps[1:]]
+        for thread in rest:
+            thread.start()
+        for thread in (first, *rest):
+            thread.join()
+    assert writes == [1, len(steps) - 1]
+    assert LocalStore(store.path).load() == ledger
+    assert {r.status for r in ledger.resources.values()} == {"present"}
+
+
+def test_a_line_cut_short_by_a_crash_is_not_part_of_the_ledger(
+    store: LocalStore, make_ledger: Make
+) -> None:
+    ledger = make_ledger()
+    with store.lock(command="apply"):
+        store.save(ledger)
+        ledger.resources["subnet-0"].status = "present"
+        _staged_save(store, ledger, "subnet-0")
+    with store.journal_path.open("ab") as journal:
+        journal.write(b'{"checksum":"sha256:01')
+    assert store.load() == ledger
+
+
+def test_journal_lines_the_file_already_holds_are_skipped(
+    store: LocalStore, make_ledger: Make
+) -> None:
+    ledger = make_ledger()
+    with store.lock(command="apply"):
+        store.save(ledger)
+        ledger.resources["subnet-0"].status = "present"
+        _staged_save(store, ledger, "subnet-0")
+        journal = store.journal_path.read_bytes()
+        store.save(ledger)
+    # A crash between writing the file and removing the journal it folded in.
+    store.journal_path.write_bytes(journal)
+    assert store.load() == ledger
+
+
+def test_a_damaged_journal_line_is_detected_and_restore_keeps_the_file(
+    store: LocalStore, make_ledger: Make
+) -> None:
+    ledger = make_ledger()
+    with store.lock(command="apply"):
+        store.save(ledger)
+        before = store.load()
+        ledger.resources["subnet-0"].status = "present"
+        _staged_save(store, ledger, "subnet-0")
+    text = store.journal_path.read_text().replace('"status":"present"', '"status":"failed"', 1)
+    store.journal_path.write_text(text)
+    with pytest.raises(LedgerCorrupt) as caught:
+        store.load()
+    message = str(caught.value)
+    assert f"line 1 of its journal {store.journal_path}" in message
+    assert "checksum does not match" in message and "provision ledger restore" in message
+
+    assert store.restore_backup() == before
+    assert store.load() == before
+    kept = [p for p in store.path.parent.iterdir() if ".journal.replaced-" in p.name]
+    assert [p.read_text() for p in kept] == [text]
+
+
+def test_a_failed_write_is_reported_and_the_next_save_writes_the_whole_ledger(
+    store: LocalStore, make_ledger: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.ledger import files
+
+    ledger = make_ledger()
+    append = files.append
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with store.lock(command="apply"):
+        store.save(ledger)
+        monkeypatch.setattr(files, "append", disk_full)
+        ledger.resources["subnet-0"].status = "present"
+        with pytest.raises(OSError, match="No space"):
+            _staged_save(store, ledger, "subnet-0")
+        monkeypatch.setattr(files, "append", append)
+        ledger.resources["subnet-1"].status = "failed"
+        _staged_save(store, ledger, "subnet-1")
+        assert not store.journal_path.exists()  # the whole ledger, not a line after a gap
+    assert store.load() == ledger
