@@ -425,7 +425,7 @@ def _execute(
             dep.on_event = events
             result = _run(call)
         else:
-            with LiveDisplay(console, order) as live:
+            with LiveDisplay(console, order, clock=dep.clock.now) as live:
                 dep.on_event = live
                 result = _run(call)
             render_result(console, result, str(plan) if plan else None)

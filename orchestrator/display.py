@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.console import Console, Group
@@ -87,11 +88,17 @@ def render_preview(preview: Preview) -> Group:
 
 class LiveDisplay:
     """Each step's state and elapsed time while its operation runs, fed by engine events
-    (which arrive from worker threads)."""
+    (which arrive from worker threads).
 
-    def __init__(self, console: Console, order: list[str]) -> None:
+    clock: the engine's (Deployment.clock.now), so that times are Google's even when the
+    emulator runs them faster; real time by default."""
+
+    def __init__(
+        self, console: Console, order: list[str], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.console = console
         self.order = order
+        self.clock = clock
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
@@ -113,12 +120,12 @@ class LiveDisplay:
             return
         with self._lock:
             if event.step:
-                entry = self.state.setdefault(event.step, {"started": time.monotonic()})
+                entry = self.state.setdefault(event.step, {"started": self.clock()})
                 entry["status"] = event.type.removeprefix("step_")
                 if event.action:
                     entry["action"] = event.action
                 if event.type in ("step_finished", "step_failed", "step_skipped"):
-                    entry["ended"] = time.monotonic()
+                    entry["ended"] = self.clock()
                 # An operation's last state ("PROGRESSING") would read as the state of a step
                 # that has finished: only a step on its way keeps its latest message.
                 if event.message or event.type != "step_progress":
@@ -150,7 +157,7 @@ class LiveDisplay:
 
     def _frame(self) -> Group:
         table = Table(box=None, show_header=False, pad_edge=False)
-        now = time.monotonic()
+        now = self.clock()
         counts = dict.fromkeys(("finished", "running", "failed", "skipped", "waiting"), 0)
         with self._lock:
             for step in self.order:
@@ -166,7 +173,8 @@ class LiveDisplay:
                 elapsed = entry.get("ended", now) - entry["started"]
                 table.add_row(
                     Text(step, style="bold"), entry.get("action", ""), Text(status, style=style),
-                    f"{elapsed:5.1f}s", Text(entry.get("message", "")[:70], style="dim"),
+                    Text(duration(elapsed), justify="right"),
+                    Text(entry.get("message", "")[:70], style="dim"),
                 )
         # Steps not yet started have no row: the count says how far the run is. (Not the
         # table's caption, which would wrap to the width of a narrow table.)

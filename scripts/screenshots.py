@@ -89,7 +89,8 @@ def main() -> None:
         orchestrator.load(PLAN, emulator="embedded", time_scale=TIME_SCALE,
                           state_dir=state) as deployment,
     ):
-        display = LiveDisplay(_console(), [step.id for step in deployment.plan.steps])
+        display = LiveDisplay(_console(), [step.id for step in deployment.plan.steps],
+                              clock=deployment.clock.now)
         halfway = Halfway(display, deployment)
         deployment.on_event = halfway
         result = deployment.apply()
