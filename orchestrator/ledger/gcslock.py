@@ -122,9 +122,12 @@ class HeldLock:
         interval = self._lease / 3
         # Each renewal gives up by the next one, so a release never waits long for it.
         retry = DEFAULT_RETRY.with_timeout(interval)
+        # Its client is built now, before the run's step threads build theirs: clients are
+        # built one at a time (ClientFactory), and the first compute client alone takes over
+        # a second, longer than a short lease.
+        blob = self._blob()
         while not self._stop.wait(interval):
             sent = time.monotonic()
-            blob = self._blob()
             blob.metadata = {"renewed": now()}
             try:
                 blob.patch(

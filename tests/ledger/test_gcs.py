@@ -290,9 +290,12 @@ def test_lock_released_between_a_failed_create_and_the_read_is_free(clients, buc
     blob = lambda: clients.storage().bucket(BUCKET).blob(f"{NAME}.lock")  # noqa: E731
     holder = gcslock.acquire(blob, LOCATION, "apply", lease=60)
     calls = 0
+    acquiring = threading.current_thread()
 
     def interleaved() -> storage.Blob:
         nonlocal calls
+        if threading.current_thread() is not acquiring:  # the lease renewer's, once taken
+            return blob()
         calls += 1
         if calls == 2:  # the read of the holder, right after the failed create
             holder.release()
