@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class Deployment:
         self.parallelism = parallelism
         self.on_event = on_event
         self.poll = poll
+        self._workers: tuple[int, ThreadPoolExecutor] | None = None  # (size, threads)
         self._embedded: Any = None
         emulator_url = None
         scale = 1.0
@@ -131,7 +133,19 @@ class Deployment:
             on_event=self.on_event,
             access_secret=self._access_secret,
             poll=self.poll,
+            workers=self._step_threads(),
         )
+
+    def _step_threads(self) -> ThreadPoolExecutor:
+        """The threads that run the steps, kept from one run to the next: each builds its own
+        clients (see ClientFactory), and building them again for every run took most of a
+        no-op re-apply's time."""
+        size = max(1, self.parallelism)
+        if self._workers is None or self._workers[0] != size:
+            if self._workers is not None:
+                self._workers[1].shutdown()
+            self._workers = (size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="step"))
+        return self._workers[1]
 
     def _access_secret(self, version: str) -> str:
         import base64
@@ -205,6 +219,9 @@ class Deployment:
         return await asyncio.to_thread(self.destroy)
 
     def close(self) -> None:
+        if self._workers is not None:
+            self._workers[1].shutdown()
+            self._workers = None
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
@@ -57,6 +58,9 @@ class Engine(RecoveryCommands):
     on_event: EventCallback | None = None
     access_secret: Callable[[str], str] | None = None
     poll: str = WAIT  # how operations are awaited: see Waiter
+    # The threads that run the steps, when the caller keeps them (and the clients each has
+    # built) from one run to the next; by default each walk starts its own.
+    workers: Executor | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -207,7 +211,9 @@ class Engine(RecoveryCommands):
                     changing.add(step_id)
 
         deps = {s.id: set(s.deps) for s in self.plan.steps}
-        outcome = run_graph(order, deps, read_step, parallelism=self.parallelism)
+        outcome = run_graph(
+            order, deps, read_step, parallelism=self.parallelism, workers=self.workers
+        )
         if outcome.failed:
             first = next(iter(outcome.failed.values()))
             raise first
@@ -288,7 +294,8 @@ class Engine(RecoveryCommands):
                 self._emit(Event("step_skipped", step=step_id, message=f"needs {cause}"))
 
             outcome = run_graph(
-                order, deps, task, parallelism=self.parallelism, on_skip=on_skip
+                order, deps, task, parallelism=self.parallelism, on_skip=on_skip,
+                workers=self.workers,
             )
             result.skipped = dict(outcome.skipped)
             result.cancelled = list(outcome.cancelled)
@@ -712,7 +719,9 @@ class Engine(RecoveryCommands):
                              resource=rec.path,
                              data={"elapsed": round(self.clock.now() - started, 3)}))
 
-        outcome = run_graph(order, dependents, task, parallelism=self.parallelism)
+        outcome = run_graph(
+            order, dependents, task, parallelism=self.parallelism, workers=self.workers
+        )
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)
 

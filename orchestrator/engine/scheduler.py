@@ -8,8 +8,9 @@ independent work goes on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -33,17 +34,20 @@ def run_graph(
     parallelism: int,
     on_skip: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
+    workers: Executor | None = None,
 ) -> Outcome:
     """Run `task(id)` for every id in `order`, each after all of `deps[id]` succeeded.
 
     stop: when set, no new task starts (running ones finish); the rest are reported cancelled.
+    workers: threads to run the tasks on, kept by the caller from one run to the next (with
+    their clients: see ClientFactory); by default, threads made for this run alone.
     """
     outcome = Outcome()
     remaining = list(order)
     done: set[str] = set()
     blocked: dict[str, str] = {}  # task -> the failed task that blocks it
     running: dict[Future[None], str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step") as pool:
+    with _pool(workers, parallelism) as pool:
         while remaining or running:
             if stop is None or not stop.is_set():
                 for tid in list(remaining):
@@ -82,3 +86,12 @@ def run_graph(
                     blocked[tid] = tid
                     outcome.failed[tid] = exc
     return outcome
+
+
+@contextmanager
+def _pool(workers: Executor | None, parallelism: int) -> Iterator[Executor]:
+    if workers is not None:
+        yield workers
+        return
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step") as pool:
+        yield pool

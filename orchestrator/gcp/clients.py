@@ -1,9 +1,12 @@
 """Client construction: one place that knows endpoints, credentials and thread safety.
 
 Clients are cached per thread: httplib2 (under google-api-python-client) is not thread-safe,
-and the engine runs steps on a pool of threads. They are built one at a time: the first build
-imports the client libraries, and threads importing the same modules at once can deadlock on
-Python's import locks (`_DeadlockError` on requests.exceptions, seen in a destroy).
+and the engine runs steps on a pool of threads. A Deployment keeps that pool from one run to the
+next, so that each thread builds its clients once: building google-api-python-client's services
+and their method objects took more CPU than a no-op re-apply's requests. They are built one at a
+time: the first build imports the client libraries, and threads importing the same modules at
+once can deadlock on Python's import locks (`_DeadlockError` on requests.exceptions, seen in a
+destroy).
 
 The google-cloud-* clients retry some methods on their own, for up to ten wall-clock minutes:
 that would stack under the engine's retry policy and ignore the step's deadline and the run's

@@ -68,3 +68,31 @@ def test_step_deadline_ends_with_a_clear_failure(emulator: Emulator, deploy) -> 
     assert "deadline" in result.failures[0].message
     assert "503" in result.failures[0].message
     assert set(result.skipped) == {"subnet", "fw"}
+
+
+def test_a_deployment_builds_its_clients_once_not_for_every_run(
+    emulator: Emulator, deploy, monkeypatch
+) -> None:
+    from google.auth.transport.requests import AuthorizedSession
+
+    # Every REST client (google-cloud-compute's here) opens one authorized session as it is
+    # built: counting them counts the clients built.
+    opened: list[object] = []
+    open_session = AuthorizedSession.__init__
+
+    def counting(self: AuthorizedSession, *args: object, **kwargs: object) -> None:
+        opened.append(self)
+        open_session(self, *args, **kwargs)
+
+    monkeypatch.setattr(AuthorizedSession, "__init__", counting)
+    # One step thread: with more, a run may start one more thread (and its clients) while
+    # another is between two steps.
+    dep = deploy(BASICS, parallelism=1)
+    assert dep.apply().ok
+    built = len(opened)
+    assert built >= 5  # networks, subnetworks, firewalls, and their operations'
+    assert dep.plan_changes().steps
+    assert dep.apply().ok
+    assert dep.destroy().ok
+    assert dep.apply().ok
+    assert len(opened) == built
