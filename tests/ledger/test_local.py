@@ -410,3 +410,21 @@ def test_a_failed_write_is_reported_and_the_next_save_writes_the_whole_ledger(
         _staged_save(store, ledger, "subnet-1")
         assert not store.journal_path.exists()  # the whole ledger, not a line after a gap
     assert store.load() == ledger
+
+
+def test_a_ledger_left_with_a_journal_migrates_whole(
+    store: LocalStore, make_ledger: Make, tmp_path: Path
+) -> None:
+    from orchestrator.ledger import migrate
+
+    ledger = make_ledger()
+    with store.lock(command="apply"):
+        store.save(ledger)
+        ledger.resources["subnet-0"].status = "present"
+        _staged_save(store, ledger, "subnet-0")
+    assert store.journal_path.exists()  # as a killed run leaves it
+    target = LocalStore(tmp_path / "elsewhere" / "plan.ledger.json")
+    moved, aside = migrate(store, target)
+    assert moved == ledger and target.load() == ledger
+    assert LocalStore(aside).load().resources == ledger.resources
+    assert not store.journal_path.exists()
