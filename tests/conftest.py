@@ -14,8 +14,20 @@ from collections.abc import Iterator
 import pytest
 
 from orchestrator.emulator import Emulator
+from orchestrator.emulator.operations import DURATIONS
 
 TIME_SCALE = 0.001
+
+# For tests of wiring and recovery rather than of durations: Apigee's operations (one at a time
+# per organization, minutes each) cut to 30 s and Service Networking's release lag to a minute,
+# at a time scale of 0.005. A reference plan's apply and destroy then take seconds, and a second
+# of stalled CPU on a loaded machine spends 200 simulated seconds of a step's deadline, not the
+# 1,000 it would at 0.001.
+QUICK_DURATIONS = {
+    **{key: min(value, 30.0) for key, value in DURATIONS.items() if key.startswith("apigee")},
+    "servicenetworking.producerRelease": 60.0,
+}
+QUICK_SCALE = 0.005
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from google.cloud import compute_v1, dns
 import orchestrator
 from orchestrator.emulator import Emulator
 
+from ..conftest import QUICK_DURATIONS, QUICK_SCALE
 from .conftest import (
     applied,
     check_destroy_leaves_nothing,
@@ -273,8 +274,8 @@ def test_mismatched_link_local_ranges_leave_the_sessions_down(tmp_path: Path) ->
 def test_the_shared_secret_never_reaches_the_ledger_the_events_or_the_output(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)}
-    with Emulator(time_scale=TIME_SCALE) as emu:
+    env = {**os.environ, "PROVISION_TIME_SCALE": str(QUICK_SCALE)}
+    with Emulator(time_scale=QUICK_SCALE, durations=QUICK_DURATIONS) as emu:
 
         def cli(*args: str) -> str:
             done = subprocess.run(

@@ -17,8 +17,10 @@ from orchestrator.emulator import Emulator
 from orchestrator.engine.events import SCHEMA_VERSION
 from orchestrator.plan import load_plan
 
+from ..conftest import QUICK_DURATIONS, QUICK_SCALE
+
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
-TIME_SCALE = 0.001
+TIME_SCALE = QUICK_SCALE
 
 
 def _schema() -> dict:
@@ -79,7 +81,7 @@ def test_every_command_s_events_validate(tmp_path: Path) -> None:
     plan.write_text(text)
     steps = {step.id for step in load_plan(plan).steps}
     other = str(tmp_path / "other.ledger.json")
-    with Emulator(time_scale=TIME_SCALE) as emu:
+    with Emulator(time_scale=TIME_SCALE, durations=QUICK_DURATIONS) as emu:
         url = f"--emulator={emu.url}"
         applied = _events(["apply", str(plan), url], tmp_path)
         refreshed = _events(["refresh", str(plan), url], tmp_path)

@@ -12,19 +12,16 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from orchestrator.emulator import Emulator, operations
+from orchestrator.emulator import Emulator
+
+from ..conftest import QUICK_DURATIONS
 
 PLANS = Path(__file__).parents[2] / "plans"
 # At 0.01 a millisecond of real client overhead is 0.1 simulated second, about a round trip
 # to Google, so retries under faults spend deadlines as they would against Google. Apigee's
-# operations, one at a time per organization and minutes each, are cut to 30 s (and Service
-# Networking's release lag to a minute) to keep the test short: faults, not durations, are
-# what it is about.
+# operations are cut short: faults, not durations, are what this is about.
 TIME_SCALE = 0.01
-DURATIONS = {
-    **{k: min(v, 30.0) for k, v in operations.DURATIONS.items() if k.startswith("apigee")},
-    "servicenetworking.producerRelease": 60.0,
-}
+DURATIONS = QUICK_DURATIONS
 FAULTS = {
     "rate_limit": 0.1,  # 429 with Retry-After
     "unavailable": 0.1,  # 503

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from orchestrator.emulator import Emulator
 
+from ..conftest import QUICK_DURATIONS, QUICK_SCALE
+
 PLANS = Path(__file__).parents[2] / "plans"
 KEY = PLANS / "demo-tls" / "api.internal.example.com.key"
 TIME_SCALE = 0.001
@@ -22,8 +24,8 @@ def _key_lines() -> list[str]:
 def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
     plan = PLANS / "psc-cloud-run.yaml"
     streams: list[str] = []
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        env = {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)}
+    with Emulator(time_scale=QUICK_SCALE, durations=QUICK_DURATIONS) as emu:
+        env = {**os.environ, "PROVISION_TIME_SCALE": str(QUICK_SCALE)}
         for args in (["apply", str(plan), "--json"], ["plan", str(plan)],
                      ["apply", str(plan), "--yes"], ["outputs", str(plan), "--json"],
                      ["show", str(plan)], ["destroy", str(plan), "--json"]):
