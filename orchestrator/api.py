@@ -67,6 +67,7 @@ class Deployment:
         time_scale: float | None = None,
         state_dir: str | os.PathLike[str] = STATE_DIR,
         poll: str = WAIT,
+        readiness: bool = True,
         lock_timeout: float = 0.0,
         lock_lease: float | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class Deployment:
         self.parallelism = parallelism
         self.on_event = on_event
         self.poll = poll
+        self.readiness = readiness
         self._workers: tuple[int, ThreadPoolExecutor] | None = None  # (size, threads)
         self._embedded: Any = None
         emulator_url = None
@@ -133,6 +135,7 @@ class Deployment:
             on_event=self.on_event,
             access_secret=self._access_secret,
             poll=self.poll,
+            readiness=self.readiness,
             workers=self._step_threads(),
         )
 
@@ -246,9 +249,11 @@ def load(
     emulator whose cloud persists under .provision/, or an emulator's URL), impersonate,
     quota_project, parallelism, on_event, time_scale, state_dir, poll ("wait", or
     "fixed:SECONDS" to poll operations with `get` at a fixed interval, as the Terraform provider
-    does), lock_timeout (seconds to wait for the ledger's lock while another run holds it; 0
-    refuses at once), lock_lease (seconds a Cloud Storage lock lasts unless its holder renews
-    it; default 60, or PROVISION_LOCK_LEASE).
+    does), readiness (False: a step is done when its operation is, without waiting for what the
+    kind calls ready, a VPN tunnel ESTABLISHED or a BGP session UP, as the Terraform provider
+    does; kept, like poll, for the benchmark's baseline), lock_timeout (seconds to wait for the
+    ledger's lock while another run holds it; 0 refuses at once), lock_lease (seconds a Cloud
+    Storage lock lasts unless its holder renews it; default 60, or PROVISION_LOCK_LEASE).
     """
     from orchestrator.plan import load_plan
 

@@ -9,16 +9,17 @@ northbound-psc), and a generated wide plan (200 Cloud Run services, each with a 
 and a regional backend service, in 4 projects). Each is applied, re-applied (a no-op, best of 3)
 and destroyed twice: by this engine as shipped (parallelism 8, operations awaited with the
 long-poll `wait` where Google has one), and by the baseline, the way the Terraform provider and
-the Apigee provisioning scripts wait: one step at a time in file order, every operation polled
-with `get` every 10 s (`poll="fixed:10"`). The wide plan's baseline is measured on one of its 4
-identical projects and multiplied by 4: done one step at a time, the projects simply add up, and
-the whole would take 4 hours of simulated time.
+the Apigee provisioning scripts wait: one step at a time in file order, every operation polled with
+`get` every 10 s (`poll="fixed:10"`), and a step done when its operation is, without waiting for
+the resource to be ready (`readiness=False`: a VPN tunnel ESTABLISHED, a BGP session UP, an
+endpoint attachment ACCEPTED; the Terraform provider does not wait for them). The wide plan's
+baseline is measured on one of its 4 identical projects and multiplied by 4: done one step at a
+time, the projects simply add up, and the whole would take 4 hours of simulated time.
 
 Each run is a process of its own (scripts/bench_run.py, with an in-process emulator), and they
 run side by side, a few seconds apart: most of their time is spent waiting on simulated
 operations. The wide plan and the scale test keep a core busy, so they start once the other
-no-ops are timed. An apply that meets the emulator's occasional false 404 (see
-`_emulator_fluke`) is run again from scratch, and the table says so.
+no-ops are timed.
 
 Critical path (scripts/critical_path.py): the makespan of an ideal run of the plan's graph with
 unlimited workers and free requests, each step taking the emulator's simulated durations for its
@@ -148,27 +149,15 @@ def _worker(script: str, arg: str, noop_done: threading.Event | None = None) -> 
     return json.loads(lines[-1])
 
 
-def _emulator_fluke(out: dict[str, Any]) -> bool:
-    """The emulator now and then reads an etag it made itself ("b/...") as a Cloud Storage
-    bucket's path and refuses the create with a 404: worth one more try from scratch."""
-    return any("404" in f for f in out.get("apply", {}).get("failures", []))
-
-
 def _scenario(plan: Path, tmp: Path, scale: float, latency: float, parallelism: int,
-              poll: str, noop_done: threading.Event | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for attempt in (1, 2):
-        workdir = Path(tempfile.mkdtemp(dir=tmp))
-        # One step at a time, a no-op is the same every time: one try is enough.
-        args = {"plan": str(plan), "workdir": str(workdir), "scale": scale,
-                "latency": latency, "parallelism": parallelism, "poll": poll,
-                "round_trip": GOOGLE_ROUND_TRIP, "noop_tries": 2 if parallelism > 1 else 1}
-        first, out = out, _worker("bench_run.py", json.dumps(args), noop_done)
-        if attempt == 2:
-            out["retried_after"] = first["apply"]["failures"][:1]
-        if not _emulator_fluke(out):
-            break
-    return out
+              poll: str, readiness: bool,
+              noop_done: threading.Event | None = None) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(dir=tmp))
+    # One step at a time, a no-op is the same every time: one try is enough.
+    args = {"plan": str(plan), "workdir": str(workdir), "scale": scale,
+            "latency": latency, "parallelism": parallelism, "poll": poll, "readiness": readiness,
+            "round_trip": GOOGLE_ROUND_TRIP, "noop_tries": 2 if parallelism > 1 else 1}
+    return _worker("bench_run.py", json.dumps(args), noop_done)
 
 
 def _lanes(jobs: list[list[tuple[str, Any]]], stagger: float) -> dict[str, Any]:
@@ -232,8 +221,6 @@ def table(found: list[Scenario], results: dict[str, Any]) -> tuple[list[str], li
             lines.append(f"| {sc.name} | apply failed | | | | | | | | | |")
             notes.append(f"{sc.name}: did not apply: {why[:300]}")
             continue
-        if ours.get("retried_after"):
-            notes.append(f"{sc.name}: first attempt failed ({ours['retried_after']}); rerun")
         for phase, ref_key in (("apply", "critical_apply"), ("noop", "read_chain"),
                                ("destroy", "critical_destroy")):
             mine = ours[phase]
@@ -333,13 +320,13 @@ def main() -> None:
         noops: list[threading.Event] = []
 
         def job(sc: Scenario, mode: str) -> tuple[str, Any]:
-            plan, par, poll = ((sc.plan, PARALLELISM, "wait") if mode == "ours"
-                               else (sc.baseline_plan, 1, "fixed:10"))
+            plan, par, poll, ready = ((sc.plan, PARALLELISM, "wait", True) if mode == "ours"
+                                      else (sc.baseline_plan, 1, "fixed:10", False))
             done = threading.Event() if mode == "ours" and sc is not wide else None
             if done is not None:
                 noops.append(done)
             return (f"{sc.name}/{mode}",
-                    lambda: _scenario(plan, tmp, args.scale, latency, par, poll, done))
+                    lambda: _scenario(plan, tmp, args.scale, latency, par, poll, ready, done))
 
         def after_noops() -> None:
             for done in noops:

@@ -74,12 +74,12 @@ def _read_chain(dep: Any, emu: Emulator, round_trip: float) -> float:
 
 
 def run(plan: str, workdir: str, scale: float, latency: float, parallelism: int,
-        poll: str, round_trip: float, noop_tries: int) -> dict[str, Any]:
+        poll: str, readiness: bool, round_trip: float, noop_tries: int) -> dict[str, Any]:
     out: dict[str, Any] = {"plan": plan, "parallelism": parallelism, "poll": poll}
     with Emulator(time_scale=scale, faults={"latency": latency}) as emu:
         dep = orchestrator.load(
             plan, emulator=emu.url, time_scale=scale, parallelism=parallelism, poll=poll,
-            state_dir=workdir, ledger=str(Path(workdir) / "ledger.json"),
+            readiness=readiness, state_dir=workdir, ledger=str(Path(workdir) / "ledger.json"),
         )
         with dep:
             # As `provision apply` does: the plan is shown (read) first; that also pays this

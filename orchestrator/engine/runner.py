@@ -58,6 +58,8 @@ class Engine(RecoveryCommands):
     on_event: EventCallback | None = None
     access_secret: Callable[[str], str] | None = None
     poll: str = WAIT  # how operations are awaited: see Waiter
+    # Whether a step waits for its kind's readiness (a tunnel ESTABLISHED) after its operation.
+    readiness: bool = True
     # The threads that run the steps, when the caller keeps them (and the clients each has
     # built) from one run to the next; by default each walk starts its own.
     workers: Executor | None = None
@@ -407,7 +409,7 @@ class Engine(RecoveryCommands):
                 # Eventual consistency: a resource just made may read 404 for a moment.
                 reason = NotReady(f"{target.path} was created but does not read back yet")
             else:
-                reason = kind.ready(live) if kind.ready else None
+                reason = kind.ready(live) if kind.ready and self.readiness else None
                 if reason is None:
                     return live
             if reason.final:

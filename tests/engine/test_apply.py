@@ -3,6 +3,7 @@ compute client against the emulator and through the emulator's request log."""
 
 from __future__ import annotations
 
+import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
@@ -151,3 +152,54 @@ def test_parallelism_one_applies_in_file_order(emulator, deploy) -> None:
     assert inserts == [
         "compute.networks.insert", "compute.subnetworks.insert", "compute.firewalls.insert"
     ]
+
+
+LONE_TUNNEL = """
+name: lone-tunnel
+vars: {project: eng-project, region: europe-west1}
+defaults: {project: "${vars.project}", region: "${vars.region}"}
+secrets:
+  shared: {env: PROVISION_TEST_TUNNEL_SECRET}
+steps:
+  - id: vpc
+    kind: compute.network
+    name: vpc
+    properties: {autoCreateSubnetworks: false}
+  - id: gateway
+    kind: compute.vpn_gateway
+    name: gateway
+    properties: {network: "${vpc.selfLink}"}
+  - id: peer
+    kind: compute.vpn_gateway
+    name: peer
+    properties: {network: "${vpc.selfLink}"}
+  - id: router
+    kind: compute.router
+    name: router
+    properties: {network: "${vpc.selfLink}", bgp: {asn: 64512}}
+  # No tunnel comes back from the peer: this one never leaves its first handshake.
+  - id: tunnel
+    kind: compute.vpn_tunnel
+    name: tunnel
+    timeout: 300
+    properties:
+      vpnGateway: ${gateway.selfLink}
+      vpnGatewayInterface: 0
+      peerGcpGateway: ${peer.selfLink}
+      router: ${router.selfLink}
+      sharedSecret: ${secrets.shared}
+"""
+
+
+@pytest.mark.parametrize("readiness", [True, False])
+def test_readiness_false_ends_a_step_with_its_operation(
+    deploy, monkeypatch: pytest.MonkeyPatch, readiness: bool
+) -> None:
+    # The benchmark's baseline waits as the Terraform provider does: for the operation only.
+    monkeypatch.setenv("PROVISION_TEST_TUNNEL_SECRET", "not-a-real-secret")
+    result = deploy(LONE_TUNNEL, readiness=readiness).apply()
+    if readiness:
+        assert [f.step for f in result.failures] == ["tunnel"]
+        assert "not ready at the step's deadline" in result.failures[0].message
+    else:
+        assert result.ok and result.actions["tunnel"] == "create"
