@@ -38,7 +38,7 @@ from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
-from orchestrator.ledger.store import Lock, LockInfo
+from orchestrator.ledger.store import Lock, LockInfo, SavesByStaging
 
 SCHEME = "gs://"
 JSON = "application/json"
@@ -62,7 +62,7 @@ def parse_location(location: str) -> tuple[str, str]:
     return bucket, name
 
 
-class GcsStore:
+class GcsStore(SavesByStaging):
     """client: returns a google-cloud-storage Client for the calling thread."""
 
     def __init__(
@@ -98,16 +98,8 @@ class GcsStore:
             self._staged = None
         return read[0] if read else Ledger.new("")
 
-    def save(self, ledger: Ledger) -> None:
-        serial = ledger.serial
-        try:
-            self.stage(ledger).wait()
-        except BaseException:
-            if ledger.serial != serial:
-                # Staged but not written: back to where the save found the ledger and store.
-                ledger.serial = serial
-                self._staged = None
-            raise
+    def _forget_staged(self) -> None:
+        self._staged = None
 
     def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged:
         # `changed` is not needed: every write is of the whole ledger.

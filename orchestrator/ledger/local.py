@@ -29,7 +29,7 @@ from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
 from orchestrator.ledger.model import Ledger, now
-from orchestrator.ledger.store import Lock, LockInfo
+from orchestrator.ledger.store import Lock, LockInfo, SavesByStaging
 
 # The journal is folded into the ledger file once it is larger than the file, and than this: so
 # the journal's lines are written about twice in all, and a small ledger is rewritten seldom.
@@ -42,7 +42,7 @@ class _Write:
     whole: bool  # the whole ledger, for NAME; otherwise a journal line
 
 
-class LocalStore:
+class LocalStore(SavesByStaging):
     def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> None:
         self.path = Path(path)
         self.location = str(self.path)
@@ -82,16 +82,8 @@ class LocalStore:
             self._known = (ledger.lineage, ledger.serial)
         return ledger
 
-    def save(self, ledger: Ledger) -> None:
-        serial = ledger.serial
-        try:
-            self.stage(ledger).wait()
-        except BaseException:
-            if ledger.serial != serial:
-                # Staged but not written: back to where the save found the ledger and store.
-                ledger.serial = serial
-                self._known = None
-            raise
+    def _forget_staged(self) -> None:
+        self._known = None
 
     def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged:
         with self._saving:

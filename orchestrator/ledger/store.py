@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
@@ -66,6 +67,28 @@ class Lock:
     @property
     def id(self) -> str:
         return self.info.id
+
+
+class SavesByStaging(ABC):
+    """`save` as `stage` then `wait`, for the stores (local, Cloud Storage) that stage."""
+
+    @abstractmethod
+    def stage(self, ledger: Ledger, changed: Collection[str] | None = None) -> Staged: ...
+
+    @abstractmethod
+    def _forget_staged(self) -> None:
+        """Drop what the store assumed of a staged write that did not happen."""
+
+    def save(self, ledger: Ledger) -> None:
+        serial = ledger.serial
+        try:
+            self.stage(ledger).wait()
+        except BaseException:
+            if ledger.serial != serial:
+                # Staged but not written: back to where the save found the ledger and store.
+                ledger.serial = serial
+                self._forget_staged()
+            raise
 
 
 class Store(Protocol):
