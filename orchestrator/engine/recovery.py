@@ -8,7 +8,8 @@ import threading
 from typing import Any
 
 from orchestrator.engine.events import Event
-from orchestrator.engine.results import RunResult
+from orchestrator.engine.results import RunResult, StepFailure
+from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
 
 
@@ -71,12 +72,21 @@ class RecoveryCommands:
         with self._locked("refresh"):
             self._start_run("refresh")
             result = RunResult(command="refresh", run_id=str(self._run.id))
-            for step_id, rec in list(self._ledger.resources.items()):
-                if rec.status != "present":
-                    continue
+            present = [s for s, r in self._ledger.resources.items() if r.status == "present"]
+
+            def read(step_id: str) -> None:
+                rec = self._ledger.resources[step_id]
                 kind = kind_named(rec.kind)
                 target = target_of(kind, rec.path, rec.spec)
-                live = self._read(kind, target, self.clock.now() + kind.timeout)
+                try:
+                    live = self._read(kind, target, self.clock.now() + kind.timeout)
+                except Exception as exc:
+                    # A read that failed says nothing of the resource: its record stays as is.
+                    with self._lock:
+                        result.failures.append(StepFailure(step_id, rec.kind, rec.path, str(exc)))
+                    self._emit(Event("step_failed", step=step_id, kind=rec.kind,
+                                     resource=rec.path, message=str(exc)))
+                    raise
                 with self._lock:
                     if live is None:
                         rec.error = "deleted outside provision; apply recreates it"
@@ -87,6 +97,10 @@ class RecoveryCommands:
                         result.actions[step_id] = "refresh"
                 self._emit(Event("step_finished", step=step_id, kind=rec.kind,
                                  action=result.actions[step_id], resource=rec.path))
+
+            # The reads are independent: they go out side by side, as a plan's do.
+            run_graph(present, {s: set() for s in present}, read,
+                      parallelism=self.parallelism, workers=self.workers)
             self._finish(result)
             return result
 
