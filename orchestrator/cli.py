@@ -308,12 +308,14 @@ def plan_cmd(
         typer.Option("--detailed-exitcode", metavar="",
                      help=f"Exit {CHANGES} when changes are pending."),
     ] = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Show what apply would change, from live reads."""
     from orchestrator.display import render_preview
 
     with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-               impersonate=impersonate, project=project) as dep:
+               impersonate=impersonate, project=project, lock_timeout=lock_timeout,
+               on_event=_notes(_console(stderr=json_))) as dep:
         preview = _run(dep.plan_changes)
     if json_:
         for step in preview.steps:
@@ -405,6 +407,7 @@ def _execute(
                 lock_timeout=lock_timeout)
     with dep:
         if command == "apply" and not json_:
+            dep.on_event = _notes(console)
             preview = _run(dep.plan_changes)
             console.print(render_preview(preview))
             if not preview.has_changes:
@@ -435,6 +438,17 @@ def _execute(
             _print_outputs(console, result.outputs, order)
     if not result.ok:
         raise typer.Exit(FAILED)
+
+
+def _notes(console: Any) -> Callable[[Any], None]:
+    """An event callback that prints only diagnostics (a stale lock taken over, ...): what a
+    plan has to say besides its diff."""
+
+    def note(event: Any) -> None:
+        if event.type == "diagnostic":
+            console.print(f"[yellow]note:[/] {event.message}", highlight=False)
+
+    return note
 
 
 def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list[str]) -> None:

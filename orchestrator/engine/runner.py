@@ -187,8 +187,14 @@ class Engine(RecoveryCommands):
     # --- plan ---------------------------------------------------------------------------------
 
     def preview(self) -> Preview:
-        """What apply would do, from live reads; nothing is changed."""
+        """What apply would do, from live reads; nothing is changed. Under the ledger's lock, as
+        the other commands: a plan read while another run applies would show that run's steps
+        in flight as changes still to make."""
         self._check_secrets()
+        with self._locked("plan"):
+            return self._preview()
+
+    def _preview(self) -> Preview:
         self._load()
         planned: dict[str, StepChange] = {}
         changing: set[str] = set()
@@ -658,9 +664,11 @@ class Engine(RecoveryCommands):
         with self.store.lock(command=command) as lock:
             stale = getattr(lock, "stale_previous", None)
             if stale is not None:
+                then = ("this plan shows where it stopped" if command == "plan"
+                        else "this run resumes its work")
                 self._emit(Event("diagnostic", message=(
                     f"took over the ledger lock left by a run that is gone: {stale.describe()}; "
-                    "this run resumes its work"
+                    f"{then}"
                 )))
             yield
 

@@ -138,9 +138,12 @@ def test_second_concurrent_apply_is_refused_and_nothing_is_corrupted(tmp_path: P
         started = json.loads(first.stdout.readline())
         assert started["type"] == "run_started"
         second = _provision(["apply", str(plan), url, "--yes"], tmp_path)
+        # A plan now would show the first apply's steps in flight as changes still to make.
+        planned = _provision(["plan", str(plan), url], tmp_path)
         rest, errors = first.communicate(timeout=120)
-    assert second.returncode == 2, second.stdout + second.stderr
-    assert f"pid {first.pid}" in second.stderr or str(first.pid) in second.stderr
+    for refused in (second, planned):
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"pid {first.pid}" in refused.stderr
     assert first.returncode == 0, errors
     ledger = LocalStore(tmp_path / ".provision" / "basics.ledger.json").load()
     assert set(ledger.resources) == {"vpc", "subnet", "fw"}
