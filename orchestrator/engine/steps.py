@@ -46,9 +46,6 @@ class Unknown(str):
     """An output of a step that has not run yet. A string, so that it reads as the reference
     itself ("${org.name}") wherever a plan interpolates it into longer text, such as a path."""
 
-    def __new__(cls, ref: str) -> Unknown:
-        return super().__new__(cls, ref)
-
 
 @dataclass(frozen=True)
 class Resolved:
