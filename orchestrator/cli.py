@@ -157,10 +157,6 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _invalid(message: str) -> typer.Exit:
     _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(INVALID)
@@ -198,7 +194,9 @@ def _load(
         err = _console(stderr=True)
         for diag in exc.diagnostics:
             err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
-        err.print(f"[red]{_plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
+        from orchestrator.display import plural
+
+        err.print(f"[red]{plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
         raise typer.Exit(INVALID) from None
     try:
         return Deployment(
@@ -311,11 +309,11 @@ def plan_cmd(
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Show what apply would change, from live reads."""
-    from orchestrator.display import render_preview
+    from orchestrator.display import notes, render_preview
 
     with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                impersonate=impersonate, project=project, lock_timeout=lock_timeout,
-               on_event=_notes(_console(stderr=json_))) as dep:
+               on_event=notes(_console(stderr=json_))) as dep:
         preview = _run(dep.plan_changes)
     if json_:
         for step in preview.steps:
@@ -398,7 +396,13 @@ def _execute(
     on_failure: str = "stop",
     lock_timeout: float = 0.0,
 ) -> None:
-    from orchestrator.display import LiveDisplay, json_events, render_preview, render_result
+    from orchestrator.display import (
+        LiveDisplay,
+        json_events,
+        notes,
+        render_preview,
+        render_result,
+    )
 
     console = _console()
     events = json_events() if json_ else None
@@ -407,7 +411,7 @@ def _execute(
                 lock_timeout=lock_timeout)
     with dep:
         if command == "apply" and not json_:
-            dep.on_event = _notes(console)
+            dep.on_event = notes(console)
             preview = _run(dep.plan_changes)
             console.print(render_preview(preview))
             if not preview.has_changes:
@@ -438,17 +442,6 @@ def _execute(
             _print_outputs(console, result.outputs, order)
     if not result.ok:
         raise typer.Exit(FAILED)
-
-
-def _notes(console: Any) -> Callable[[Any], None]:
-    """An event callback that prints only diagnostics (a stale lock taken over, ...): what a
-    plan has to say besides its diff."""
-
-    def note(event: Any) -> None:
-        if event.type == "diagnostic":
-            console.print(f"[yellow]note:[/] {event.message}", highlight=False)
-
-    return note
 
 
 def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list[str]) -> None:

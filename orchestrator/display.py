@@ -86,6 +86,21 @@ def render_preview(preview: Preview) -> Group:
     return Group(*lines)
 
 
+def _note(console: Console, event: Event) -> None:
+    console.print(f"[yellow]note:[/] {event.message}", highlight=False)
+
+
+def notes(console: Console) -> Callable[[Event], None]:
+    """An event callback that prints only diagnostics (a stale lock taken over, ...): what a
+    plan has to say besides its diff."""
+
+    def note(event: Event) -> None:
+        if event.type == "diagnostic":
+            _note(console, event)
+
+    return note
+
+
 class LiveDisplay:
     """Each step's state and elapsed time while its operation runs, fed by engine events
     (which arrive from worker threads).
@@ -116,7 +131,7 @@ class LiveDisplay:
 
     def __call__(self, event: Event) -> None:
         if event.type == "diagnostic":
-            self.console.print(f"[yellow]note:[/] {event.message}", highlight=False)
+            _note(self.console, event)
             return
         with self._lock:
             if event.step:
