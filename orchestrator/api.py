@@ -19,14 +19,12 @@ from orchestrator.engine.events import EventCallback
 from orchestrator.engine.results import Preview, RunResult
 from orchestrator.engine.runner import Engine
 from orchestrator.gcp.clients import ClientFactory
-from orchestrator.gcp.clock import Clock
+from orchestrator.gcp.clock import Clock, LocalBackend, SimulatedClock, WallClock
+from orchestrator.gcp.clock import for_emulator as clock_for_emulator
 from orchestrator.gcp.credentials import resolve_credentials
 from orchestrator.gcp.operations import WAIT
 
 STATE_DIR = Path(".provision")
-# Google's durations at this scale keep the demo's 55 simulated minutes of Apigee
-# provisioning to seconds while preserving their order and overlap.
-DEFAULT_TIME_SCALE = 0.001
 EMBEDDED = "embedded"
 
 
@@ -59,7 +57,7 @@ class Deployment:
         plan: Any,
         *,
         ledger: str | os.PathLike[str] | None = None,
-        emulator: str | None = None,
+        emulator: Any = None,
         impersonate: str | None = None,
         quota_project: str | None = None,
         parallelism: int = 8,
@@ -96,29 +94,47 @@ class Deployment:
         self._workers: tuple[int, ThreadPoolExecutor] | None = None  # (size, threads)
         self._embedded: Any = None
         emulator_url = None
-        scale = 1.0
         if emulator == EMBEDDED:
             from orchestrator.emulator import Emulator
 
-            scale = time_scale or DEFAULT_TIME_SCALE
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._embedded = Emulator(
-                time_scale=scale, state_file=self.state_dir / "emulator-state.json"
+                time_scale=time_scale, state_file=self.state_dir / "emulator-state.json"
             ).start()
-            emulator_url = self._embedded.url
-        elif emulator:
-            emulator_url = emulator
-            scale = time_scale or float(os.environ.get("PROVISION_TIME_SCALE", "1"))
-        self.clock = Clock(scale)
+            emulator = self._embedded
+        self._clock: Clock | None = None
+        if emulator is None:
+            self._clock = WallClock()
+        elif isinstance(emulator, str):
+            emulator_url = emulator  # its clock is asked for on first use: see `clock`
+        else:  # an in-process Emulator: its own clock, shared
+            emulator_url = emulator.url
+            shared = emulator.clock
+            self._clock = (
+                SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
+                else WallClock(shared.scale)
+            )
+        self._emulator_url = emulator_url
         self.clients = ClientFactory(
             credentials=resolve_credentials(
                 emulator=emulator_url is not None,
                 impersonate=impersonate,
                 quota_project=quota_project,
+                clock_session=lambda: self.clock.header(),
             ),
             emulator_url=emulator_url,
             endpoints=plan.endpoints if plan is not None else None,
         )
+
+    @property
+    def clock(self) -> Clock:
+        """The run's clock: Google's wall clock, or the emulator's (asked of an emulator given
+        by URL the first time it is needed, so that loading a plan makes no request)."""
+        if self._clock is None:
+            self._clock = clock_for_emulator(self._emulator_url)
+        # Lock waits and Cloud Storage leases are timed on it too.
+        self.store.clock = self._clock
+        return self._clock
 
     @property
     def emulator(self) -> Any:
@@ -225,6 +241,8 @@ class Deployment:
         if self._workers is not None:
             self._workers[1].shutdown()
             self._workers = None
+        if self._clock is not None:
+            self._clock.close()
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
@@ -245,9 +263,13 @@ def load(
     """Load and validate a plan (raising PlanError before any API call), bound to a ledger.
 
     options: ledger (a path or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger,
-    else .provision/PLAN.ledger.json), emulator (None for Google, "embedded" for an in-process
-    emulator whose cloud persists under .provision/, or an emulator's URL), impersonate,
-    quota_project, parallelism, on_event, time_scale, state_dir, poll ("wait", or
+    else .provision/PLAN.ledger.json), emulator (None for Google; "embedded" for an in-process
+    emulator whose cloud persists under .provision/; an `Emulator` this process runs, whose
+    clock the engine then shares; or an emulator's URL, whose clock the engine asks for: its
+    virtual clock over HTTP, or the wall clock at its time scale), impersonate, quota_project,
+    parallelism, on_event, time_scale (the embedded emulator's only: None, the default, for its
+    virtual clock, on which a run takes as long as its CPU work and CPU load cannot spend
+    simulated time; a number for the wall clock at that scale), state_dir, poll ("wait", or
     "fixed:SECONDS" to poll operations with `get` at a fixed interval, as the Terraform provider
     does), readiness (False: a step is done when its operation is, without waiting for what the
     kind calls ready, a VPN tunnel ESTABLISHED or a BGP session UP, as the Terraform provider

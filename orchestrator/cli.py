@@ -239,6 +239,7 @@ def _run(fn: Any) -> Any:
     """Run an engine call, turning the errors users cause into messages, not tracebacks."""
     from orchestrator.engine.runner import StepError
     from orchestrator.engine.steps import InvalidRequest
+    from orchestrator.gcp.clock import ClockError
     from orchestrator.gcp.errors import ApiError, DeadlineExceeded
     from orchestrator.ledger import LedgerError
     from orchestrator.plan import SecretError
@@ -247,6 +248,12 @@ def _run(fn: Any) -> Any:
         return fn()
     except (LedgerError, InvalidRequest) as exc:
         raise _invalid(str(exc)) from None
+    except ClockError as exc:
+        _console(stderr=True).print(
+            f"[red]error:[/] {exc}. Is the emulator running at that address? Nothing was "
+            "changed.", highlight=False,
+        )
+        raise typer.Exit(FAILED) from None
     except SecretError as exc:
         raise _invalid(f"{exc}. Nothing was sent to Google.") from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
@@ -728,8 +735,15 @@ def emulator(
     state: Annotated[Path | None, typer.Option(help="Keep the emulated cloud in this file.")]
     = None,
     time_scale: Annotated[
-        float, typer.Option(help="Multiplier of Google's operation durations.")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            metavar="SCALE",
+            help="Run Google's durations on the wall clock, multiplied by SCALE (0.001: a "
+            "30-minute operation takes 1.8 s), for clients that only poll, such as gcloud. "
+            "Without it the clock is virtual: it jumps ahead whenever every provision client "
+            "connected waits, so CPU load never spends simulated time.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local Google Cloud emulator in the foreground."""
     from orchestrator.emulator import serve

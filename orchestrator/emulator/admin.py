@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from orchestrator.emulator.clock import VirtualClock
 
 if TYPE_CHECKING:
     from orchestrator.emulator.server import Server
@@ -44,7 +47,87 @@ def routes(server: Server) -> list[web.RouteDef]:
             return web.json_response({"error": {"code": 400, "message": str(exc)}}, status=400)
         return web.json_response(faults.to_json())
 
+    def bad(message: str) -> web.Response:
+        return web.json_response({"error": {"code": 400, "message": message}}, status=400)
+
+    def virtual() -> VirtualClock | None:
+        clock = server.cloud.clock
+        return clock if isinstance(clock, VirtualClock) else None
+
+    async def fields(request: web.Request) -> dict[str, Any]:
+        data = json.loads(await request.read() or b"{}")
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+    async def clock(request: web.Request) -> web.Response:
+        return web.json_response(server.cloud.clock.describe())
+
+    async def clock_session(request: web.Request) -> web.StreamResponse:
+        """A client's session of the virtual clock, for as long as this request stays open:
+        the first line names it; when the connection closes (the client ended, or was killed),
+        the session's tokens and waiters go."""
+        clk = virtual()
+        if clk is None:
+            return bad("this emulator's clock is scaled to the wall clock: it has no sessions")
+        name = clk.session("remote-")
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        try:
+            await response.prepare(request)
+            await response.write(json.dumps({"session": name, "now": clk.now()}).encode() + b"\n")
+            await asyncio.Event().wait()
+        finally:
+            clk.drop(name)
+        return response
+
+    async def clock_tokens(request: web.Request) -> web.Response:
+        clk = virtual()
+        if clk is None:
+            return bad("this emulator's clock is scaled to the wall clock: it has no tokens")
+        try:
+            data = await fields(request)
+            session, n = str(data["session"]), int(data.get("n", 1))
+            if n < 1:
+                raise ValueError("n must be at least 1")
+            hold = request.match_info["verb"] == "hold"
+            now = clk.hold(session, n) if hold else clk.release(session, n)
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            return bad(f'expected {{"session": ID, "n": N}}: {exc}')
+        return web.json_response({"now": now})
+
+    async def clock_sleep(request: web.Request) -> web.Response:
+        """A long poll that answers when the clock reaches `until`; a `session` gives one of its
+        tokens back meanwhile."""
+        try:
+            data = await fields(request)
+            until = float(data["until"])
+            session, name = data.get("session"), data.get("name")
+        except (ValueError, TypeError, KeyError) as exc:
+            return bad(f'expected {{"until": T, "session": ID or null, "name": N}}: {exc}')
+        clk = server.cloud.clock
+        if isinstance(clk, VirtualClock):
+            await clk.park(until, str(session) if session else None, str(name) if name else None)
+        else:
+            await clk.park(until)
+        return web.json_response({"now": clk.now()})
+
+    async def clock_wake(request: web.Request) -> web.Response:
+        """Cut a named sleep short."""
+        clk = virtual()
+        if clk is None:
+            return bad("this emulator's clock is scaled to the wall clock: its sleeps are real")
+        try:
+            clk.wake(str((await fields(request))["name"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            return bad(f'expected {{"name": N}}: {exc}')
+        return web.json_response({"now": clk.now()})
+
     return [
+        web.get("/_emulator/clock", clock),
+        web.post("/_emulator/clock/session", clock_session),
+        web.post("/_emulator/clock/{verb:hold|release}", clock_tokens),
+        web.post("/_emulator/clock/sleep", clock_sleep),
+        web.post("/_emulator/clock/wake", clock_wake),
         web.post("/_emulator/reset", reset),
         web.post("/_emulator/skip", skip),
         web.get("/_emulator/state", state),

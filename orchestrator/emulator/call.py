@@ -23,6 +23,9 @@ class Call:
     int_enums: bool = False  # the client asked for `enum-encoding=int`
     seq: int = 0  # the request's number in the log (seeds its faults)
     now: float = 0.0
+    # The caller's clock session when it holds a token (the X-Provision-Clock header): a
+    # request parked on the clock gives that token back meanwhile.
+    clock_session: str | None = None
 
     @property
     def api(self) -> str:

@@ -7,7 +7,6 @@ handling is atomic with respect to the others.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,6 +15,7 @@ from orchestrator.emulator import catalog, formats, operations
 from orchestrator.emulator import faults as faultlib
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
+from orchestrator.emulator.clock import Clock, ScaledClock, VirtualClock
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import Faults
 from orchestrator.emulator.operations import Operation, Operations
@@ -31,7 +31,9 @@ EMPTY_POLICY_ETAG = "ACAB"  # what Google answers for a resource nobody has set 
 
 @dataclass(frozen=True)
 class Config:
-    time_scale: float = 1.0  # real seconds per simulated second
+    # None: a VirtualClock (time moves by events, see clock.py); else a ScaledClock with this
+    # many real seconds per simulated second.
+    time_scale: float | None = None
     seed: int = 0
     # When set, only these project ids exist; otherwise every well-formed project id does.
     projects: frozenset[str] | None = None
@@ -54,9 +56,14 @@ def failure(error: ApiError) -> dict[str, Any]:
 
 
 class Cloud:
-    def __init__(self, rules: Mapping[str, ApiRules], config: Config) -> None:
+    def __init__(
+        self, rules: Mapping[str, ApiRules], config: Config, clock: Clock | None = None
+    ) -> None:
         self.rules = dict(rules)
         self.config = config
+        if clock is None:
+            clock = VirtualClock() if config.time_scale is None else ScaledClock(config.time_scale)
+        self.clock = clock
         self.references = References(self.rules)
         self.clear()
 
@@ -67,21 +74,20 @@ class Cloud:
         self.request_ids: dict[str, Key] = {}  # "project/requestId" -> operation
         self.projects: dict[str, str] = {}  # project ids seen -> numbers, to look numbers up
         self.faults = self.config.faults
-        self.skipped = 0.0
         self.changed = False
 
     # --- time -----------------------------------------------------------------------------
 
     def scaled(self, simulated: float) -> float:
-        return simulated * self.config.time_scale
+        """A span of Google's seconds on this cloud's clock."""
+        return self.clock.scaled(simulated)
 
     def now(self) -> float:
-        """The emulator's clock: real time, plus what `skip` has jumped over."""
-        return time.time() + self.skipped
+        return self.clock.now()
 
     def skip(self, simulated: float) -> None:
         """Jump the clock `simulated` seconds ahead, finishing what ends meanwhile."""
-        self.skipped += self.scaled(simulated)
+        self.clock.skip(simulated)
         self.advance(self.now())
 
     def advance(self, now: float) -> None:
@@ -289,6 +295,7 @@ class Cloud:
                 ],
                 "requestIds": {k: list(v) for k, v in self.request_ids.items()},
                 "projects": dict(self.projects),
+                "clock": self.clock.to_json(),
             }
         )
 
@@ -304,3 +311,4 @@ class Cloud:
             self.policies[key] = record
         self.request_ids = {k: (v[0], v[1]) for k, v in data.get("requestIds", {}).items()}
         self.projects = dict(data.get("projects", {}))
+        self.clock.load(data.get("clock"))

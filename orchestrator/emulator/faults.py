@@ -16,8 +16,9 @@ from orchestrator.emulator.errors import ApiError
 
 @dataclass(frozen=True)
 class Faults:
-    """Fault configuration. Fractions are in [0, 1]; `*_delay` are simulated seconds (x time
-    scale); `latency` is real seconds, since it models the network rather than the cloud."""
+    """Fault configuration. Fractions are in [0, 1]; `*_delay` and `latency` are simulated
+    seconds (on a scaled clock, x time scale): a request's latency is time on the clock like
+    any other, so on the virtual clock it costs no real time."""
 
     latency: float = 0.0  # added to every API request
     latency_jitter: float = 0.0  # plus a uniform draw in [0, jitter)

@@ -4,7 +4,6 @@ patch, update, IAM policies and operations. Rules hook into them (apis/base.py) 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import inspect
 from collections.abc import Awaitable, Callable
@@ -287,9 +286,9 @@ async def operation_wait(cloud: Cloud, call: Call) -> dict[str, Any]:
     deadline = call.now + cloud.scaled(cloud.config.long_poll)
     timeout = (call.body or {}).get("timeout")
     if timeout:
-        deadline = min(deadline, call.now + float(str(timeout).rstrip("s")))
+        deadline = min(deadline, call.now + cloud.scaled(float(str(timeout).rstrip("s"))))
     while not op.done and cloud.now() < deadline:
-        await asyncio.sleep(max(0.0, min(op.end, deadline) - cloud.now()))
+        await cloud.clock.park(min(op.end, deadline), call.clock_session)
         cloud.advance(cloud.now())
     return cloud.rules[call.api].render_operation(cloud, op, call.int_enums)
 

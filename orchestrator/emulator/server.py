@@ -23,6 +23,7 @@ from orchestrator.emulator import admin, catalog, generic, persistence, pipeline
 from orchestrator.emulator import faults as faultlib
 from orchestrator.emulator.apis import all_rules
 from orchestrator.emulator.call import Call, Raw
+from orchestrator.emulator.clock import ScaledClock, VirtualClock
 from orchestrator.emulator.cloud import Cloud, Config
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import Faults
@@ -32,16 +33,23 @@ from orchestrator.emulator.routing import Match, Router
 LOG = logging.getLogger(__name__)
 SAVE_DELAY = 0.2  # seconds: mutations in a burst are written once
 MAX_BODY = 256 * 1024 * 1024  # storage uploads go through here too
+# The clock session of a request's sender, when it holds a token of the virtual clock.
+CLOCK_HEADER = "X-Provision-Clock"
 
 T = TypeVar("T")
 
 
 class Server:
-    def __init__(self, config: Config, state_file: str | Path | None = None) -> None:
+    def __init__(
+        self, config: Config, state_file: str | Path | None = None, start: float | None = None
+    ) -> None:
         rules = all_rules()
         self.routers = {api: Router(discovery.methods(api)) for api in rules}
         self.service_paths = {api: discovery.document(api).get("servicePath", "") for api in rules}
-        self.cloud = Cloud(rules, config)
+        clock = (
+            VirtualClock(start) if config.time_scale is None else ScaledClock(config.time_scale)
+        )
+        self.cloud = Cloud(rules, config, clock)
         self.log = RequestLog()
         self.state_file = Path(state_file) if state_file else None
         self._save_handle: asyncio.TimerHandle | None = None
@@ -58,7 +66,11 @@ class Server:
         app = web.Application(client_max_size=MAX_BODY)
         app.add_routes(admin.routes(self))
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # handler_cancellation: a request whose client went away stops waiting; a clock
+        # session's presence request ending is how a dead client's tokens are let go.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -165,12 +177,31 @@ class Server:
             http_method, self.service_paths[api] + rest
         )
 
+    async def _let_time_pass(self, api: str, path: str, now: float) -> float:
+        """On the virtual clock, a client that takes no part in it (gcloud, a test's own calls)
+        polls an operation with plain reads and real sleeps, which cannot move the clock. When
+        no participant is working, such a read waits for the operation to end, as a long poll
+        would: the time it would have slept. (A Cloud DNS change is polled as an operation.)
+        Reads of other resources answer at once, as they are."""
+        clock = self.cloud.clock
+        if not isinstance(clock, VirtualClock) or clock.busy():
+            return now
+        op = self.cloud.ops.get(api, path)
+        if op is None:
+            pending = self.cloud.ops.pending(api, path)
+            op = pending if pending is not None and pending.collection == "changes" else None
+        if op is None or op.done:
+            return now
+        await clock.park(op.end)
+        return self.cloud.now()
+
     async def _answer(self, request: web.Request, match: Match, seq: int, now: float) -> Any:
         cloud = self.cloud
         method = match.method
+        session = request.headers.get(CLOCK_HEADER)
         delay = faultlib.latency(cloud.faults, cloud.config.seed, seq)
         if delay:
-            await asyncio.sleep(delay)
+            await cloud.clock.park(now + cloud.scaled(delay), session)
             now = cloud.now()
         injected = faultlib.request_error(cloud.faults, cloud.config.seed, seq, method.id)
         if injected is not None:
@@ -181,6 +212,8 @@ class Server:
         raw = await request.read()
         content_type = request.headers.get("Content-Type", "")
         path = pipeline.resource_path(method, match)
+        if session is None and request.method == "GET":
+            now = await self._let_time_pass(method.api, path, now)
         call = Call(
             method=method,
             path=path,
@@ -195,6 +228,7 @@ class Server:
             int_enums=int_enums,
             seq=seq,
             now=now,
+            clock_session=session,
         )
         pipeline.guard(cloud, call)
         cloud.advance(now)
@@ -211,7 +245,7 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def _config(
-    time_scale: float,
+    time_scale: float | None,
     seed: int,
     faults: Faults | Mapping[str, Any] | None,
     projects: Iterable[str] | None,
@@ -235,13 +269,19 @@ def _config(
 class Emulator:
     """An in-process emulator on a background thread.
 
-        with Emulator(time_scale=0.001) as emu:
+        with Emulator() as emu:
             client = compute_v1.NetworksClient(
                 credentials=AnonymousCredentials(),
                 client_options={"api_endpoint": f"{emu.url}/compute"},
             )
 
-    time_scale: real seconds per simulated second (0.001 makes a 30-minute operation 1.8 s).
+    time_scale: None (the default) runs on a VirtualClock: simulated time moves by events, as
+        soon as every participant waits (see clock.py), so `orchestrator.load(plan,
+        emulator=emu)` and clients speaking the clock protocol never lose simulated time to CPU
+        load. A number runs on the wall clock at that scale instead (0.001 makes a 30-minute
+        operation 1.8 s), for clients that do not speak the protocol.
+    start: the virtual clock's first moment (Unix seconds; default now): fixed, two runs
+        give the same timestamps and the ids derived from them.
     state_file: load the cloud from it at start, write it after changes and at stop.
     seed: makes injected faults and generated ids repeatable.
     faults: a `Faults` or a dict of its fields.
@@ -254,10 +294,11 @@ class Emulator:
 
     def __init__(
         self,
-        time_scale: float = 1.0,
+        time_scale: float | None = None,
         state_file: str | Path | None = None,
         seed: int = 0,
         *,
+        start: float | None = None,
         faults: Faults | Mapping[str, Any] | None = None,
         projects: Iterable[str] | None = None,
         enforce_services: bool = False,
@@ -266,7 +307,7 @@ class Emulator:
         port: int = 0,
     ) -> None:
         config = _config(time_scale, seed, faults, projects, enforce_services, durations)
-        self._server = Server(config, state_file)
+        self._server = Server(config, state_file, start)
         self._host, self._port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -274,6 +315,11 @@ class Emulator:
     @property
     def url(self) -> str:
         return self._server.url
+
+    @property
+    def clock(self) -> VirtualClock | ScaledClock:
+        """The cloud's clock, which an in-process engine shares when it is virtual."""
+        return self._server.cloud.clock
 
     def start(self) -> Emulator:
         ready = threading.Event()
@@ -369,7 +415,7 @@ class Emulator:
 def serve(
     port: int,
     state_file: str | Path | None = None,
-    time_scale: float = 1.0,
+    time_scale: float | None = None,
     host: str = "127.0.0.1",
     **options: Any,
 ) -> None:

@@ -100,7 +100,7 @@ class RecoveryCommands:
 
             # The reads are independent: they go out side by side, as a plan's do.
             run_graph(present, {s: set() for s in present}, read,
-                      parallelism=self.parallelism, workers=self.workers)
+                      parallelism=self.parallelism, workers=self.workers, clock=self.clock)
             self._finish(result)
             return result
 

@@ -33,7 +33,7 @@ from orchestrator.engine.steps import (
 )
 from orchestrator.gcp import retry
 from orchestrator.gcp.clients import ClientFactory
-from orchestrator.gcp.clock import Clock
+from orchestrator.gcp.clock import Clock, WallClock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
 from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, WAIT, OperationRef, Waiter
 from orchestrator.kinds.adapter import Target
@@ -53,7 +53,7 @@ class Engine(RecoveryCommands):
     plan: Any
     store: Any
     clients: ClientFactory
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock = field(default_factory=WallClock)
     parallelism: int = 8
     on_event: EventCallback | None = None
     access_secret: Callable[[str], str] | None = None
@@ -66,7 +66,7 @@ class Engine(RecoveryCommands):
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, Any] = {}
         self._ledger: Any = None
         self._run: Any = None
         self._secrets: dict[str, str] = {}
@@ -220,7 +220,8 @@ class Engine(RecoveryCommands):
 
         deps = {s.id: set(s.deps) for s in self.plan.steps}
         outcome = run_graph(
-            order, deps, read_step, parallelism=self.parallelism, workers=self.workers
+            order, deps, read_step, parallelism=self.parallelism, workers=self.workers,
+            clock=self.clock,
         )
         if outcome.failed:
             first = next(iter(outcome.failed.values()))
@@ -303,7 +304,7 @@ class Engine(RecoveryCommands):
 
             outcome = run_graph(
                 order, deps, task, parallelism=self.parallelism, on_skip=on_skip,
-                workers=self.workers,
+                workers=self.workers, clock=self.clock,
             )
             result.skipped = dict(outcome.skipped)
             result.cancelled = list(outcome.cancelled)
@@ -363,10 +364,14 @@ class Engine(RecoveryCommands):
             self._record_present(step.id, step.deps, kind, res, live or {},
                                  origin="adopted" if adopted else None)
         elif action == "create" and pending_create and live is not None and (
-            kind.ready is None or kind.ready(live) is None
+            kind.ready is None or kind.ready(live) is None or kind.ready(live).underway
         ):
-            # Our own create from a run that stopped before recording its outcome. (Not yet
-            # ready, e.g. a proxy imported but not deployed: the create is done again.)
+            # Our own create from a run that stopped before recording its outcome, done or on
+            # its way (a proxy's deployment PROGRESSING: asking again would deploy a second
+            # revision). Not yet asked for, e.g. a proxy imported but not deployed: the create
+            # is done again.
+            if kind.ready is not None and kind.ready(live) is not None:
+                live = self._await_ready(kind, res.target, deadline)
             self._record_present(step.id, step.deps, kind, res, live, origin="created")
         elif action == "create":
             self._create(step, kind, res, deadline)
@@ -403,7 +408,7 @@ class Engine(RecoveryCommands):
     def _read(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any] | None:
         return retry.call(
             lambda: kind.adapter.read(self.clients, target),
-            deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+            deadline=deadline, clock=self.clock,
         )
 
     def _await_ready(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any]:
@@ -436,7 +441,7 @@ class Engine(RecoveryCommands):
             return
         key = kind.serialize.format(name=target.name, **target.scope)
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, self.clock.lock())
         queued = self.clock.now()
         with lock:
             yield deadline + (self.clock.now() - queued)
@@ -563,7 +568,7 @@ class Engine(RecoveryCommands):
     ) -> OperationRef | None:
         try:
             return retry.call(
-                fn, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+                fn, deadline=deadline, clock=self.clock,
                 retry_if=retry_if,
             )
         except ApiError as exc:
@@ -660,8 +665,10 @@ class Engine(RecoveryCommands):
 
     @contextmanager
     def _locked(self, command: str) -> Iterator[None]:
-        """Hold the ledger's lock for a command; say so when it was left by a run that died."""
-        with self.store.lock(command=command) as lock:
+        """Hold the ledger's lock for a command; say so when it was left by a run that died.
+        The command works on the clock throughout: on a virtual clock, simulated time moves only
+        while it waits."""
+        with self.clock.busy(), self.store.lock(command=command) as lock:
             stale = getattr(lock, "stale_previous", None)
             if stale is not None:
                 then = ("this plan shows where it stopped" if command == "plan"
@@ -730,7 +737,8 @@ class Engine(RecoveryCommands):
                              data={"elapsed": round(self.clock.now() - started, 3)}))
 
         outcome = run_graph(
-            order, dependents, task, parallelism=self.parallelism, workers=self.workers
+            order, dependents, task, parallelism=self.parallelism, workers=self.workers,
+            clock=self.clock,
         )
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)

@@ -3,6 +3,10 @@
 Tasks are picked in the order given among those ready, so with parallelism 1 the run follows
 file order exactly. A failed task stops only the tasks that depend on it, directly or not;
 independent work goes on.
+
+On a simulated clock each task runs with a token granted when it is submitted, and that token
+is given back only once the scheduler has seen the task end and submitted what it unblocked:
+the clock never sees a moment with nobody working between one step and the next.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.gcp.clock import Token, WallClock
 
 
 @dataclass
@@ -35,20 +42,29 @@ def run_graph(
     on_skip: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
     workers: Executor | None = None,
+    clock: Any = None,
 ) -> Outcome:
     """Run `task(id)` for every id in `order`, each after all of `deps[id]` succeeded.
 
     stop: when set, no new task starts (running ones finish); the rest are reported cancelled.
     workers: threads to run the tasks on, kept by the caller from one run to the next (with
     their clients: see ClientFactory); by default, threads made for this run alone.
+    clock: the engine's; the calling thread holds a token of it (see the module's note).
     """
+    clock = clock or WallClock()
     outcome = Outcome()
     remaining = list(order)
     done: set[str] = set()
     blocked: dict[str, str] = {}  # task -> the failed task that blocks it
-    running: dict[Future[None], str] = {}
+    running: dict[Future[None], tuple[str, Token | None]] = {}
+    seen: list[Token | None] = []  # tokens of tasks that ended, until what they unblocked starts
+
+    def adopting(tid: str, token: Token | None) -> None:
+        with clock.adopt(token):
+            task(tid)
+
     with _pool(workers, parallelism) as pool:
-        while remaining or running:
+        while remaining or running or seen:
             if stop is None or not stop.is_set():
                 for tid in list(remaining):
                     if len(running) >= parallelism:
@@ -64,20 +80,24 @@ def run_graph(
                         continue
                     if needs <= done:
                         remaining.remove(tid)
-                        running[pool.submit(task, tid)] = tid
+                        token = clock.grant()
+                        running[pool.submit(adopting, tid, token)] = (tid, token)
                     elif parallelism == 1:
                         break  # strictly file order: never jump ahead of a waiting step
             elif not running:
                 outcome.cancelled.extend(remaining)
                 remaining.clear()
-                break
+            while seen:
+                clock.retire(seen.pop())
             if not running:
                 if remaining:  # only tasks whose dependencies can never finish
                     outcome.cancelled.extend(remaining)
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            with clock.idle():
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                tid = running.pop(fut)
+                tid, token = running.pop(fut)
+                seen.append(token)
                 exc = fut.exception()
                 if exc is None:
                     done.add(tid)

@@ -1,20 +1,362 @@
-"""Time as the engine sees it: simulated seconds, so deadlines and poll intervals keep their
-meaning when the emulator runs Google's durations at a time scale (0.001 makes a 30-minute
-Apigee instance take 1.8 s of wall time, and a 10 s poll interval 10 ms)."""
+"""Time as the engine sees it, in Google's seconds, so that deadlines and poll intervals keep
+their meaning on an emulator.
+
+`WallClock` is real time (Google, or an emulator at a time scale: 0.001 makes a 10 s poll
+interval 10 ms). `SimulatedClock` is an emulator's virtual clock (see
+orchestrator/emulator/clock.py), on which simulated time moves only when every participant
+waits. The engine therefore says when it works and when it waits:
+
+- `busy()`: this thread works (an engine command, its lease renewer);
+- `sleep(s)`: it waits on the clock (a poll interval, a backoff), giving its token back;
+- `idle()`: it blocks on other participants (the scheduler on its steps), which hold tokens of
+  their own until it has taken its own again;
+- `grant()` / `adopt(token)` / `retire(token)`: a token made by the scheduler for a step, held
+  by the step's thread while it runs and by the step's result until the scheduler has seen it,
+  so that no moment passes between one step ending and the next starting in which the clock
+  could jump;
+- `lock()`: a lock that hands its holder's place, and a token, to the next waiter;
+- `wait(event, s)` / `set(event)`: a sleep that another thread can cut short.
+
+On a WallClock these cost nothing.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
+import random
+import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+# The header that tells a virtual-clock emulator which session's token a request holds.
+CLOCK_HEADER = "X-Provision-Clock"
 
 
-@dataclass(frozen=True)
-class Clock:
-    scale: float = 1.0
+class Token:
+    """A token of a simulated clock, made by `grant` for another thread."""
+
+
+class WallClock:
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
 
     def now(self) -> float:
         return time.monotonic() / self.scale
 
+    def time(self) -> float:
+        """Unix seconds, as the cloud's timestamps count them."""
+        return time.time()
+
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds * self.scale)
+
+    def random(self) -> float:
+        """A draw in [0, 1) for jitter."""
+        return random.random()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Sleep until `event` is set (with `set`) or `seconds` have passed; whether it is
+        set."""
+        return event.wait(max(0.0, seconds) * self.scale)
+
+    def set(self, event: threading.Event) -> None:
+        event.set()
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def idle(self) -> Iterator[None]:
+        yield
+
+    def grant(self) -> Token | None:
+        return None
+
+    @contextmanager
+    def adopt(self, token: Token | None) -> Iterator[None]:
+        yield
+
+    def retire(self, token: Token | None) -> None:
+        pass
+
+    def lock(self) -> Any:
+        return threading.Lock()
+
+    def header(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class Backend(Protocol):
+    """Where a SimulatedClock's tokens are counted: the emulator's VirtualClock."""
+
+    session: str
+
+    def now(self) -> float: ...
+    def hold(self) -> None: ...
+    def release(self) -> None: ...
+    def sleep_until(self, until: float, holding: bool, name: str | None = None) -> None: ...
+    def wake(self, name: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class SimulatedClock:
+    def __init__(self, backend: Backend, seed: int = 0) -> None:
+        self._backend = backend
+        self._local = threading.local()
+        # Jitter from a seeded generator: with one step at a time, a run's sleeps, and so its
+        # requests and their times, are the same every run.
+        self._random = random.Random(seed)
+        self._random_lock = threading.Lock()
+
+    def random(self) -> float:
+        with self._random_lock:
+            return self._random.random()
+
+    def _held(self) -> bool:
+        return getattr(self._local, "held", False)
+
+    def _set_held(self, held: bool) -> None:
+        self._local.held = held
+
+    def now(self) -> float:
+        return self._backend.now()
+
+    def time(self) -> float:
+        return self._backend.now()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._backend.sleep_until(self.now() + seconds, self._held())
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        if not event.is_set() and seconds > 0:
+            until = self.now() + seconds
+            self._backend.sleep_until(until, self._held(), self._name(event))
+        return event.is_set()
+
+    def set(self, event: threading.Event) -> None:
+        event.set()
+        self._backend.wake(self._name(event))
+
+    def _name(self, event: threading.Event) -> str:
+        return f"{self._backend.session}/{id(event)}"
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        if self._held():
+            yield
+            return
+        self._backend.hold()
+        self._set_held(True)
+        try:
+            yield
+        finally:
+            self._set_held(False)
+            self._backend.release()
+
+    @contextmanager
+    def idle(self) -> Iterator[None]:
+        if not self._held():
+            yield
+            return
+        self._set_held(False)
+        self._backend.release()
+        try:
+            yield
+        finally:
+            self._backend.hold()
+            self._set_held(True)
+
+    def grant(self) -> Token | None:
+        self._backend.hold()
+        return Token()
+
+    @contextmanager
+    def adopt(self, token: Token | None) -> Iterator[None]:
+        if token is None:
+            yield
+            return
+        self._set_held(True)
+        try:
+            yield
+        finally:
+            self._set_held(False)
+
+    def retire(self, token: Token | None) -> None:
+        if token is not None:
+            self._backend.release()
+
+    def lock(self) -> HandoffLock:
+        return HandoffLock(self)
+
+    def header(self) -> str | None:
+        return self._backend.session if self._held() else None
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+class HandoffLock:
+    """A lock whose waiters give their token back while they wait and whose holder, on
+    release, gives the next waiter a token before waking it."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self._clock = clock
+        self._mutex = threading.Lock()
+        self._taken = False
+        self._queue: deque[tuple[threading.Event, bool]] = deque()
+
+    def __enter__(self) -> HandoffLock:
+        with self._mutex:
+            if not self._taken:
+                self._taken = True
+                return self
+            turn, held = threading.Event(), self._clock._held()
+            self._queue.append((turn, held))
+        if held:
+            self._clock._set_held(False)
+            self._clock._backend.release()
+        turn.wait()
+        if held:
+            self._clock._set_held(True)  # with the token its releaser gave it
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            if not self._queue:
+                self._taken = False
+                return
+            turn, held = self._queue.popleft()
+            if held:
+                self._clock._backend.hold()
+        turn.set()
+
+
+class LocalBackend:
+    """An in-process emulator's VirtualClock, called directly."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self.session: str = clock.session("engine-")
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def hold(self) -> None:
+        self._clock.hold(self.session)
+
+    def release(self) -> None:
+        self._clock.release(self.session)
+
+    def sleep_until(self, until: float, holding: bool, name: str | None = None) -> None:
+        self._clock.sleep_until(until, self.session if holding else None, name)
+
+    def wake(self, name: str) -> None:
+        self._clock.wake(name)
+
+    def close(self) -> None:
+        self._clock.drop(self.session)
+
+
+class ClockError(RuntimeError):
+    """The emulator's clock could not be reached or refused a call."""
+
+
+class RemoteBackend:
+    """A standalone emulator's VirtualClock, over its admin API (`/_emulator/clock`). The
+    session lives as long as one request this process keeps open: if the process dies, the
+    emulator sees the connection close and lets its tokens go."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ClockError(f"{url}: the emulator's clock is served over http://HOST:PORT")
+        self._host, self._port = parts.hostname, parts.port or 80
+        self._local = threading.local()
+        self._mutex = threading.Lock()
+        self._now = 0.0
+        self._presence = http.client.HTTPConnection(self._host, self._port)
+        try:
+            self._presence.request("POST", "/_emulator/clock/session")
+            response = self._presence.getresponse()
+            if response.status != 200:
+                raise ClockError(response.read().decode(errors="replace"))
+            opened = json.loads(response.readline())
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            self._presence.close()
+            raise ClockError(f"could not open a session of the emulator's clock: {exc}") from exc
+        self._response = response  # kept open: the session ends with it
+        self.session = str(opened["session"])
+        self._seen(float(opened["now"]))
+
+    def _seen(self, now: float) -> None:
+        with self._mutex:
+            # While this process holds a token the clock stands still, so the latest time any
+            # answer gave is the clock's time for every thread that holds one.
+            self._now = max(self._now, now)
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(self._host, self._port)
+        try:
+            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = json.loads(response.read() or b"{}")
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            conn.close()
+            self._local.conn = None
+            raise ClockError(f"the emulator's clock did not answer {path}: {exc}") from exc
+        if response.status != 200:
+            raise ClockError(f"the emulator's clock refused {path}: {data}")
+        self._seen(float(data["now"]))
+
+    def now(self) -> float:
+        return self._now
+
+    def hold(self) -> None:
+        self._post("/_emulator/clock/hold", {"session": self.session})
+
+    def release(self) -> None:
+        self._post("/_emulator/clock/release", {"session": self.session})
+
+    def sleep_until(self, until: float, holding: bool, name: str | None = None) -> None:
+        session = self.session if holding else None
+        self._post("/_emulator/clock/sleep", {"until": until, "session": session, "name": name})
+
+    def wake(self, name: str) -> None:
+        self._post("/_emulator/clock/wake", {"name": name})
+
+    def close(self) -> None:
+        self._presence.close()
+
+
+def for_emulator(url: str) -> WallClock | SimulatedClock:
+    """The clock to use with the emulator at `url`: its virtual clock when it has one, else
+    the wall clock at the emulator's time scale."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=30)
+    try:
+        conn.request("GET", "/_emulator/clock")
+        response = conn.getresponse()
+        described = json.loads(response.read()) if response.status == 200 else {}
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise ClockError(f"could not reach the emulator at {url}: {exc}") from exc
+    finally:
+        conn.close()
+    if described.get("mode") == "virtual":
+        return SimulatedClock(RemoteBackend(url))
+    return WallClock(float(described.get("scale", 1.0)))
+
+
+Clock = WallClock | SimulatedClock

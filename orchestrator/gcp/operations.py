@@ -72,7 +72,7 @@ class Waiter:
     def _poll(self, fn: Callable[[], Any], deadline: float) -> Any:
         """One poll of an operation. An operation Google has just created may read 404 for a
         moment (eventual consistency): that is "not visible yet", retried to the deadline."""
-        return retry.call(fn, deadline=deadline, clock=self.clock.now, sleep=self.clock.sleep,
+        return retry.call(fn, deadline=deadline, clock=self.clock,
                           retry_if=lambda e: e.not_found)
 
     def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:

@@ -2,22 +2,25 @@
 
 Retries are bounded by the step's deadline, not by a count (a count either gives up on a
 throttled API too soon or keeps a doomed apply alive for twenty minutes), and honour
-Retry-After when Google sends it.
+Retry-After when Google sends it. Backoff is exponential with full jitter (tenacity's
+wait_random_exponential), the jitter drawn from the clock, so that runs on a virtual clock
+repeat.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
+from orchestrator.gcp.clock import WallClock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError, from_exception
 
 T = TypeVar("T")
 
-_backoff = tenacity.wait_random_exponential(multiplier=0.5, max=30)
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -32,10 +35,9 @@ def call(
     *,
     deadline: float,
     retry_if: Callable[[ApiError], bool] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Any = None,
 ) -> T:
-    """Run `fn`, retrying transient Google errors until `deadline` (a `clock()` value).
+    """Run `fn`, retrying transient Google errors until `deadline` (a `clock.now()` value).
 
     retry_if: an extra predicate for errors a caller knows to be transient in its context
     (a delete blocked by a dependent that is itself being deleted, an IAM etag conflict).
@@ -54,20 +56,25 @@ def call(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         api = from_exception(exc) if exc else None
-        delay = api.retry_after if api and api.retry_after is not None else _backoff(state)
-        return max(0.0, min(delay, deadline - clock()))
+        if api and api.retry_after is not None:
+            delay = float(api.retry_after)
+        else:
+            ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.attempt_number - 1))
+            delay = clock.random() * ceiling
+        return max(0.0, min(delay, deadline - clock.now()))
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        return clock() >= deadline
+        return clock.now() >= deadline
 
+    clock = clock or WallClock()
     retrying = tenacity.Retrying(
-        retry=should_retry, wait=wait, stop=stop, sleep=sleep, reraise=True
+        retry=should_retry, wait=wait, stop=stop, sleep=clock.sleep, reraise=True
     )
     try:
         return retrying(fn)
     except Exception as exc:
         api = from_exception(exc)
-        if clock() >= deadline and is_retryable(exc):
+        if clock.now() >= deadline and is_retryable(exc):
             raise DeadlineExceeded(f"deadline passed; last error: {api or exc}") from exc
         if api is not None and api is not exc:
             raise api from exc

@@ -115,6 +115,8 @@ def _deployed(live: dict[str, Any]) -> NotReady | None:
         return None
     if state == "ERROR":
         return NotReady(f"deployment of revision {live.get('revision')} failed", final=True)
+    if state == "PROGRESSING":
+        return NotReady("deployment PROGRESSING", underway=True)
     return NotReady(f"deployment {state or 'not started'}")
 
 

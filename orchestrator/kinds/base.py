@@ -23,10 +23,13 @@ MINUTE = 60.0
 @dataclass(frozen=True)
 class NotReady:
     """Why a resource whose operation is done is not usable yet. `final`: it never will be
-    without a change (e.g. a PSC connection REJECTED), so waiting longer is pointless."""
+    without a change (e.g. a PSC connection REJECTED), so waiting longer is pointless.
+    `underway`: Google is getting it ready (a proxy's deployment PROGRESSING), so a run that
+    stopped after asking for it waits for it rather than asking again."""
 
     message: str
     final: bool = False
+    underway: bool = False
 
 
 @dataclass(frozen=True)

@@ -56,16 +56,18 @@ def open_store(
     storage: Callable[[], Any] | None = None,
     lock_timeout: float = 0.0,
     lease: float | None = None,
+    clock: Any = None,
 ) -> Store:
     """The store for `location`: a file path, or gs://BUCKET/PATH/NAME.json.
 
     storage: returns a google-cloud-storage Client for the calling thread (ClientFactory.storage);
         needed for gs://. lock_timeout: seconds to wait for a lock another run holds.
     lease: seconds a Cloud Storage lock lasts unless renewed (default gcslock.LEASE_SECONDS).
+    clock: the engine's (gcp.clock), on which lock waits and leases are timed.
     """
     scheme, sep, _ = location.partition("://")
     if not sep:
-        return LocalStore(location, lock_timeout=lock_timeout)
+        return LocalStore(location, lock_timeout=lock_timeout, clock=clock)
     if scheme != "gs":
         raise LedgerError(
             f"ledger {location}: unknown scheme {scheme}://; use a local path or gs://"
@@ -78,4 +80,6 @@ def open_store(
         raise ValueError(f"ledger {location}: a Cloud Storage ledger needs a storage client")
     if lease is not None and lease <= 0:
         raise LedgerError(f"ledger {location}: the lock lease must be positive, not {lease:g}")
-    return GcsStore(location, storage, lock_timeout=lock_timeout, lease=lease or LEASE_SECONDS)
+    return GcsStore(
+        location, storage, lock_timeout=lock_timeout, lease=lease or LEASE_SECONDS, clock=clock
+    )

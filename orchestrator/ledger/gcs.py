@@ -32,6 +32,7 @@ from typing import Any
 
 from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed, Unauthorized
 
+from orchestrator.gcp.clock import WallClock
 from orchestrator.ledger import gcslock, waiting
 from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.commit import GroupCommit, Staged
@@ -72,7 +73,9 @@ class GcsStore(SavesByStaging):
         *,
         lock_timeout: float = 0.0,
         lease: float = gcslock.LEASE_SECONDS,
+        clock: Any = None,
     ) -> None:
+        self.clock = clock or WallClock()
         self.bucket, self.name = parse_location(location)
         self.location = location
         self.backup_location = f"{location}.bak"
@@ -142,7 +145,10 @@ class GcsStore(SavesByStaging):
         with self._cloud_errors():
             held = waiting.within(
                 self.lock_timeout,
-                lambda: gcslock.acquire(self._lock_blob, self.location, command, self.lease),
+                lambda: gcslock.acquire(
+                    self._lock_blob, self.location, command, self.lease, self.clock
+                ),
+                self.clock,
             )
         # Whatever was known of the ledger before the lock may have been changed by another run.
         self._known = self._staged = None

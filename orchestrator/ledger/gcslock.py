@@ -16,6 +16,8 @@ What Terraform's lock lacks, added here:
   meanwhile or another waiter took it first. The new generation is the new lock's id. Expiry
   compares the server's `updated` time with this host's clock, so a host whose clock runs far
   ahead takes over early; what that costs is bounded by the ledger's preconditions (below).
+  Leases and renewals are timed on the engine's clock: on an emulator's virtual clock, a lease is
+  simulated time, as the emulator's `updated` times are.
 - terraform#30149: a lock released between another's failed create and its read of the holder is
   free, so the create is tried again instead of failing the run.
 - A create whose answer was lost, and that the client library retried, meets the object it made
@@ -35,7 +37,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -67,8 +68,8 @@ class Holder:
     token: str
     info: LockInfo
 
-    def expired(self) -> bool:
-        return datetime.now(UTC) >= self.expires
+    def expired(self, clock: Any) -> bool:
+        return datetime.fromtimestamp(clock.time(), UTC) >= self.expires
 
     def expires_text(self) -> str:
         return self.expires.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -77,20 +78,26 @@ class Holder:
 class HeldLock:
     """A lock this process holds, renewed by a background thread until `release`."""
 
-    def __init__(self, blob: Blob, location: str, lock: Lock, lease: float, taken: float) -> None:
+    def __init__(
+        self, blob: Blob, location: str, lock: Lock, lease: float, taken: float, clock: Any
+    ) -> None:
         self.lock = lock
         self._blob = blob
         self._location = location
         self._generation = int(lock.id)
         self._lease = lease
-        # Monotonic time until which no other process can take the lock over: a lease from the
-        # moment the last successful write of the lock object was sent.
+        self._clock = clock
+        # The clock's time until which no other process can take the lock over: a lease from
+        # the moment the last successful write of the lock object was sent.
         self._valid_until = taken + lease
         self._lost = ""
         self._last_error = ""
         self._stop = threading.Event()
+        # The renewer works on the clock from its first moment: the token is made here, by the
+        # thread that took the lock, so its renewals fall at the same simulated times each run.
+        token = clock.grant()
         self._renewer = threading.Thread(
-            target=self._renew, name=f"lease {location}", daemon=True
+            target=self._renew, args=(token,), name=f"lease {location}", daemon=True
         )
         self._renewer.start()
 
@@ -102,7 +109,7 @@ class HeldLock:
                 f"ledger {self._location}: this run lost its lock {self.lock.id} ({self._lost}); "
                 "nothing more is written. Run the command again once the other run is done"
             )
-        if time.monotonic() >= self._valid_until:
+        if self._clock.now() >= self._valid_until:
             raise LedgerError(
                 f"ledger {self._location}: this run could not renew the lease of its lock "
                 f"{self.lock.id} for {self._lease:g} s ({self._last_error or 'no answer'}), so "
@@ -111,14 +118,22 @@ class HeldLock:
             )
 
     def release(self) -> None:
-        self._stop.set()
-        self._renewer.join()
+        self._clock.set(self._stop)  # cuts the renewer's sleep short
+        with self._clock.idle():
+            self._renewer.join()
         # NotFound or PreconditionFailed: already taken over or unlocked (check() said so to any
         # write since), or a retried delete whose first attempt succeeded.
         with suppress(NotFound, PreconditionFailed):
             self._blob().delete(if_generation_match=self._generation)
 
-    def _renew(self) -> None:
+    def _renew(self, token: Any) -> None:
+        try:
+            with self._clock.adopt(token):
+                self._renew_until_stopped()
+        finally:
+            self._clock.retire(token)
+
+    def _renew_until_stopped(self) -> None:
         interval = self._lease / 3
         # Each renewal gives up by the next one, so a release never waits long for it.
         retry = DEFAULT_RETRY.with_timeout(interval)
@@ -126,8 +141,8 @@ class HeldLock:
         # built one at a time (ClientFactory), and the first compute client alone takes over
         # a second, longer than a short lease.
         blob = self._blob()
-        while not self._stop.wait(interval):
-            sent = time.monotonic()
+        while not self._clock.wait(self._stop, interval):
+            sent = self._clock.now()
             blob.metadata = {"renewed": now()}
             try:
                 blob.patch(
@@ -148,24 +163,25 @@ class HeldLock:
             self._last_error = ""
 
 
-def acquire(blob: Blob, location: str, command: str, lease: float) -> HeldLock:
-    """Takes the lock, or takes over one whose lease has expired; raises LockHeld otherwise."""
+def acquire(blob: Blob, location: str, command: str, lease: float, clock: Any) -> HeldLock:
+    """Takes the lock, or takes over one whose lease has expired; raises LockHeld otherwise.
+    clock: the engine's (gcp.clock), on which the lease is timed."""
     token = secrets.token_hex(8)
     mine = LockInfo.mine("", command)
     holder: Holder | None = None
     for _ in range(_ROUNDS):
-        sent = time.monotonic()
+        sent = clock.now()
         generation = _write(blob, mine, lease, token, if_generation_match=0)
         if generation is not None:
-            return _held(blob, location, mine, generation, lease, sent, None)
+            return _held(blob, location, mine, generation, lease, sent, None, clock)
         holder = read(blob)
         if holder is None:
             continue  # released since the create failed: free, so create again (#30149)
         if holder.token == token:
-            return _held(blob, location, mine, holder.generation, lease, sent, None)
-        if not holder.expired():
+            return _held(blob, location, mine, holder.generation, lease, sent, None, clock)
+        if not holder.expired(clock):
             raise LockHeld(location, holder.info, lease_expires=holder.expires_text())
-        sent = time.monotonic()
+        sent = clock.now()
         generation = _write(
             blob,
             mine,
@@ -175,7 +191,7 @@ def acquire(blob: Blob, location: str, command: str, lease: float) -> HeldLock:
             if_metageneration_match=holder.metageneration,
         )
         if generation is not None:
-            return _held(blob, location, mine, generation, lease, sent, holder.info)
+            return _held(blob, location, mine, generation, lease, sent, holder.info, clock)
     raise LockHeld(location, holder.info if holder else None)
 
 
@@ -242,9 +258,10 @@ def _held(
     lease: float,
     sent: float,
     stale: LockInfo | None,
+    clock: Any,
 ) -> HeldLock:
     lock = Lock(replace(mine, id=str(generation)), stale_previous=stale)
-    return HeldLock(blob, location, lock, lease, sent)
+    return HeldLock(blob, location, lock, lease, sent, clock)
 
 
 def _write(blob: Blob, mine: LockInfo, lease: float, token: str, **conditions: int) -> int | None:

@@ -22,7 +22,9 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from orchestrator.gcp.clock import WallClock
 from orchestrator.ledger import filelock, files, waiting
 from orchestrator.ledger.codec import decode, encode, encode_entry, replay
 from orchestrator.ledger.commit import GroupCommit, Staged
@@ -43,8 +45,11 @@ class _Write:
 
 
 class LocalStore(SavesByStaging):
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0, clock: Any = None
+    ) -> None:
         self.path = Path(path)
+        self.clock = clock or WallClock()
         self.location = str(self.path)
         self.lock_timeout = lock_timeout
         self.backup_path = self._beside("bak")
@@ -153,6 +158,7 @@ class LocalStore(SavesByStaging):
         held = waiting.within(
             self.lock_timeout,
             lambda: filelock.acquire(self.lock_path, self.location, command),
+            self.clock,
         )
         # Whatever was known of the file before the lock may have been changed by another run.
         self._known = None

@@ -15,15 +15,13 @@ from google.cloud import compute_v1
 import orchestrator
 from orchestrator.emulator import Emulator
 
-from ..conftest import QUICK_DURATIONS
-
 
 @contextmanager
-def applied(plan: Path, time_scale: float, state_dir: Path) -> Iterator[tuple[Emulator, Any]]:
-    """The plan applied on a fresh emulator (Apigee's operations cut short); yields (emulator,
+def applied(plan: Path, state_dir: Path) -> Iterator[tuple[Emulator, Any]]:
+    """The plan applied on a fresh emulator, with Google's durations; yields (emulator,
     deployment)."""
-    with Emulator(time_scale=time_scale, durations=QUICK_DURATIONS) as emu:
-        dep = orchestrator.load(plan, emulator=emu.url, time_scale=time_scale,
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu,
                                 state_dir=state_dir / ".provision")
         result = dep.apply()
         assert result.ok, [(f.step, f.message) for f in result.failures]

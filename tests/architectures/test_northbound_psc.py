@@ -31,7 +31,6 @@ EDGE = "edge-lb-project"
 REGION = "europe-west1"
 # Slower than the other suites' 0.001, so that a loaded machine's stall does not pass for
 # an Apigee operation's deadline.
-TIME_SCALE = 0.002
 STEPS = 23
 
 
@@ -47,7 +46,7 @@ def instance(emu: Emulator) -> dict:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, object]]:
-    with applied(PLAN, TIME_SCALE, tmp_path_factory.mktemp("nb")) as pair:
+    with applied(PLAN, tmp_path_factory.mktemp("nb")) as pair:
         yield pair
 
 
@@ -111,8 +110,8 @@ def test_an_accept_list_without_the_edge_project_fails_the_neg_naming_the_fix(
         'consumerAcceptList: ["${vars.apigee_project}"]')
     plan = tmp_path / "northbound.yaml"
     plan.write_text(text)
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(plan, emulator=emu.url, time_scale=TIME_SCALE,
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu,
                                 state_dir=tmp_path / ".provision")
         result = dep.apply()
         assert [f.step for f in result.failures] == ["apigee-neg"]
@@ -142,8 +141,8 @@ steps:
     project: {EDGE}
     properties: {{certificate: "${{secrets.cert}}", privateKey: "${{secrets.key}}"}}
 """)
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(plan, emulator=emu.url, time_scale=TIME_SCALE,
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu,
                                 state_dir=tmp_path / ".provision")
         assert dep.apply().ok
         certificate = compute(emu, "SslCertificatesClient").get(

@@ -31,12 +31,11 @@ APIGEE = "apigee-demo-project"
 BACKEND = "backend-demo-project"
 REGION = "europe-west1"
 DOMAIN = "api.internal.example.com"
-TIME_SCALE = 0.001
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, object]]:
-    with applied(PLAN, TIME_SCALE, tmp_path_factory.mktemp("psc")) as pair:
+    with applied(PLAN, tmp_path_factory.mktemp("psc")) as pair:
         yield pair
 
 
@@ -150,8 +149,8 @@ def test_an_accept_list_without_the_tenant_project_fails_the_attachment_naming_t
         'projectIdOrNum: "${org.apigeeProjectId}"', "projectIdOrNum: some-other-project")
     plan = tmp_path / "wrong-accept-list.yaml"
     plan.write_text(text.replace("demo-tls/", f"{PLAN.parent}/demo-tls/"))
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(plan, emulator=emu.url, time_scale=TIME_SCALE,
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu,
                                 state_dir=tmp_path / ".provision")
         result = dep.apply()
         dep.close()

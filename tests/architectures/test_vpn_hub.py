@@ -21,7 +21,6 @@ from google.cloud import compute_v1, dns
 import orchestrator
 from orchestrator.emulator import Emulator
 
-from ..conftest import QUICK_DURATIONS, QUICK_SCALE
 from .conftest import (
     applied,
     check_destroy_leaves_nothing,
@@ -37,7 +36,6 @@ HUB = "apigee-hub-project"
 SPOKE = "backend-spoke-project"
 REGION = "europe-west1"
 APIGEE_RANGES = {"10.0.0.0/22", "10.1.0.0/28"}
-TIME_SCALE = 0.002
 STEPS = 40
 
 
@@ -71,7 +69,7 @@ def edit_step(text: str, step_id: str, old: str, new: str) -> str:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, object]]:
-    with applied(PLAN, TIME_SCALE, tmp_path_factory.mktemp("vpn")) as pair:
+    with applied(PLAN, tmp_path_factory.mktemp("vpn")) as pair:
         yield pair
 
 
@@ -151,8 +149,7 @@ def test_a_router_update_keeps_the_interfaces_and_peers_its_steps_made(cloud, tm
         "          - {range: 10.3.0.0/24, description: another hub range}\n",
     )
     before = len(emu.requests())
-    changed = orchestrator.load(variant(tmp_path, wider), emulator=emu.url,
-                                time_scale=TIME_SCALE, ledger=dep.ledger_location)
+    changed = orchestrator.load(variant(tmp_path, wider), emulator=emu, ledger=dep.ledger_location)
     result = changed.apply()
     changed.close()
     assert result.ok, result.failures
@@ -176,7 +173,7 @@ def test_a_new_shared_secret_replaces_the_tunnels_and_the_sessions_come_back(
     plan.write_text(PLAN.read_text().replace("file: demo-vpn/shared-secret", f"file: {secret}"))
 
     def apply() -> dict[str, str]:
-        rotated = orchestrator.load(plan, emulator=emu.url, time_scale=TIME_SCALE,
+        rotated = orchestrator.load(plan, emulator=emu,
                                     ledger=dep.ledger_location)
         result = rotated.apply()
         rotated.close()
@@ -206,9 +203,9 @@ def _apply_disagreeing(tmp_path: Path, text: str, failing: set[str], waiting: se
     """Apply a plan whose two sides disagree: `failing` steps fail at their deadline, the steps
     that need them are skipped, everything else is made and recorded; a second apply fails the
     same way; destroy is clean."""
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(variant(tmp_path, text), emulator=emu.url,
-                                time_scale=TIME_SCALE, state_dir=tmp_path / ".provision")
+    with Emulator() as emu:
+        dep = orchestrator.load(variant(tmp_path, text), emulator=emu,
+                                state_dir=tmp_path / ".provision")
         result = dep.apply()
         ledger = dep.ledger()
         assert {f.step for f in result.failures} == failing
@@ -274,8 +271,8 @@ def test_mismatched_link_local_ranges_leave_the_sessions_down(tmp_path: Path) ->
 def test_the_shared_secret_never_reaches_the_ledger_the_events_or_the_output(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "PROVISION_TIME_SCALE": str(QUICK_SCALE)}
-    with Emulator(time_scale=QUICK_SCALE, durations=QUICK_DURATIONS) as emu:
+    env = dict(os.environ)
+    with Emulator() as emu:
 
         def cli(*args: str) -> str:
             done = subprocess.run(
@@ -301,9 +298,9 @@ def test_the_corrected_secret_is_applied_after_tunnels_failed_on_the_wrong_one(
     tmp_path: Path,
 ) -> None:
     text, other = _spoke_tunnel_with_another_secret(tmp_path)
-    with Emulator(time_scale=TIME_SCALE) as emu:
-        dep = orchestrator.load(variant(tmp_path, text), emulator=emu.url,
-                                time_scale=TIME_SCALE, state_dir=tmp_path / ".provision")
+    with Emulator() as emu:
+        dep = orchestrator.load(variant(tmp_path, text), emulator=emu,
+                                state_dir=tmp_path / ".provision")
         assert {f.step for f in dep.apply().failures} == {"hub-tunnel-1", "spoke-tunnel-1"}
         other.write_text(SECRET)  # the spoke's tunnel gets the hub's secret
         fixed = dep.apply()

@@ -15,13 +15,13 @@ from orchestrator.cli import _normalise_argv, app
 from orchestrator.emulator import Emulator
 from orchestrator.ledger import LocalStore
 
-from ..engine.conftest import BASICS, TIME_SCALE
+from ..engine.conftest import BASICS
 
 runner = CliRunner()
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE), "COLUMNS": "200"}
+    return {**os.environ, "COLUMNS": "200"}
 
 
 def _provision(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -126,8 +126,7 @@ def test_second_concurrent_apply_is_refused_and_nothing_is_corrupted(tmp_path: P
     plan.write_text(BASICS)
     # Each operation wait takes 1.5 s of real time, so the first apply holds the ledger
     # for several seconds: long enough for the second to start and be refused.
-    with Emulator(time_scale=TIME_SCALE,
-                  faults={"latency": 1.5, "methods": ["compute.*Operations.wait"]}) as emu:
+    with Emulator(faults={"latency": 1.5, "methods": ["compute.*Operations.wait"]}) as emu:
         url = f"--emulator={emu.url}"
         first = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "apply", str(plan), url, "--json"],

@@ -17,10 +17,7 @@ from orchestrator.emulator import Emulator
 from orchestrator.engine.events import SCHEMA_VERSION
 from orchestrator.plan import load_plan
 
-from ..conftest import QUICK_DURATIONS, QUICK_SCALE
-
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
-TIME_SCALE = QUICK_SCALE
 
 
 def _schema() -> dict:
@@ -30,7 +27,7 @@ def _schema() -> dict:
 
 
 def _events(args: list[str], cwd: Path, returncode: int = 0) -> list[dict]:
-    env = {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)}
+    env = dict(os.environ)
     done = subprocess.run([sys.executable, "-m", "orchestrator", *args, "--json"], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == returncode, done.stderr + done.stdout
@@ -81,7 +78,7 @@ def test_every_command_s_events_validate(tmp_path: Path) -> None:
     plan.write_text(text)
     steps = {step.id for step in load_plan(plan).steps}
     other = str(tmp_path / "other.ledger.json")
-    with Emulator(time_scale=TIME_SCALE, durations=QUICK_DURATIONS) as emu:
+    with Emulator() as emu:
         url = f"--emulator={emu.url}"
         applied = _events(["apply", str(plan), url], tmp_path)
         refreshed = _events(["refresh", str(plan), url], tmp_path)

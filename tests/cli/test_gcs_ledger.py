@@ -17,9 +17,10 @@ from google.cloud import storage
 import orchestrator
 from orchestrator.emulator import Emulator
 from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.clock import LocalBackend, SimulatedClock
 from orchestrator.ledger import Ledger, LocalStore, gcslock, open_store
 
-from ..engine.conftest import BASICS, TIME_SCALE
+from ..engine.conftest import BASICS
 
 BUCKET = "team-ledgers"
 LOCATION = f"gs://{BUCKET}/envs/basics.json"
@@ -51,7 +52,7 @@ CREATE = "iam.projects.serviceAccounts.create"
 
 
 def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE), "COLUMNS": "200", **extra}
+    return {**os.environ, "COLUMNS": "200", **extra}
 
 
 def provision_cmd(emulator: Emulator, *args: str) -> list[str]:
@@ -88,7 +89,7 @@ def test_concurrent_applies_take_turns_and_lose_no_write(
     # How many writes the same applies make one after another, in another project and ledger.
     alone = f"gs://{BUCKET}/alone.json"
     with orchestrator.load(plan, vars={"project": "alone-project"}, ledger=alone,
-                           emulator=emulator.url, time_scale=TIME_SCALE) as dep:
+                           emulator=emulator) as dep:
         for _ in range(PROCESSES):
             assert dep.apply().ok
         writes = dep.ledger().serial
@@ -127,10 +128,10 @@ def test_concurrent_applies_take_turns_and_lose_no_write(
 
 def test_killed_holder_is_taken_over_after_its_lease_and_its_run_resumed(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
-    # The network's operation lasts 2 s (the step allows it 7), so the holder is killed while it
-    # waits on it.
+    # The network's operation lasts 2,000 simulated seconds (the step allows it 2 h), so the
+    # holder is killed while it waits on it.
     plan.write_text(BASICS.replace("    name: eng-vpc\n", "    name: eng-vpc\n    timeout: 2h\n"))
-    with Emulator(time_scale=TIME_SCALE, durations={"compute.networks": 2000.0}) as emu:
+    with Emulator(durations={"compute.networks": 2000.0}) as emu:
         make_bucket(emu)
         args = ("apply", str(plan), "--ledger", LOCATION, "--json")
         holder = subprocess.Popen(
@@ -151,7 +152,8 @@ def test_killed_holder_is_taken_over_after_its_lease_and_its_run_resumed(tmp_pat
         assert vpc.status == "in_flight" and vpc.operation and vpc.operation.name
         clients = ClientFactory(credentials=AnonymousCredentials(), emulator_url=emu.url)
         lock = gcslock.read(lambda: clients.storage().bucket(BUCKET).blob("envs/basics.json.lock"))
-        assert lock is not None and lock.info.pid == holder.pid and not lock.expired()
+        clock = SimulatedClock(LocalBackend(emu.clock))
+        assert lock is not None and lock.info.pid == holder.pid and not lock.expired(clock)
 
         # The dead holder's lock declares its own 1 s lease; this run keeps the default one.
         resumed = subprocess.run(

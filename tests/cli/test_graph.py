@@ -17,7 +17,7 @@ from orchestrator.cli import app
 from orchestrator.emulator import Emulator
 from orchestrator.plan import load_plan
 
-from ..engine.conftest import BASICS, TIME_SCALE
+from ..engine.conftest import BASICS
 
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
 NODE = re.compile(r'^\s*(s_\w+)\["([^<"]+)<br/>.*:::(\w+)$')
@@ -69,7 +69,7 @@ def test_status_follows_the_ledger_through_apply_and_destroy(
 ) -> None:
     plan = tmp_path / "basics.yaml"
     plan.write_text(BASICS)
-    dep = orchestrator.load(plan, emulator=emulator.url, time_scale=TIME_SCALE,
+    dep = orchestrator.load(plan, emulator=emulator,
                             state_dir=tmp_path / ".provision")
     assert set(_parse(dep.graph())[0].values()) == {"not_applied"}
     assert dep.apply().ok

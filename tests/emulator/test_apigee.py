@@ -156,7 +156,7 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Emulator]:
-    with Emulator(time_scale=0.001, durations=FAST) as emu:
+    with Emulator(durations=FAST) as emu:
         yield emu
 
 
@@ -252,7 +252,7 @@ def test_organization_create_is_a_long_running_operation(cloud: Cloud) -> None:
 def slow() -> Iterator[Emulator]:
     """Instances take 0.3 s here: long enough to meet the organization's lock."""
     durations = {**FAST, "apigee.organizations.instances": 300.0}
-    with Emulator(time_scale=0.001, durations=durations) as emu:
+    with Emulator(durations=durations) as emu:
         yield emu
 
 
@@ -636,8 +636,7 @@ def test_the_connection_stays_while_an_organization_uses_it(cloud: Cloud, org: d
 
 
 def test_the_connection_can_go_once_the_organization_is_released() -> None:
-    with Emulator(
-        time_scale=0.001, durations={**FAST, "servicenetworking.producerRelease": 0}
+    with Emulator(durations={**FAST, "servicenetworking.producerRelease": 0}
     ) as emu:
         cloud = Cloud(emu.url)
         cloud.peered_network()

@@ -36,7 +36,7 @@ def client(emulator: Emulator) -> dns.Client:
 @pytest.fixture(scope="module")
 def slow_client() -> Iterator[dns.Client]:
     """Changes take 0.3 s here: long enough to see one pending."""
-    with Emulator(time_scale=0.001, durations={"dns.changes": 300}) as emu:
+    with Emulator(durations={"dns.changes": 300}) as emu:
         yield dns_client(emu.url)
 
 

@@ -97,7 +97,7 @@ def test_project_iam_policy(google_api) -> None:
 
 def test_configured_projects_are_the_only_ones() -> None:
 
-    with Emulator(time_scale=0.001, projects=["known-project"]) as emu:
+    with Emulator(projects=["known-project"]) as emu:
         projects = discovery.build(
             "cloudresourcemanager",
             "v3",
@@ -167,7 +167,7 @@ def test_unknown_service_is_refused(google_api) -> None:
 
 def test_disabled_api_is_refused_when_enforced() -> None:
 
-    with Emulator(time_scale=0.001, enforce_services=True) as emu:
+    with Emulator(enforce_services=True) as emu:
         compute = Compute(emu.url)
         with pytest.raises(exceptions.Forbidden) as caught:
             compute.networks.get(project=PROJECT, network="n")

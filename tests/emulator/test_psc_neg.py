@@ -25,7 +25,7 @@ DURATIONS = {**FAST, "compute.sslCertificates.managed": 3600.0}
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Emulator]:
-    with Emulator(time_scale=0.001, durations=DURATIONS) as emu:
+    with Emulator(durations=DURATIONS) as emu:
         yield emu
 
 

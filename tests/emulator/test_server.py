@@ -7,15 +7,15 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from google.api_core import exceptions, retry
-from google.api_core.future import polling
+from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, run_v2
 from google.iam.v1 import iam_policy_pb2, policy_pb2
@@ -28,6 +28,17 @@ from .conftest import PROJECT, REGION, Compute
 
 DONE = compute_v1.Operation.Status.DONE
 NO_RETRY = None
+
+
+@contextmanager
+def still(emu: Emulator) -> Iterator[float]:
+    """Hold the virtual clock still, as a participant at work does; yields the time."""
+    worker = emu.clock.session()
+    emu.clock.hold(worker)
+    try:
+        yield emu.clock.now()
+    finally:
+        emu.clock.release(worker)
 
 
 def admin(url: str, path: str, body: dict | None = None) -> dict:
@@ -57,35 +68,33 @@ def test_unknown_api_or_route_is_404(emulator: Emulator) -> None:
 
 
 def test_long_poll_does_not_block_other_requests() -> None:
-    with Emulator(time_scale=1.0, durations={"compute.networks": 0.6}) as emu:
+    with Emulator(durations={"compute.networks": 60}) as emu:
         compute = Compute(emu.url)
         op = insert_network(compute)
-        finished: dict[str, float] = {}
+        with still(emu) as start:
+            finished: dict[str, object] = {}
 
-        def wait() -> None:
-            done = compute.global_operations.wait(project=PROJECT, operation=op.name)
-            assert done.status == DONE
-            finished["wait"] = time.monotonic()
+            def wait() -> None:
+                done = compute.global_operations.wait(project=PROJECT, operation=op.name)
+                finished.update(status=done.status, at=emu.clock.now())
 
-        start = time.monotonic()
-        waiter = threading.Thread(target=wait)
-        waiter.start()
-        listed = list(compute.networks.list(project=PROJECT))
-        answered = time.monotonic()
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            # Answered while the wait is held: the network is not there yet.
+            assert list(compute.networks.list(project=PROJECT)) == []
+            assert waiter.is_alive()
         waiter.join()
-        assert listed == []  # not yet: the network appears when the operation is done
-        assert answered - start < 0.3
-        assert finished["wait"] - start >= 0.5
+        assert finished == {"status": DONE, "at": start + 60}
 
 
 def test_wait_returns_after_a_bounded_long_poll() -> None:
-    # A 24-hour operation; a wait holds 120 simulated seconds (0.12 s here) at most.
-    with Emulator(time_scale=0.001, durations={"compute.networks": 86_400}) as emu:
+    # A 24-hour operation; a wait holds 120 simulated seconds at most.
+    with Emulator(durations={"compute.networks": 86_400}) as emu:
         compute = Compute(emu.url)
         op = insert_network(compute)
-        start = time.monotonic()
+        start = emu.clock.now()
         polled = compute.global_operations.wait(project=PROJECT, operation=op.name)
-        assert 0.1 <= time.monotonic() - start < 1.0
+        assert emu.clock.now() == start + 120
         assert polled.status == compute_v1.Operation.Status.RUNNING
         assert 0 <= polled.progress < 100
 
@@ -186,10 +195,10 @@ def test_quota_fault_is_403_rate_limit_exceeded(emulator: Emulator, compute: Com
 
 def test_latency_fault_delays_answers(emulator: Emulator, compute: Compute) -> None:
     emulator.set_faults(latency=0.2)
-    start = time.monotonic()
+    start = emulator.clock.now()
     with pytest.raises(exceptions.NotFound):
         compute.networks.get(project=PROJECT, network="net")
-    assert time.monotonic() - start >= 0.2
+    assert emulator.clock.now() == pytest.approx(start + 0.2)
 
 
 def test_failed_operations(emulator: Emulator, compute: Compute, run_services) -> None:
@@ -208,14 +217,15 @@ def test_failed_operations(emulator: Emulator, compute: Compute, run_services) -
 
 
 def test_eventual_consistency(emulator: Emulator, compute: Compute) -> None:
-    emulator.set_faults(consistency_delay=100)  # 0.1 s at this time scale
+    emulator.set_faults(consistency_delay=100)
     compute.wait(insert_network(compute))
     with pytest.raises(exceptions.NotFound):
         compute.networks.get(project=PROJECT, network="net")
-    patient = retry.Retry(
-        predicate=retry.if_exception_type(exceptions.NotFound), initial=0.02, timeout=5
-    )
-    assert compute.networks.get(project=PROJECT, network="net", retry=patient).name == "net"
+    emulator.skip(99)
+    with pytest.raises(exceptions.NotFound):
+        compute.networks.get(project=PROJECT, network="net")
+    emulator.skip(1)
+    assert compute.networks.get(project=PROJECT, network="net").name == "net"
 
 
 def test_iam_bindings_apply_late(emulator: Emulator, run_services) -> None:
@@ -223,19 +233,16 @@ def test_iam_bindings_apply_late(emulator: Emulator, run_services) -> None:
     run_services.create_service(
         parent=f"projects/{PROJECT}/locations/{REGION}", service_id="s",
         service=run_v2.Service(template={"containers": [{"image": "x"}]}),
-    ).result(polling=polling.DEFAULT_POLLING.with_delay(initial=0.01))  # fmt: skip
+    ).result()
     emulator.set_faults(iam_delay=100)
     policy = policy_pb2.Policy(bindings=[{"role": "roles/run.invoker", "members": ["allUsers"]}])
     run_services.set_iam_policy(request={"resource": name, "policy": policy})
     request = iam_policy_pb2.GetIamPolicyRequest(resource=name)
     assert not run_services.get_iam_policy(request=request).bindings
-
-    def applied() -> bool:
-        return bool(run_services.get_iam_policy(request=request).bindings)
-
-    deadline = time.monotonic() + 5
-    while not applied():  # polled through the API, as a caller would
-        assert time.monotonic() < deadline
+    emulator.skip(99)
+    assert not run_services.get_iam_policy(request=request).bindings
+    emulator.skip(1)
+    assert run_services.get_iam_policy(request=request).bindings
 
 
 # --- admin API and request log ---------------------------------------------------------------
@@ -270,8 +277,8 @@ def test_admin_api(emulator: Emulator, compute: Compute) -> None:
 
 
 def test_skipping_time_finishes_what_ends_meanwhile_and_no_more() -> None:
-    # At scale 1 a network takes 10 real seconds: only skipping can finish it within the test.
-    with Emulator(time_scale=1.0) as emu:
+    # Held still, the clock moves only by skips: a network takes 10 s.
+    with Emulator() as emu, still(emu):
         compute = Compute(emu.url)
         op = insert_network(compute)
         emu.skip(5)

@@ -10,9 +10,6 @@ import pytest
 import orchestrator
 from orchestrator.emulator import Emulator
 
-# The shared emulator fixture runs at this scale (tests/conftest.py).
-TIME_SCALE = 0.001
-
 BASICS = """
 name: basics
 vars:
@@ -67,8 +64,7 @@ def deploy(
         options.setdefault("state_dir", tmp_path / ".provision")
         vars_ = options.pop("vars", None)
         dep = orchestrator.load(
-            write_plan(text), vars=vars_, emulator=emulator.url,
-            time_scale=TIME_SCALE, **options,
+            write_plan(text), vars=vars_, emulator=emulator, **options,
         )
         opened.append(dep)
         return dep

@@ -21,7 +21,7 @@ def test_google_cloud_clients_leave_retrying_to_the_engine() -> None:
     # seed the first request meets a 503 and the second would not: a client that retried on its
     # own would succeed.
     faults = {"unavailable": 0.5, "methods": ["compute.networks.get"]}
-    with Emulator(time_scale=0.001, seed=2, faults=faults) as emu:
+    with Emulator(seed=2, faults=faults) as emu:
         clients = ClientFactory(credentials=AnonymousCredentials(), emulator_url=emu.url)
         with pytest.raises(exceptions.ServiceUnavailable):
             clients.compute("NetworksClient").get(project=PROJECT, network="any")

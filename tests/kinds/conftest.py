@@ -16,7 +16,6 @@ import orchestrator
 from orchestrator import discovery
 from orchestrator.emulator import Emulator
 
-TIME_SCALE = 0.001  # the shared emulator's (tests/conftest.py)
 PROJECT = "backend-project"
 REGION = "europe-west1"
 
@@ -31,7 +30,7 @@ def deploy(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., orchest
         path = tmp_path / "plan.yaml"
         path.write_text(text)
         options.setdefault("state_dir", tmp_path / ".provision")
-        dep = orchestrator.load(path, emulator=emulator.url, time_scale=TIME_SCALE, **options)
+        dep = orchestrator.load(path, emulator=emulator, **options)
         opened.append(dep)
         return dep
 

@@ -182,5 +182,7 @@ def test_record_made_out_of_band_blocks_the_zone_with_a_clear_message(
     cleanup = zone.changes()
     cleanup.delete_record_set(stray)
     cleanup.create()
+    while cleanup.status != "done":
+        cleanup.reload()
     assert dep.destroy().ok
     assert dep.ledger().resources == {}

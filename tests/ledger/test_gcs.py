@@ -23,6 +23,7 @@ from google.cloud import storage
 import orchestrator
 from orchestrator.emulator import Emulator
 from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.clock import LocalBackend, SimulatedClock
 from orchestrator.ledger import (
     Ledger,
     LedgerConflict,
@@ -38,7 +39,7 @@ from orchestrator.ledger import (
 from orchestrator.ledger.codec import encode
 from orchestrator.ledger.gcs import GcsStore
 
-from ..engine.conftest import BASICS, TIME_SCALE
+from ..engine.conftest import BASICS
 from .conftest import sample_ledger
 
 BUCKET = "team-ledgers"
@@ -48,13 +49,11 @@ HOLDER = Path(__file__).with_name("gcs_holder.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Waits for `condition` to hold: a lease is measured in time, so some tests must watch it
-    pass; they poll the state, they do not guess how long it takes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+@pytest.fixture
+def clock(emulator: Emulator) -> SimulatedClock:
+    """The emulator's virtual clock, as an engine sees it: leases are simulated time, and a
+    test moves through one by sleeping on the clock while the lease renewer works."""
+    return SimulatedClock(LocalBackend(emulator.clock))
 
 
 @pytest.fixture
@@ -73,9 +72,11 @@ def bucket(emulator: Emulator) -> storage.Bucket:
 
 
 @pytest.fixture
-def make_store(clients: ClientFactory, bucket: storage.Bucket) -> Callable[..., GcsStore]:
+def make_store(
+    clients: ClientFactory, bucket: storage.Bucket, clock: SimulatedClock
+) -> Callable[..., GcsStore]:
     def make(location: str = LOCATION, **options: float) -> GcsStore:
-        store = open_store(location, storage=clients.storage, **options)
+        store = open_store(location, storage=clients.storage, clock=clock, **options)
         assert isinstance(store, GcsStore)
         return store
 
@@ -148,7 +149,7 @@ def test_a_run_whose_ledger_changes_under_it_stops_and_says_so(emulator, bucket,
             blob.upload_from_string(encode(sample_ledger(), 40))
             intruder.append(blob.generation)
 
-    dep = orchestrator.load(plan, emulator=emulator.url, ledger=LOCATION, time_scale=TIME_SCALE,
+    dep = orchestrator.load(plan, emulator=emulator, ledger=LOCATION,
                             parallelism=1, on_event=meddle)
     with dep, pytest.raises(LedgerConflict) as refused:
         dep.apply()
@@ -270,12 +271,13 @@ def test_second_holder_is_refused_with_who_holds_it(make_store, bucket) -> None:
     assert bucket.get_blob(f"{NAME}.lock") is None  # released
 
 
-def test_renewals_keep_the_lock_and_its_id(make_store, bucket) -> None:
+def test_renewals_keep_the_lock_and_its_id(make_store, bucket, clock) -> None:
     store = make_store(lease=1.0)
-    with store.lock("apply") as lock:
+    with clock.busy(), store.lock("apply") as lock:
         # Three renewals, a third of a lease apart: a whole lease has passed since the lock
         # was taken, and it is still this run's.
-        eventually(lambda: lock_object(bucket).metageneration >= 4)
+        clock.sleep(1.0)
+        assert lock_object(bucket).metageneration == 4
         assert lock_object(bucket).generation == int(lock.id)
         with pytest.raises(LockHeld), make_store().lock("plan"):
             pass
@@ -283,12 +285,14 @@ def test_renewals_keep_the_lock_and_its_id(make_store, bucket) -> None:
         store.save(ledger)
 
 
-def test_lock_released_between_a_failed_create_and_the_read_is_free(clients, bucket) -> None:
+def test_lock_released_between_a_failed_create_and_the_read_is_free(
+    clients, bucket, clock
+) -> None:
     """terraform#30149: the holder deletes its lock just after another's create failed and
     before that one reads who holds it. Terraform reports "object doesn't exist" and gives up;
     here the lock is free, and taken."""
     blob = lambda: clients.storage().bucket(BUCKET).blob(f"{NAME}.lock")  # noqa: E731
-    holder = gcslock.acquire(blob, LOCATION, "apply", lease=60)
+    holder = gcslock.acquire(blob, LOCATION, "apply", lease=60, clock=clock)
     calls = 0
     acquiring = threading.current_thread()
 
@@ -301,7 +305,7 @@ def test_lock_released_between_a_failed_create_and_the_read_is_free(clients, buc
             holder.release()
         return blob()
 
-    taken = gcslock.acquire(interleaved, LOCATION, "plan", lease=60)
+    taken = gcslock.acquire(interleaved, LOCATION, "plan", lease=60, clock=clock)
     try:
         assert calls == 3  # create (refused), read (gone), create again
         assert int(taken.lock.id) > int(holder.lock.id)
@@ -310,7 +314,9 @@ def test_lock_released_between_a_failed_create_and_the_read_is_free(clients, buc
         taken.release()
 
 
-def test_killed_holder_is_taken_over_once_its_lease_expires(emulator, make_store, bucket) -> None:
+def test_killed_holder_is_taken_over_once_its_lease_expires(
+    emulator, make_store, bucket, clock
+) -> None:
     process = subprocess.Popen(
         [sys.executable, str(HOLDER), emulator.url, LOCATION, "1.0"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -329,7 +335,7 @@ def test_killed_holder_is_taken_over_once_its_lease_expires(emulator, make_store
     held: list[tuple[float, float, LockInfo | None]] = []
 
     def waiter() -> None:
-        with make_store(lock_timeout=30).lock("apply") as lock:
+        with clock.busy(), make_store(lock_timeout=30).lock("apply") as lock:
             entered = time.monotonic()
             ledger = make_store().load()
             assert ledger.serial >= 1  # the dead holder's write is there
@@ -347,28 +353,34 @@ def test_killed_holder_is_taken_over_once_its_lease_expires(emulator, make_store
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
-def test_force_unlock_needs_that_lock_id(make_store, bucket) -> None:
+def test_force_unlock_needs_that_lock_id(make_store, bucket, clock) -> None:
     store = make_store(lease=1.0)
-    with store.lock("apply") as lock:
+    with clock.busy(), store.lock("apply") as lock:
         ledger = store.load()
         with pytest.raises(LedgerError, match="is not a lock id"):
             make_store().force_unlock("a1b2c3")
         with pytest.raises(LedgerError, match=f"is not the lock of ledger.*lock {lock.id}"):
             make_store().force_unlock(str(int(lock.id) + 1))
         assert make_store().force_unlock(lock.id) == lock.info
-        # The holder learns at its next renewal, and writes nothing more.
-        eventually(lambda: "lost its lock" in _refusal(store, ledger))
+        # The holder learns at its next renewal, a third of a lease later, and writes nothing
+        # more.
+        assert _refusal(store, ledger) == ""
+        clock.sleep(0.4)
+        assert "lost its lock" in _refusal(store, ledger)
         assert "it was removed, by `provision unlock`" in _refusal(store, ledger)
     with pytest.raises(LedgerError, match="is not locked"):
         make_store().force_unlock(lock.id)
 
 
-def test_a_holder_that_cannot_renew_stops_writing(emulator, make_store) -> None:
+def test_a_holder_that_cannot_renew_stops_writing(emulator, make_store, clock) -> None:
     store = make_store(lease=0.6)
-    with store.lock("apply"):
+    with clock.busy(), store.lock("apply"):
         ledger = store.load()
         emulator.set_faults(unavailable=1.0, methods=["storage.objects.patch"])
-        eventually(lambda: "could not renew the lease" in _refusal(store, ledger))
+        clock.sleep(0.5)  # the lease, from the last renewal that got through, runs to 0.6
+        assert _refusal(store, ledger) == ""
+        clock.sleep(0.1)
+        assert "could not renew the lease" in _refusal(store, ledger)
         emulator.set_faults(unavailable=0.0, methods=[])
 
 
@@ -400,7 +412,7 @@ def test_plan_settings_and_api_choose_the_bucket(emulator, bucket, tmp_path: Pat
     plan = tmp_path / "plan.yaml"
     setting = f"name: basics\nsettings:\n  ledger: {LOCATION}\n"
     plan.write_text(BASICS.replace("name: basics\n", setting))
-    with orchestrator.load(plan, emulator=emulator.url, time_scale=TIME_SCALE,
+    with orchestrator.load(plan, emulator=emulator,
                            state_dir=tmp_path / ".provision") as dep:
         assert dep.ledger_location == LOCATION
         assert dep.apply().ok
@@ -409,7 +421,7 @@ def test_plan_settings_and_api_choose_the_bucket(emulator, bucket, tmp_path: Pat
     ledger = json.loads(bucket.blob(NAME).download_as_bytes())
     assert set(ledger["resources"]) == {"vpc", "subnet", "fw"}
     other = f"gs://{BUCKET}/elsewhere.json"
-    with orchestrator.load(plan, emulator=emulator.url, ledger=other, time_scale=TIME_SCALE,
+    with orchestrator.load(plan, emulator=emulator, ledger=other,
                            state_dir=tmp_path / ".provision") as dep:
         assert dep.ledger_location == other
         assert dep.ledger().serial == 0

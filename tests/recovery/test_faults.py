@@ -14,19 +14,15 @@ import pytest
 import orchestrator
 from orchestrator.emulator import Emulator
 
-from ..conftest import QUICK_DURATIONS
-
 PLANS = Path(__file__).parents[2] / "plans"
 # At 0.01 a millisecond of real client overhead is 0.1 simulated second, about a round trip
 # to Google, so retries under faults spend deadlines as they would against Google. Apigee's
 # operations are cut short: faults, not durations, are what this is about.
-TIME_SCALE = 0.01
-DURATIONS = QUICK_DURATIONS
 FAULTS = {
     "rate_limit": 0.1,  # 429 with Retry-After
     "unavailable": 0.1,  # 503
-    "latency": 0.005,  # real seconds: 50-150 ms simulated
-    "latency_jitter": 0.01,
+    "latency": 0.05,  # 50-150 ms of simulated network time on every request
+    "latency_jitter": 0.1,
     "consistency_delay": 20.0,  # a new resource reads 404 for 20 simulated seconds
     "iam_delay": 30.0,  # a set IAM policy reads back as the old one for 30 s
 }
@@ -44,8 +40,8 @@ FAULTS = {
 )
 def test_reference_plan_applies_and_destroys_through_faults(plan: str, tmp_path: Path) -> None:
     with (
-        Emulator(time_scale=TIME_SCALE, seed=7, faults=FAULTS, durations=DURATIONS) as emu,
-        orchestrator.load(PLANS / plan, emulator=emu.url, time_scale=TIME_SCALE,
+        Emulator(seed=7, faults=FAULTS) as emu,
+        orchestrator.load(PLANS / plan, emulator=emu,
                           state_dir=tmp_path / ".provision") as dep,
     ):
         applied = dep.apply()
@@ -61,14 +57,14 @@ def test_reference_plan_applies_and_destroys_through_faults(plan: str, tmp_path:
 
 def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> None:
     plan = PLANS / "psc-cloud-run.yaml"
-    with Emulator(time_scale=TIME_SCALE, seed=1, durations=DURATIONS,
+    with Emulator(seed=1,
                   faults={"operation_failure": 1.0,
                           "methods": ["compute.regionSslCertificates.insert"]}) as emu:
         run = subprocess.run(
             [sys.executable, "-m", "orchestrator", "apply", str(plan), f"--emulator={emu.url}",
              "--yes"],
             cwd=tmp_path, capture_output=True, text=True, timeout=300,
-            env={**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+            env=dict(os.environ),
         )
     assert run.returncode == 1
     out = run.stdout
@@ -86,12 +82,12 @@ def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> 
 def test_a_read_google_never_answers_names_the_step_and_changes_nothing(tmp_path: Path) -> None:
     plan = PLANS / "network-basics.yaml"
     faults = {"unavailable": 1.0, "methods": ["compute.networks.get"]}
-    with Emulator(time_scale=0.001, faults=faults) as emu:
+    with Emulator(faults=faults) as emu:
         run = subprocess.run(
             [sys.executable, "-m", "orchestrator", "apply", str(plan), f"--emulator={emu.url}",
              "--yes"],
             cwd=tmp_path, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PROVISION_TIME_SCALE": "0.001"},
+            env=dict(os.environ),
         )
         mutating = [r for r in emu.requests() if r["mutating"]]
     assert run.returncode == 1, run.stdout + run.stderr

@@ -14,7 +14,7 @@ from google.cloud import compute_v1
 from orchestrator.emulator import Emulator
 from orchestrator.ledger import LocalStore
 
-from ..engine.conftest import BASICS, TIME_SCALE
+from ..engine.conftest import BASICS
 
 PROJECT = "eng-project"
 # A second apply that changes the firewall, adds a network, and fails on an overlapping subnet.
@@ -37,7 +37,7 @@ def provision(emulator: Emulator, cwd: Path, *args: str) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args, f"--emulator={emulator.url}"],
         cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+        env=dict(os.environ),
     )
 
 

@@ -9,11 +9,8 @@ from pathlib import Path
 
 from orchestrator.emulator import Emulator
 
-from ..conftest import QUICK_DURATIONS, QUICK_SCALE
-
 PLANS = Path(__file__).parents[2] / "plans"
 KEY = PLANS / "demo-tls" / "api.internal.example.com.key"
-TIME_SCALE = 0.001
 
 
 def _key_lines() -> list[str]:
@@ -24,8 +21,8 @@ def _key_lines() -> list[str]:
 def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
     plan = PLANS / "psc-cloud-run.yaml"
     streams: list[str] = []
-    with Emulator(time_scale=QUICK_SCALE, durations=QUICK_DURATIONS) as emu:
-        env = {**os.environ, "PROVISION_TIME_SCALE": str(QUICK_SCALE)}
+    with Emulator() as emu:
+        env = dict(os.environ)
         for args in (["apply", str(plan), "--json"], ["plan", str(plan)],
                      ["apply", str(plan), "--yes"], ["outputs", str(plan), "--json"],
                      ["show", str(plan)], ["destroy", str(plan), "--json"]):
@@ -64,7 +61,7 @@ def test_a_secret_that_cannot_be_had_stops_before_any_request(
         run = subprocess.run(
             [sys.executable, "-m", "orchestrator", command[0], str(plan), *command[1:],
              f"--emulator={emulator.url}"],
-            cwd=tmp_path, env={**env, "PROVISION_TIME_SCALE": str(TIME_SCALE)},
+            cwd=tmp_path, env=env,
             capture_output=True, text=True, timeout=120,
         )
         assert run.returncode == 2, (command, run.stdout, run.stderr)

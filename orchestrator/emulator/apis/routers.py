@@ -367,7 +367,7 @@ def router_status(cloud: Cloud, call: Call) -> dict[str, Any]:
             )
             best += learned
             # Simulated seconds, like every duration the emulator reports.
-            seconds = int((cloud.now() - s.since) / max(cloud.config.time_scale, 1e-9))
+            seconds = int(cloud.clock.simulated(cloud.now() - s.since))
             status.update(
                 uptime=_uptime(seconds),
                 uptimeSeconds=str(seconds),

@@ -1,0 +1,58 @@
+"""On the virtual clock a run is a function of its plan and the emulator's seed: the same requests
+in the same order at the same simulated times, one step at a time; the same requests at any
+parallelism; and Google's durations to the second, however busy the machine."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import orchestrator
+from orchestrator.emulator import Emulator
+
+PLANS = Path(__file__).parents[2] / "plans"
+START = 1_800_000_000.0
+FAULTS = {"rate_limit": 0.1, "unavailable": 0.1, "consistency_delay": 20.0, "iam_delay": 30.0,
+          "latency": 0.05, "latency_jitter": 0.1}
+OPERATION = re.compile(r"/operations/[^/]+")
+
+
+def _run(plan: Path, tmp: Path, parallelism: int, faults: dict | None) -> tuple[list, float]:
+    with (
+        Emulator(seed=7, start=START, faults=faults) as emu,
+        orchestrator.load(plan, emulator=emu, parallelism=parallelism,
+                          state_dir=tmp / ".provision") as dep,
+    ):
+        result = dep.apply()
+        assert result.ok, [(f.step, f.message) for f in result.failures]
+        log = [(r["method"], r["path"], r["status"], r["time"]) for r in emu.requests()]
+        return log, result.elapsed
+
+
+def test_one_step_at_a_time_a_run_repeats_request_for_request(tmp_path: Path) -> None:
+    plan = PLANS / "psc-cloud-run.yaml"
+    first, elapsed = _run(plan, tmp_path / "a", 1, FAULTS)
+    second, again = _run(plan, tmp_path / "b", 1, FAULTS)
+    assert {status for _, _, status, _ in first} >= {200, 429, 503}  # the faults happened
+    assert first == second and elapsed == again
+
+
+def test_at_any_parallelism_a_run_makes_the_same_requests(tmp_path: Path) -> None:
+    plan = PLANS / "psc-cloud-run.yaml"
+
+    def requests(log: list) -> Counter:
+        # Operation names carry the moment they were made; what is asked of them does not.
+        return Counter((method, OPERATION.sub("/operations/*", path)) for method, path, *_ in log)
+
+    serial, serial_elapsed = _run(plan, tmp_path / "serial", 1, None)
+    wide, wide_elapsed = _run(plan, tmp_path / "wide", 8, None)
+    assert requests(serial) == requests(wide)
+    assert wide_elapsed < serial_elapsed
+
+
+def test_googles_durations_to_the_second(tmp_path: Path) -> None:
+    """The network, subnet and firewall of network-basics take 10, 15 and 5 simulated seconds
+    (operations.DURATIONS): one step at a time, 30 s, whatever the CPU did meanwhile."""
+    _, elapsed = _run(PLANS / "network-basics.yaml", tmp_path, 1, None)
+    assert elapsed == 30.0
