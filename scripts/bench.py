@@ -1,6 +1,6 @@
 """Benchmark: wall time against the critical path, requests, start-up and scale.
 
-    python scripts/bench.py [--scale 0.015] [--repeat 5]
+    python scripts/bench.py [--repeat 5]
 
 Prints one table, then start-up and scale figures and the issue's targets, met or missed.
 
@@ -27,19 +27,15 @@ operations (operations.DURATIONS), and Google's one-operation-at-a-time parents 
 organization, a network's peering) taken one step at a time. For destroy the graph is reversed,
 and the Service Networking connection waits out the emulator's release lag after the Apigee
 organization. For the no-op re-apply the reference is the slowest single read chain: each
-step's resource read once, alone, summed along the heaviest dependency path. A no-op waits on
-no operation, so it is timed in real seconds (time scale 1) with every request answered after
-Google's 0.1 s round trip, and each read of the chain costs its requests x 0.1 s.
+step's resource read once, alone, summed along the heaviest dependency path, each read costing
+its requests x 0.1 s plus the real time of its local work.
 
-Time scale: simulated seconds = real seconds / scale. At the default 0.015 a request through the
-client libraries to the in-process emulator costs about 1.4 ms, i.e. 0.09 simulated seconds:
-below a real round trip to Google (about 0.1 s). The difference is added as request latency
-(the emulator's `Faults(latency=...)`, real seconds), measured at start, so that every request
-costs about one Google round trip. A smaller scale would make the emulator's own overhead count
-as several round trips; a larger one would not finish in five minutes on two cores, since the
-Apigee plans take 80 to 110 simulated minutes each way. Note that everything else the engine does
-in real time (CPU, ledger fsyncs) also weighs 1/scale times more here than against Google: the
-ratios are pessimistic.
+Time: each scenario runs on its emulator's virtual clock (orchestrator/emulator/clock.py), every
+request costing Google's 0.1 s round trip in simulated time (the emulator's latency fault). The
+apply and destroy rows are simulated seconds: the schedule as it would unfold on Google, which
+the machine's load cannot change; the engine's own work (CPU, ledger fsyncs) stands the clock
+still and is reported apart, in real seconds. The no-op rows add the two, simulated round trips
+and real local work, as an upper bound of what it would take against Google.
 
 Scale: a generated 1,000-step plan (scripts/bench_validate.py) is validated by the CLI (best of
 --repeat) and applied (scripts/bench_scale.py) against `provision emulator` in another process,
@@ -105,30 +101,6 @@ def startup(repeat: int, big_plan: Path) -> dict[str, float]:
     }
 
 
-def round_trip(scale: float) -> float:
-    """Real seconds of one GET through google-cloud-compute to an in-process emulator."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import compute_v1
-
-    from orchestrator.emulator import Emulator
-
-    with Emulator(time_scale=scale) as emu:
-        client = compute_v1.NetworksClient(
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=f"{emu.url}/compute"),
-        )
-        client.insert_unary(request={"project": "rtt", "network_resource": {"name": "rtt"}})
-        time.sleep(20 * scale)  # the insert's operation
-        times = []
-        for _ in range(200):
-            start = time.perf_counter()
-            client.get(project="rtt", network="rtt")
-            times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def _worker(script: str, arg: str, noop_done: threading.Event | None = None) -> dict[str, Any]:
     """Run a worker script; its last line of output is its JSON result."""
     with tempfile.TemporaryFile("w+") as errors:
@@ -149,13 +121,12 @@ def _worker(script: str, arg: str, noop_done: threading.Event | None = None) -> 
     return json.loads(lines[-1])
 
 
-def _scenario(plan: Path, tmp: Path, scale: float, latency: float, parallelism: int,
-              poll: str, readiness: bool,
+def _scenario(plan: Path, tmp: Path, parallelism: int, poll: str, readiness: bool,
               noop_done: threading.Event | None = None) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(dir=tmp))
     # One step at a time, a no-op is the same every time: one try is enough.
-    args = {"plan": str(plan), "workdir": str(workdir), "scale": scale,
-            "latency": latency, "parallelism": parallelism, "poll": poll, "readiness": readiness,
+    args = {"plan": str(plan), "workdir": str(workdir),
+            "parallelism": parallelism, "poll": poll, "readiness": readiness,
             "round_trip": GOOGLE_ROUND_TRIP, "noop_tries": 2 if parallelism > 1 else 1}
     return _worker("bench_run.py", json.dumps(args), noop_done)
 
@@ -209,8 +180,8 @@ def _polls(phase: dict[str, Any], kind: str) -> str:
 
 
 def table(found: list[Scenario], results: dict[str, Any]) -> tuple[list[str], list[str]]:
-    head = ("| scenario | run | critical path (s) | wall (s) | wall / critical | requests "
-            "| mutating | polls per op: compute / other | baseline wall (s) "
+    head = ("| scenario | run | critical path (s) | wall (s) | wall / critical | engine real (s) "
+            "| requests | mutating | polls per op: compute / other | baseline wall (s) "
             "| baseline requests | baseline / ours |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     notes: list[str] = []
@@ -218,7 +189,7 @@ def table(found: list[Scenario], results: dict[str, Any]) -> tuple[list[str], li
         ours, base = results[f"{sc.name}/ours"], results[f"{sc.name}/baseline"]
         if not ours.get("apply", {}).get("ok"):
             why = ours.get("error") or "; ".join(ours.get("apply", {}).get("failures", []))
-            lines.append(f"| {sc.name} | apply failed | | | | | | | | | |")
+            lines.append(f"| {sc.name} | apply failed | | | | | | | | | | |")
             notes.append(f"{sc.name}: did not apply: {why[:300]}")
             continue
         for phase, ref_key in (("apply", "critical_apply"), ("noop", "read_chain"),
@@ -234,7 +205,8 @@ def table(found: list[Scenario], results: dict[str, Any]) -> tuple[list[str], li
             ref_text = _f(ref, digits) + (" (read chain)" if phase == "noop" else "")
             lines.append(
                 f"| {sc.name} | {label}{failed} | {ref_text} | {_f(mine['wall'], digits)} "
-                f"| {_f(mine['wall'] / ref, 2) if ref else '—'} | {mine['requests']:,} "
+                f"| {_f(mine['wall'] / ref, 2) if ref else '—'} | {_f(mine['real'], 1)} "
+                f"| {mine['requests']:,} "
                 f"| {mine['mutating']} | {_polls(mine, 'compute')} / {_polls(mine, 'other')} "
                 f"| {_f(bwall)} | {_f(breq)} "
                 f"| {_f(bwall / mine['wall'], 1) if bwall else '—'} |"
@@ -296,7 +268,6 @@ def targets(found: list[Scenario], results: dict[str, Any], start: dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=0.015)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     began = time.perf_counter()
@@ -310,10 +281,6 @@ def main() -> None:
         big = tmp / "scale.yaml"
         big.write_text(generate(SCALE_STEPS))
         start = startup(args.repeat, big)
-        rtt = round_trip(args.scale)
-        latency = max(0.0, GOOGLE_ROUND_TRIP * args.scale - rtt)
-        print(f"time scale {args.scale}: emulator round trip {rtt * 1000:.2f} ms real = "
-              f"{rtt / args.scale:.3f} s simulated; latency added {latency * 1000:.2f} ms real")
         found, missing = scenarios(tmp)
 
         wide = found[-1]
@@ -326,7 +293,7 @@ def main() -> None:
             if done is not None:
                 noops.append(done)
             return (f"{sc.name}/{mode}",
-                    lambda: _scenario(plan, tmp, args.scale, latency, par, poll, ready, done))
+                    lambda: _scenario(plan, tmp, par, poll, ready, done))
 
         def after_noops() -> None:
             for done in noops:
@@ -345,8 +312,10 @@ def main() -> None:
         results = _lanes(lanes, STAGGER)
 
     lines, notes = table(found, results)
-    notes.insert(0, "no-op rows: real seconds, each request answered after Google's 0.1 s round "
-                    "trip (no operation runs, so no time scale); other rows: simulated seconds")
+    notes.insert(0, "apply and destroy: wall is simulated seconds on the virtual clock (Google's "
+                    "durations, a 0.1 s round trip per request), engine real is the real seconds "
+                    "of the engine's own work, which stands the clock still; no-op: wall is "
+                    "simulated round trips plus real local work")
     print()
     print("\n".join(lines))
     if missing:
