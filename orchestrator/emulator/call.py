@@ -21,7 +21,8 @@ class Call:
     upload: bool = False  # sent to the method's media upload path
     project: str | None = None  # the project id the request concerns, when it names one
     int_enums: bool = False  # the client asked for `enum-encoding=int`
-    seq: int = 0  # the request's number in the log (seeds its faults)
+    seq: int = 0  # the request's number in the log
+    draw: str = ""  # its key for fault draws (Cloud.draw_key)
     now: float = 0.0
     # The caller's clock session when it holds a token (the X-Provision-Clock header): a
     # request parked on the clock gives that token back meanwhile.

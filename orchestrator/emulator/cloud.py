@@ -74,6 +74,7 @@ class Cloud:
         self.request_ids: dict[str, Key] = {}  # "project/requestId" -> operation
         self.projects: dict[str, str] = {}  # project ids seen -> numbers, to look numbers up
         self.faults = self.config.faults
+        self.draws: dict[str, int] = {}  # requests seen per (method, subject): see faults.py
         self.changed = False
 
     # --- time -----------------------------------------------------------------------------
@@ -117,6 +118,15 @@ class Cloud:
             op.response = gone.body if gone else None
         else:
             op.response = self.rules[op.api].effects[op.effect](self, op)
+
+    def draw_key(self, method_id: str, path: str) -> str:
+        """A request's key for fault draws: its method, what it acts on (an operation's poll
+        acts on the operation's target) and how many such requests came before it."""
+        op = self.ops.get(method_id.split(".")[0], path)
+        subject = f"{op.target_api}/{op.target}/{op.verb}" if op is not None else path
+        key = f"{method_id} {subject}"
+        n = self.draws[key] = self.draws.get(key, 0) + 1
+        return f"{key} #{n}"
 
     def visible(self, res: Resource, now: float) -> bool:
         """False while a new resource is still settling (the eventual-consistency fault)."""
@@ -164,7 +174,7 @@ class Cloud:
                 "target_id": target_id or (existing.body.get("id") if existing else None),
             },
         )
-        if faultlib.operation_fails(self.faults, self.config.seed, call.seq, call.method.id):
+        if faultlib.operation_fails(self.faults, self.config.seed, call.draw, call.method.id):
             op.error = failure(
                 ApiError(
                     500,

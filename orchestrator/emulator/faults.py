@@ -1,7 +1,10 @@
 """Injected faults, deterministic for a seed.
 
-Every decision draws from a generator seeded with (seed, request sequence number, purpose), so the
-same requests in the same order meet the same faults, whatever ran before.
+Every decision draws from a generator seeded with (seed, the request's draw key, purpose). The
+draw key names the request by what it asks, not by when it arrives: its method, the resource it
+acts on (for an operation's poll, the resource the operation acts on) and how many such requests
+came before it. So the same requests meet the same faults in whatever order they arrive: at any
+parallelism, a run meets the faults it met one step at a time.
 """
 
 from __future__ import annotations
@@ -49,21 +52,21 @@ class Faults:
         return not self.methods or any(fnmatch.fnmatchcase(method_id, p) for p in self.methods)
 
 
-def _rng(seed: int, seq: int, purpose: str) -> random.Random:
-    return random.Random(f"{seed}/{seq}/{purpose}")
+def _rng(seed: int, key: str, purpose: str) -> random.Random:
+    return random.Random(f"{seed}/{key}/{purpose}")
 
 
-def latency(faults: Faults, seed: int, seq: int) -> float:
+def latency(faults: Faults, seed: int, key: str) -> float:
     if not faults.latency and not faults.latency_jitter:
         return 0.0
-    return faults.latency + faults.latency_jitter * _rng(seed, seq, "latency").random()
+    return faults.latency + faults.latency_jitter * _rng(seed, key, "latency").random()
 
 
-def request_error(faults: Faults, seed: int, seq: int, method_id: str) -> ApiError | None:
+def request_error(faults: Faults, seed: int, key: str, method_id: str) -> ApiError | None:
     """The transient error this request meets, if any."""
     if not faults.applies_to(method_id):
         return None
-    draw = _rng(seed, seq, "request").random()
+    draw = _rng(seed, key, "request").random()
     if draw < faults.rate_limit:
         return ApiError(
             429,
@@ -87,7 +90,7 @@ def request_error(faults: Faults, seed: int, seq: int, method_id: str) -> ApiErr
     return None
 
 
-def operation_fails(faults: Faults, seed: int, seq: int, method_id: str) -> bool:
+def operation_fails(faults: Faults, seed: int, key: str, method_id: str) -> bool:
     if not faults.operation_failure or not faults.applies_to(method_id):
         return False
-    return _rng(seed, seq, "operation").random() < faults.operation_failure
+    return _rng(seed, key, "operation").random() < faults.operation_failure

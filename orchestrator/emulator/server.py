@@ -199,11 +199,13 @@ class Server:
         cloud = self.cloud
         method = match.method
         session = request.headers.get(CLOCK_HEADER)
-        delay = faultlib.latency(cloud.faults, cloud.config.seed, seq)
+        path = pipeline.resource_path(method, match)
+        draw = cloud.draw_key(method.id, path)
+        delay = faultlib.latency(cloud.faults, cloud.config.seed, draw)
         if delay:
             await cloud.clock.park(now + cloud.scaled(delay), session)
             now = cloud.now()
-        injected = faultlib.request_error(cloud.faults, cloud.config.seed, seq, method.id)
+        injected = faultlib.request_error(cloud.faults, cloud.config.seed, draw, method.id)
         if injected is not None:
             raise injected
         query = {k: request.rel_url.query.getall(k) for k in request.rel_url.query}
@@ -211,7 +213,6 @@ class Server:
         pipeline.check_parameters(method, match, query)
         raw = await request.read()
         content_type = request.headers.get("Content-Type", "")
-        path = pipeline.resource_path(method, match)
         if session is None and request.method == "GET":
             now = await self._let_time_pass(method.api, path, now)
         call = Call(
@@ -227,6 +228,7 @@ class Server:
             project=pipeline.project_of(cloud, match, path),
             int_enums=int_enums,
             seq=seq,
+            draw=draw,
             now=now,
             clock_session=session,
         )

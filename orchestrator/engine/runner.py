@@ -70,7 +70,8 @@ class Engine(RecoveryCommands):
         self._ledger: Any = None
         self._run: Any = None
         self._secrets: dict[str, str] = {}
-        self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll, poll=self.poll)
+        self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll, poll=self.poll,
+                              stream=lambda: _current_step() or "")
         self._polls: dict[str, int] = {}
 
     # --- events -----------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class Engine(RecoveryCommands):
     def _read(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any] | None:
         return retry.call(
             lambda: kind.adapter.read(self.clients, target),
-            deadline=deadline, clock=self.clock,
+            deadline=deadline, clock=self.clock, stream=_current_step() or "",
         )
 
     def _await_ready(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any]:
@@ -568,7 +569,7 @@ class Engine(RecoveryCommands):
     ) -> OperationRef | None:
         try:
             return retry.call(
-                fn, deadline=deadline, clock=self.clock,
+                fn, deadline=deadline, clock=self.clock, stream=_current_step() or "",
                 retry_if=retry_if,
             )
         except ApiError as exc:

@@ -56,8 +56,8 @@ class WallClock:
         if seconds > 0:
             time.sleep(seconds * self.scale)
 
-    def random(self) -> float:
-        """A draw in [0, 1) for jitter."""
+    def jitter(self, stream: str) -> float:
+        """A draw in [0, 1) for the backoff of `stream` (a step)."""
         return random.random()
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
@@ -113,14 +113,18 @@ class SimulatedClock:
     def __init__(self, backend: Backend, seed: int = 0) -> None:
         self._backend = backend
         self._local = threading.local()
-        # Jitter from a seeded generator: with one step at a time, a run's sleeps, and so its
-        # requests and their times, are the same every run.
-        self._random = random.Random(seed)
-        self._random_lock = threading.Lock()
+        # Jitter from a seeded generator per stream (a step): a step's backoffs, and so its
+        # requests and their times, are the same every run, at any parallelism.
+        self._seed = seed
+        self._streams: dict[str, random.Random] = {}
+        self._streams_lock = threading.Lock()
 
-    def random(self) -> float:
-        with self._random_lock:
-            return self._random.random()
+    def jitter(self, stream: str) -> float:
+        with self._streams_lock:
+            rng = self._streams.get(stream)
+            if rng is None:
+                rng = self._streams[stream] = random.Random(f"{self._seed}/{stream}")
+            return rng.random()
 
     def _held(self) -> bool:
         return getattr(self._local, "held", False)

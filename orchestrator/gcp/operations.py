@@ -54,6 +54,7 @@ class Waiter:
     clock: Clock
     on_poll: Callable[[OperationRef, dict[str, Any]], None] | None = None
     poll: str = WAIT
+    stream: Callable[[], str] = lambda: ""  # whose backoff a retried poll is (see retry.call)
 
     def __post_init__(self) -> None:
         self._fixed = fixed_interval(self.poll)
@@ -73,7 +74,7 @@ class Waiter:
         """One poll of an operation. An operation Google has just created may read 404 for a
         moment (eventual consistency): that is "not visible yet", retried to the deadline."""
         return retry.call(fn, deadline=deadline, clock=self.clock,
-                          retry_if=lambda e: e.not_found)
+                          retry_if=lambda e: e.not_found, stream=self.stream())
 
     def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:
         if self.on_poll:

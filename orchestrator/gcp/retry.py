@@ -36,11 +36,13 @@ def call(
     deadline: float,
     retry_if: Callable[[ApiError], bool] | None = None,
     clock: Any = None,
+    stream: str = "",
 ) -> T:
     """Run `fn`, retrying transient Google errors until `deadline` (a `clock.now()` value).
 
     retry_if: an extra predicate for errors a caller knows to be transient in its context
     (a delete blocked by a dependent that is itself being deleted, an IAM etag conflict).
+    stream: whose backoff this is (the step), for the clock's jitter.
     Raises ApiError (Google's own message) or DeadlineExceeded.
     """
 
@@ -60,7 +62,7 @@ def call(
             delay = float(api.retry_after)
         else:
             ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.attempt_number - 1))
-            delay = clock.random() * ceiling
+            delay = clock.jitter(stream) * ceiling
         return max(0.0, min(delay, deadline - clock.now()))
 
     def stop(state: tenacity.RetryCallState) -> bool:
