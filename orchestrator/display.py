@@ -40,6 +40,7 @@ DONE = {
     "import": "imported",
     "refresh": "refreshed",
     "delete": "deleted",
+    "leave": "left in place",
     "gone": "deleted outside provision",
 }
 
@@ -162,7 +163,8 @@ class LiveDisplay:
             elapsed = event.data.get(
                 "elapsed", entry.get("ended", 0.0) - entry.get("started", 0.0)
             )
-            done = DONE.get(event.action or "", f"{event.action} finished")
+            done = (event.message if event.action == "leave" and event.message
+                    else DONE.get(event.action or "", f"{event.action} finished"))
             text = f"{event.step}: {done} ({duration(elapsed)})"
         elif event.type == "step_failed":
             text = f"{event.step}: failed: {event.message}"

@@ -251,7 +251,7 @@ class Engine(RecoveryCommands):
         if live is None:
             reason = "deleted outside provision" if rec and rec.status == "present" else ""
             return StepChange(step.id, kind.name, "create", path, (), reason)
-        if (rec is None or rec.path != path) and not kind.configures:
+        if (rec is None or rec.path != path) and not kind.adopts_live:
             if ownership.is_ours(kind, live, self._ledger.lineage, step.id):
                 return StepChange(step.id, kind.name, "noop", path, (), "adopt: made by this plan")
             return StepChange(step.id, kind.name, "create", path, (), "exists, not in the ledger")
@@ -340,7 +340,7 @@ class Engine(RecoveryCommands):
             and rec.path == res.target.path
             and (rec.operation is None or rec.operation.action == "create")
         )
-        if live is not None and (rec is None or pending_create) and not kind.configures:
+        if live is not None and (rec is None or pending_create) and not kind.adopts_live:
             self._check_owner(step, kind, res, live, recorded_intent=pending_create)
         if pending_create and live is not None and rec.fingerprint != res.fingerprint:
             # That create was sent for an older plan (it never became ready, say, for a
@@ -719,12 +719,17 @@ class Engine(RecoveryCommands):
             target = target_of(kind, rec.path, rec.spec)
             started = self.clock.now()
             deadline = started + kind.timeout
-            self._emit(Event("step_started", step=step_id, kind=kind.name, action="delete",
+            action = "leave" if kind.left_on_destroy else "delete"
+            self._emit(Event("step_started", step=step_id, kind=kind.name, action=action,
                              resource=rec.path))
             try:
                 if rec.operation and rec.operation.name:
                     self._await_recorded(kind, rec, deadline)
-                if step_id in self._ledger.resources:
+                if step_id in self._ledger.resources and kind.left_on_destroy:
+                    with self._lock:
+                        self._ledger.resources.pop(step_id, None)
+                    self._save(step_id)
+                elif step_id in self._ledger.resources:
                     self._delete(kind, step_id, target, deadline)
             except Exception as exc:
                 self._fail(step_id, exc, result)
@@ -732,9 +737,9 @@ class Engine(RecoveryCommands):
             finally:
                 threading.current_thread().__dict__.pop("provision_step", None)
             with self._lock:
-                result.actions[step_id] = "delete"
-            self._emit(Event("step_finished", step=step_id, kind=kind.name, action="delete",
-                             resource=rec.path,
+                result.actions[step_id] = action
+            self._emit(Event("step_finished", step=step_id, kind=kind.name, action=action,
+                             resource=rec.path, message=kind.left_on_destroy,
                              data={"elapsed": round(self.clock.now() - started, 3)}))
 
         outcome = run_graph(

@@ -63,6 +63,9 @@ class Kind:
     configures: the step sets options on a resource that exists without it (the peering
         Service Networking makes): found live and unrecorded, it is taken over and updated,
         never refused as someone else's; its delete puts Google's defaults back.
+    left_on_destroy: the resource belongs to its project, not to the step (an enabled API,
+        shared by everything in the project): found live and unrecorded, it is adopted without
+        import; destroy forgets it without deleting it, and says so in these words.
     """
 
     name: str
@@ -82,7 +85,13 @@ class Kind:
     schema_api: str = ""
     delete_blockers: tuple[str, ...] = ()
     configures: bool = False
+    left_on_destroy: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def adopts_live(self) -> bool:
+        """Whether a live, unrecorded resource of this kind is taken over as the step's."""
+        return self.configures or bool(self.left_on_destroy)
 
     @property
     def schema_document(self) -> str:

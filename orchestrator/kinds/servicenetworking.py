@@ -137,8 +137,8 @@ class PeeredDnsDomainAdapter:
 
 @dataclass(frozen=True)
 class ServiceAdapter:
-    """An enabled Google API. Destroy leaves it enabled: disabling an API a project shares with
-    other workloads breaks them, and enabling it again is all a later apply needs."""
+    """An enabled Google API. Destroy leaves it enabled (the kind's `left_on_destroy`):
+    disabling an API a project shares with other workloads breaks them."""
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         svc = clients.discovery("serviceusage")
@@ -196,5 +196,6 @@ KINDS = [
         name_field="",
         mutable=frozenset(),
         outputs=("path", "state"),
+        left_on_destroy="left enabled",
     ),
 ]

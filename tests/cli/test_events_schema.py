@@ -110,4 +110,8 @@ def test_every_command_s_events_validate(tmp_path: Path) -> None:
     assert _steps(rolled_back, "step_started", "restore") == {"invoker"}
     assert _steps(rolled_back, "step_finished", "restore") == {"invoker"}
     _run_of(destroyed, "destroy")
-    assert _steps(destroyed, "step_finished", "delete") == steps
+    # The enabled APIs are left enabled: the project's, not the plan's.
+    apis = {s for s in steps if s.startswith(("api-", "backend-api-"))}
+    assert len(apis) == 8
+    assert _steps(destroyed, "step_finished", "leave") == apis
+    assert _steps(destroyed, "step_finished", "delete") == steps - apis
