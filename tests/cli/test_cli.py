@@ -124,10 +124,13 @@ def test_json_events_are_versioned_lines(emulator: Emulator, tmp_path: Path) -> 
 def test_second_concurrent_apply_is_refused_and_nothing_is_corrupted(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(BASICS)
-    # Each operation wait takes 1.5 s of real time, so the first apply holds the ledger
-    # for several seconds: long enough for the second to start and be refused.
-    with Emulator(faults={"latency": 1.5, "methods": ["compute.*Operations.wait"]}) as emu:
+    with Emulator() as emu:
         url = f"--emulator={emu.url}"
+        # The test holds the emulator's clock still, as a participant at work would: the first
+        # apply takes the ledger's lock and then waits on its operations, which cannot end,
+        # until the second apply and the plan have been refused.
+        holder = emu.clock.session()
+        emu.clock.hold(holder)
         first = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "apply", str(plan), url, "--json"],
             cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -139,6 +142,7 @@ def test_second_concurrent_apply_is_refused_and_nothing_is_corrupted(tmp_path: P
         second = _provision(["apply", str(plan), url, "--yes"], tmp_path)
         # A plan now would show the first apply's steps in flight as changes still to make.
         planned = _provision(["plan", str(plan), url], tmp_path)
+        emu.clock.release(holder)
         rest, errors = first.communicate(timeout=120)
     for refused in (second, planned):
         assert refused.returncode == 2, refused.stdout + refused.stderr
