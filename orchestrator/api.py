@@ -104,13 +104,13 @@ class Deployment:
             emulator = self._embedded
         self._clock: Clock | None = None
         if emulator is None:
-            self._clock = WallClock()
+            self._use(WallClock())
         elif isinstance(emulator, str):
             emulator_url = emulator  # its clock is asked for on first use: see `clock`
         else:  # an in-process Emulator: its own clock, shared
             emulator_url = emulator.url
             shared = emulator.clock
-            self._clock = (
+            self._use(
                 SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
                 else WallClock(shared.scale)
             )
@@ -131,10 +131,13 @@ class Deployment:
         """The run's clock: Google's wall clock, or the emulator's (asked of an emulator given
         by URL the first time it is needed, so that loading a plan makes no request)."""
         if self._clock is None:
-            self._clock = clock_for_emulator(self._emulator_url)
-        # Lock waits and Cloud Storage leases are timed on it too.
-        self.store.clock = self._clock
+            return self._use(clock_for_emulator(self._emulator_url))
         return self._clock
+
+    def _use(self, clock: Clock) -> Clock:
+        """Make `clock` the run's: lock waits and Cloud Storage leases are timed on it too."""
+        self._clock = self.store.clock = clock
+        return clock
 
     @property
     def emulator(self) -> Any:

@@ -249,9 +249,11 @@ def _run(fn: Any) -> Any:
     except (LedgerError, InvalidRequest) as exc:
         raise _invalid(str(exc)) from None
     except ClockError as exc:
+        # Raised before the first request (the emulator is not there) or during a run (it
+        # stopped answering): the ledger records whatever was under way either way.
         _console(stderr=True).print(
-            f"[red]error:[/] {exc}. Is the emulator running at that address? Nothing was "
-            "changed.", highlight=False,
+            f"[red]error:[/] {exc}. Is the emulator running at that address? Once it answers, "
+            "run the command again: it resumes from what the ledger records.", highlight=False,
         )
         raise typer.Exit(FAILED) from None
     except SecretError as exc:

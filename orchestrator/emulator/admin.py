@@ -85,14 +85,11 @@ def routes(server: Server) -> list[web.RouteDef]:
         if clk is None:
             return bad("this emulator's clock is scaled to the wall clock: it has no tokens")
         try:
-            data = await fields(request)
-            session, n = str(data["session"]), int(data.get("n", 1))
-            if n < 1:
-                raise ValueError("n must be at least 1")
+            session = str((await fields(request))["session"])
             hold = request.match_info["verb"] == "hold"
-            now = clk.hold(session, n) if hold else clk.release(session, n)
+            now = clk.hold(session) if hold else clk.release(session)
         except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-            return bad(f'expected {{"session": ID, "n": N}}: {exc}')
+            return bad(f'expected {{"session": ID}}: {exc}')
         return web.json_response({"now": now})
 
     async def clock_sleep(request: web.Request) -> web.Response:
@@ -105,10 +102,7 @@ def routes(server: Server) -> list[web.RouteDef]:
         except (ValueError, TypeError, KeyError) as exc:
             return bad(f'expected {{"until": T, "session": ID or null, "name": N}}: {exc}')
         clk = server.cloud.clock
-        if isinstance(clk, VirtualClock):
-            await clk.park(until, str(session) if session else None, str(name) if name else None)
-        else:
-            await clk.park(until)
+        await clk.park(until, str(session) if session else None, str(name) if name else None)
         return web.json_response({"now": clk.now()})
 
     async def clock_wake(request: web.Request) -> web.Response:

@@ -98,15 +98,15 @@ class VirtualClock:
             self._held[name] = 0
         return name
 
-    def hold(self, session: str, n: int = 1) -> float:
-        """`session` takes `n` tokens: time stands still until they are released."""
+    def hold(self, session: str) -> float:
+        """`session` takes a token: time stands still until it is released."""
         with self._mutex:
-            self._held[session] = self._held.get(session, 0) + n
+            self._held[session] = self._held.get(session, 0) + 1
             return self._now
 
-    def release(self, session: str, n: int = 1) -> float:
+    def release(self, session: str) -> float:
         with self._mutex:
-            self._take(session, n)
+            self._take(session)
             self._advance()
             return self._now
 
@@ -119,8 +119,8 @@ class VirtualClock:
                     w.cancelled = True
             self._advance()
 
-    def _take(self, session: str, n: int) -> None:
-        left = self._held.get(session, 0) - n
+    def _take(self, session: str) -> None:
+        left = self._held.get(session, 0) - 1
         if left < 0:
             raise RuntimeError(f"clock session {session} released a token it does not hold")
         self._held[session] = left
@@ -142,7 +142,7 @@ class VirtualClock:
             session = None  # not a participant (or one that was dropped): nothing to give back
         waiter = _Waiter(until, next(self._seq), session, wake)
         if session is not None:
-            self._take(session, 1)
+            self._take(session)
         heapq.heappush(self._waiters, waiter)
         if name is not None:
             self._named[name] = waiter
@@ -275,7 +275,11 @@ class ScaledClock:
     def skip(self, simulated: float) -> None:
         self._skipped += self.scaled(simulated)
 
-    async def park(self, until: float, session: str | None = None) -> None:
+    async def park(
+        self, until: float, session: str | None = None, name: str | None = None
+    ) -> None:
+        """Wait for the wall clock; a session has no token to give back, a name nothing to
+        cut short."""
         delay = until - self.now()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -288,3 +292,8 @@ class ScaledClock:
 
 
 Clock = VirtualClock | ScaledClock
+
+
+def for_scale(time_scale: float | None, start: float | None = None) -> Clock:
+    """The clock of an emulator configured with `time_scale`: virtual for None."""
+    return VirtualClock(start) if time_scale is None else ScaledClock(time_scale)

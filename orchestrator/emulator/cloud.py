@@ -15,7 +15,7 @@ from orchestrator.emulator import catalog, formats, operations
 from orchestrator.emulator import faults as faultlib
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
-from orchestrator.emulator.clock import Clock, ScaledClock, VirtualClock
+from orchestrator.emulator.clock import Clock
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import Faults
 from orchestrator.emulator.operations import Operation, Operations
@@ -56,13 +56,9 @@ def failure(error: ApiError) -> dict[str, Any]:
 
 
 class Cloud:
-    def __init__(
-        self, rules: Mapping[str, ApiRules], config: Config, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, rules: Mapping[str, ApiRules], config: Config, clock: Clock) -> None:
         self.rules = dict(rules)
         self.config = config
-        if clock is None:
-            clock = VirtualClock() if config.time_scale is None else ScaledClock(config.time_scale)
         self.clock = clock
         self.references = References(self.rules)
         self.clear()

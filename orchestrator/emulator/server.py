@@ -23,7 +23,7 @@ from orchestrator.emulator import admin, catalog, generic, persistence, pipeline
 from orchestrator.emulator import faults as faultlib
 from orchestrator.emulator.apis import all_rules
 from orchestrator.emulator.call import Call, Raw
-from orchestrator.emulator.clock import ScaledClock, VirtualClock
+from orchestrator.emulator.clock import ScaledClock, VirtualClock, for_scale
 from orchestrator.emulator.cloud import Cloud, Config
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import Faults
@@ -46,10 +46,7 @@ class Server:
         rules = all_rules()
         self.routers = {api: Router(discovery.methods(api)) for api in rules}
         self.service_paths = {api: discovery.document(api).get("servicePath", "") for api in rules}
-        clock = (
-            VirtualClock(start) if config.time_scale is None else ScaledClock(config.time_scale)
-        )
-        self.cloud = Cloud(rules, config, clock)
+        self.cloud = Cloud(rules, config, for_scale(config.time_scale, start))
         self.log = RequestLog()
         self.state_file = Path(state_file) if state_file else None
         self._save_handle: asyncio.TimerHandle | None = None
@@ -181,15 +178,17 @@ class Server:
         """On the virtual clock, a client that takes no part in it (gcloud, a test's own calls)
         polls an operation with plain reads and real sleeps, which cannot move the clock. When
         no participant is working, such a read waits for the operation to end, as a long poll
-        would: the time it would have slept. (A Cloud DNS change is polled as an operation.)
-        Reads of other resources answer at once, as they are."""
+        would: the time it would have slept. (The resources of an API's `polled_collections`,
+        a Cloud DNS change, are polled as operations.) Reads of other resources answer at once,
+        as they are."""
         clock = self.cloud.clock
         if not isinstance(clock, VirtualClock) or clock.busy():
             return now
         op = self.cloud.ops.get(api, path)
         if op is None:
             pending = self.cloud.ops.pending(api, path)
-            op = pending if pending is not None and pending.collection == "changes" else None
+            polled = self.cloud.rules[api].polled_collections
+            op = pending if pending is not None and pending.collection in polled else None
         if op is None or op.done:
             return now
         await clock.park(op.end)

@@ -349,6 +349,7 @@ class Engine(RecoveryCommands):
             with self._lock:
                 rec.status, rec.operation = "present", None
             pending_create = False
+        not_ready = kind.ready(live) if kind.ready is not None and live is not None else None
         decision = self._decide(step, kind, res, live) if not pending_create else None
         action = "create" if decision is None else decision.action
         if action != "noop":
@@ -365,13 +366,13 @@ class Engine(RecoveryCommands):
             self._record_present(step.id, step.deps, kind, res, live or {},
                                  origin="adopted" if adopted else None)
         elif action == "create" and pending_create and live is not None and (
-            kind.ready is None or kind.ready(live) is None or kind.ready(live).underway
+            not_ready is None or not_ready.underway
         ):
             # Our own create from a run that stopped before recording its outcome, done or on
             # its way (a proxy's deployment PROGRESSING: asking again would deploy a second
             # revision). Not yet asked for, e.g. a proxy imported but not deployed: the create
             # is done again.
-            if kind.ready is not None and kind.ready(live) is not None:
+            if not_ready is not None:
                 live = self._await_ready(kind, res.target, deadline)
             self._record_present(step.id, step.deps, kind, res, live, origin="created")
         elif action == "create":
@@ -555,6 +556,10 @@ class Engine(RecoveryCommands):
                 self._emit(Event("step_progress", step=step_id, message="delete blocked; retrying"))
                 self.clock.sleep(interval)
                 interval = min(interval * 2, MAX_POLL)
+        self._forget(step_id)
+
+    def _forget(self, step_id: str) -> None:
+        """Drop a step's record, durably: its resource is gone, or is not the ledger's to keep."""
         with self._lock:
             self._ledger.resources.pop(step_id, None)
         self._save(step_id)
@@ -726,9 +731,7 @@ class Engine(RecoveryCommands):
                 if rec.operation and rec.operation.name:
                     self._await_recorded(kind, rec, deadline)
                 if step_id in self._ledger.resources and kind.left_on_destroy:
-                    with self._lock:
-                        self._ledger.resources.pop(step_id, None)
-                    self._save(step_id)
+                    self._forget(step_id)
                 elif step_id in self._ledger.resources:
                     self._delete(kind, step_id, target, deadline)
             except Exception as exc:

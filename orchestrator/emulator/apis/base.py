@@ -56,6 +56,9 @@ class ApiRules:
     # Path prefixes clients use besides the discovery paths, and what they stand for
     # (storage downloads: {"download/storage/v1/": "storage/v1/"}).
     path_aliases: dict[str, str] = {}
+    # Collections whose resources clients poll as they poll operations, their status moving as
+    # an operation of theirs ends (Cloud DNS changes: pending, then done).
+    polled_collections: frozenset[str] = frozenset()
 
     def __init__(self, api: str) -> None:
         self.api = api

@@ -35,6 +35,7 @@ USER = "emulator@provision.local"
 
 class DnsRules(ApiRules):
     numeric_enums = False
+    polled_collections = frozenset({"changes"})
 
     def resource_id(self, call: Call, coll: Collection, body: dict[str, Any]) -> str:
         name = str(body.get("name") or "")
