@@ -182,12 +182,13 @@ class Deployment:
         """What `apply` would do, from live reads; changes nothing."""
         return self._engine().preview()
 
-    def apply(self, on_failure: str = "stop") -> RunResult:
+    def apply(self, on_failure: str = "stop", approved: Preview | None = None) -> RunResult:
         """Apply the plan. on_failure="rollback" undoes this apply's changes when a step fails
-        (its result is in `RunResult.rollback`)."""
+        (its result is in `RunResult.rollback`). approved: a plan from `plan_changes`; if the
+        ledger or the cloud would now plan otherwise, nothing is done (InvalidRequest)."""
         if on_failure not in ("stop", "rollback"):
             raise ValueError(f"on_failure must be 'stop' or 'rollback', not {on_failure!r}")
-        result = self._engine().apply()
+        result = self._engine().apply(approved=approved)
         if not result.ok and on_failure == "rollback":
             result.rollback = self.rollback()
         return result
@@ -203,6 +204,15 @@ class Deployment:
     def import_resource(self, step_id: str, path: str | None = None) -> RunResult:
         """Put an existing resource under the ledger as the plan's step `step_id`."""
         return self._engine().import_resource(step_id, path)
+
+    def move(self, old: str, new: str) -> RunResult:
+        """Put the ledger's record of step `old` under step `new` (a renamed step); nothing in
+        the cloud changes. A plan's `moved:` section does the same on apply."""
+        return self._engine().move(old, new)
+
+    def forget(self, step_id: str) -> RunResult:
+        """Drop a step's record from the ledger, leaving its resource in the cloud."""
+        return self._engine().forget(step_id)
 
     def destroy(self) -> RunResult:
         return self._engine().destroy()

@@ -436,7 +436,9 @@ def _execute(
             order.reverse()
         call = getattr(dep, command)
         if command == "apply":
-            call = lambda: dep.apply(on_failure=on_failure)  # noqa: E731
+            # Exactly what was shown, or nothing: see Engine.apply.
+            shown = preview if not json_ else None
+            call = lambda: dep.apply(on_failure=on_failure, approved=shown)  # noqa: E731
         if events is not None:
             dep.on_event = events
             result = _run(call)
@@ -617,6 +619,35 @@ def rollback(
 
 ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("mv")
+def ledger_mv(
+    old: Annotated[str, typer.Argument(help="The step id the ledger records it under.")],
+    new: Annotated[str, typer.Argument(help="The step id it moves to.")],
+    plan: MaybePlanArg = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
+    json_: JsonOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Move a record to another step id (a renamed step); the resource is not touched."""
+    _recovery("move", plan, var, emulator, ledger, None, None, lock_timeout, json_, old, new)
+
+
+@ledger_app.command("rm")
+def ledger_rm(
+    step: Annotated[str, typer.Argument(help="The step id whose record goes.")],
+    plan: MaybePlanArg = None,
+    var: VarOpt = None,
+    ledger: LedgerOpt = None,
+    emulator: EmulatorOpt = None,
+    json_: JsonOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Forget a step's resource without deleting it: provision no longer owns it."""
+    _recovery("forget", plan, var, emulator, ledger, None, None, lock_timeout, json_, step)
 
 
 @ledger_app.command("restore")

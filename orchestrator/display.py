@@ -22,6 +22,7 @@ SYMBOLS = {
     "update": ("~", "yellow"),
     "replace": ("-/+", "magenta"),
     "delete": ("-", "red"),
+    "leave": ("-", "dim"),
     "noop": (" ", "dim"),
 }
 
@@ -42,6 +43,8 @@ DONE = {
     "delete": "deleted",
     "leave": "left in place",
     "gone": "deleted outside provision",
+    "move": "moved to another step",
+    "forget": "forgotten (left in the cloud)",
 }
 
 
@@ -62,15 +65,17 @@ def duration(seconds: float) -> str:
 
 def render_preview(preview: Preview) -> Group:
     lines: list[Text] = []
-    shown = [step for step in preview.steps if step.action != "noop"]
+    shown = [step for step in preview.steps if step.action != "noop" or step.moved_from]
     id_width = max((len(step.step) for step in shown), default=0)
     kind_width = max((len(step.kind) for step in shown), default=0)
     for step in shown:
         symbol, style = SYMBOLS[step.action]
         line = Text.assemble((f"{symbol:>3} ", style), (f"{step.step:<{id_width}}", "bold"),
                              f"  {step.kind:<{kind_width}}  ", (step.resource, "dim"))
-        if step.reason:
-            line.append(f"  ({step.reason})", style="italic")
+        why = [w for w in (step.reason, step.moved_from and f"moved from {step.moved_from}")
+               if w]
+        if why:
+            line.append(f"  ({'; '.join(why)})", style="italic")
         lines.append(line)
         for change in step.changes:
             lines.append(

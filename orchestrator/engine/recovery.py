@@ -13,6 +13,11 @@ from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
 
 
+def _close(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 class RecoveryCommands:
     """Mixed into `Engine`: uses its ledger, locking, reading and writing primitives."""
 
@@ -22,6 +27,66 @@ class RecoveryCommands:
         self._run.finish("failed")
         self._emit(Event("run_finished", message="failed"))
         self._save()
+
+    def _move_record(self: Any, old: str, new: str) -> None:
+        """Put the record of step `old` under step `new`, and the records that depended on it
+        with it; the resource is not touched."""
+        with self._lock:
+            rec = self._ledger.resources.pop(old)
+            rec.step_id = new
+            self._ledger.resources[new] = rec
+            for other in self._ledger.resources.values():
+                if old in other.depends_on:
+                    other.depends_on = sorted({new if d == old else d for d in other.depends_on})
+
+    def move(self: Any, old: str, new: str) -> RunResult:
+        """Put the record of step `old` under step `new` (a renamed step): nothing in the cloud
+        changes, and the next apply finds the resource as the new step's."""
+        with self._locked("ledger mv"):
+            self._load()
+            records = self._ledger.resources
+            if old not in records:
+                raise InvalidRequest(f"the ledger records no step {old!r}{_close(old, records)}")
+            if new in records:
+                raise InvalidRequest(
+                    f"the ledger already records step {new!r} ({records[new].path}): forget it "
+                    f"first with provision ledger rm {new}, if that is what you mean"
+                )
+            if self.plan is not None and new not in {s.id for s in self.plan.steps}:
+                ids = [s.id for s in self.plan.steps]
+                raise InvalidRequest(f"the plan has no step {new!r}{_close(new, ids)}")
+            return self._ledger_surgery("ledger mv", new, "move", lambda: self._move_record(
+                old, new), records[old])
+
+    def forget(self: Any, step_id: str) -> RunResult:
+        """Drop a step's record without deleting its resource: provision no longer owns it."""
+        with self._locked("ledger rm"):
+            self._load()
+            records = self._ledger.resources
+            if step_id not in records:
+                raise InvalidRequest(
+                    f"the ledger records no step {step_id!r}{_close(step_id, records)}")
+
+            def drop() -> None:
+                with self._lock:
+                    records.pop(step_id)
+                    for other in records.values():
+                        if step_id in other.depends_on:
+                            other.depends_on = [d for d in other.depends_on if d != step_id]
+
+            return self._ledger_surgery("ledger rm", step_id, "forget", drop, records[step_id])
+
+    def _ledger_surgery(
+        self: Any, command: str, step_id: str, action: str, change: Any, rec: Any
+    ) -> RunResult:
+        self._start_run(command, reload=False)
+        result = RunResult(command=command, run_id=str(self._run.id))
+        change()
+        result.actions[step_id] = action
+        self._emit(Event("step_finished", step=step_id, kind=rec.kind, action=action,
+                         resource=rec.path))
+        self._finish(result)
+        return result
 
     def import_resource(self: Any, step_id: str, path: str | None = None) -> RunResult:
         """Put an existing resource under this ledger as `step_id` (read, never changed)."""
@@ -61,7 +126,20 @@ class RecoveryCommands:
         live = self._read(kind, res.target, deadline)
         if live is None:
             raise StepError(f"{res.target.path} does not exist: nothing to import")
-        self._record_present(step.id, step.deps, kind, res, live, origin="imported")
+        owner = next((sid for sid, rec in self._ledger.resources.items()
+                      if rec.path == res.target.path and sid != step_id), None)
+        if owner is not None:
+            # Recorded under another step (renamed in the plan): one owner, the new step.
+            if step_id in self._ledger.resources:
+                raise InvalidRequest(
+                    f"the ledger records {res.target.path} as step {owner!r}, and step "
+                    f"{step_id!r} holds another resource: run provision ledger rm {step_id} "
+                    "first, if that one is no longer the plan's"
+                )
+            self._move_record(owner, step_id)
+            self._run.act(step_id, f"moved from {owner}", "ok")
+        self._record_present(step.id, step.deps, kind, res, live,
+                             origin=None if owner else "imported")
         result.actions[step_id] = "import"
         self._emit(Event("step_finished", step=step_id, kind=kind.name, action="import",
                          resource=res.target.path))

@@ -7,12 +7,14 @@ from typing import Any
 
 from orchestrator.engine.diff import Change
 
-ACTIONS = ("create", "update", "replace", "delete", "noop")
+# A plan's words, and a run's: "leave" is a removal that keeps the resource (an enabled API).
+ACTIONS = ("create", "update", "replace", "delete", "leave", "noop")
 
 
 @dataclass(frozen=True)
 class StepChange:
-    """One step's planned action. `changes` lists the fields behind an update or replace."""
+    """One step's planned action. `changes` lists the fields behind an update or replace;
+    `previous` is the resource a move leaves; `because` the replaced step a replace follows."""
 
     step: str
     kind: str
@@ -20,6 +22,9 @@ class StepChange:
     resource: str
     changes: tuple[Change, ...] = ()
     reason: str = ""
+    previous: str = ""
+    because: str = ""
+    moved_from: str = ""  # the step id the ledger recorded it under (a `moved:` entry)
 
 
 @dataclass(frozen=True)
@@ -31,13 +36,16 @@ class Preview:
 
     @property
     def has_changes(self) -> bool:
-        return any(s.action != "noop" for s in self.steps)
+        return any(s.action != "noop" or s.moved_from for s in self.steps)
 
     @property
     def summary(self) -> str:
         return (
             f"{self.count('create')} to add, {self.count('update')} to change, "
             f"{self.count('replace')} to replace, {self.count('delete')} to destroy"
+            + (f", {self.count('leave')} to leave in place" if self.count("leave") else "")
+            + (f", {moved} to move in the ledger" if (moved := sum(
+                1 for s in self.steps if s.moved_from)) else "")
         )
 
     def _repr_html_(self) -> str:

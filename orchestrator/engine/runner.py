@@ -8,6 +8,7 @@ what it recorded, never by creating again.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,12 +19,13 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from orchestrator.engine import ownership
-from orchestrator.engine.diff import Change, diff
 from orchestrator.engine.events import Event, EventCallback
+from orchestrator.engine.planning import Planning
 from orchestrator.engine.recovery import RecoveryCommands
 from orchestrator.engine.results import Preview, RunResult, StepChange, StepFailure
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import (
+    InvalidRequest,
     Resolved,
     StepError,
     Unknown,
@@ -38,7 +40,7 @@ from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
 from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, WAIT, OperationRef, Waiter
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import Kind, NotReady
-from orchestrator.ledger import Operation, ResourceRecord, fingerprint_matches, keyed_fingerprint
+from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
 from orchestrator.ledger.model import now
 
 _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
@@ -47,7 +49,7 @@ _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
 
 
 @dataclass
-class Engine(RecoveryCommands):
+class Engine(Planning, RecoveryCommands):
     """Runs one plan against one ledger store with one set of clients."""
 
     plan: Any
@@ -73,6 +75,9 @@ class Engine(RecoveryCommands):
         self._waiter = Waiter(self.clients, self.clock, on_poll=self._on_poll, poll=self.poll,
                               stream=lambda: _current_step() or "")
         self._polls: dict[str, int] = {}
+        # What the last plan read of each step: (resolution, live, whether it had unknowns).
+        self._plan_live: dict[str, tuple[Resolved, dict[str, Any] | None, bool]] = {}
+        self._moved: list[tuple[str, str]] = []
 
     # --- events -----------------------------------------------------------------------------
 
@@ -185,152 +190,150 @@ class Engine(RecoveryCommands):
         )
         return kind, resolved
 
-    # --- plan ---------------------------------------------------------------------------------
-
-    def preview(self) -> Preview:
-        """What apply would do, from live reads; nothing is changed. Under the ledger's lock, as
-        the other commands: a plan read while another run applies would show that run's steps
-        in flight as changes still to make."""
-        self._check_secrets()
-        with self._locked("plan"):
-            return self._preview()
-
-    def _preview(self) -> Preview:
-        self._load()
-        planned: dict[str, StepChange] = {}
-        changing: set[str] = set()
-        order = [s.id for s in self.plan.steps]
-
-        def read_step(step_id: str) -> None:
-            step = self.plan.step(step_id)
-            with self._lock:
-                pending = {d for d in step.deps if d in changing}
-            kind, res = self._resolve(step, pending)
-            deadline = self.clock.now() + (step.timeout or kind.timeout)
-            try:
-                live = None if res.unknown else self._read(kind, res.target, deadline)
-            except (ApiError, DeadlineExceeded) as exc:
-                raise StepError(
-                    f"step {step_id} ({kind.name} {res.target.path}): could not read it: {exc}"
-                ) from exc
-            change = self._decide(step, kind, res, live)
-            with self._lock:
-                planned[step_id] = change
-                if change.action != "noop":
-                    changing.add(step_id)
-
-        deps = {s.id: set(s.deps) for s in self.plan.steps}
-        outcome = run_graph(
-            order, deps, read_step, parallelism=self.parallelism, workers=self.workers,
-            clock=self.clock,
-        )
-        if outcome.failed:
-            first = next(iter(outcome.failed.values()))
-            raise first
-        steps = [planned[s] for s in order]
-        in_plan = set(order)
-        for step_id, rec in self._ledger.resources.items():
-            if step_id not in in_plan and rec.status != "failed":
-                steps.append(StepChange(step_id, rec.kind, "delete", rec.path, (), "not in plan"))
-        return Preview(tuple(steps))
-
-    def _decide(
-        self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any] | None
-    ) -> StepChange:
-        rec = self._ledger.resources.get(step.id)
-        path = res.target.path
-        if rec is not None and rec.path == path and rec.status != "present":
-            # A run stopped before this step settled: apply must resume it, whatever is live.
-            interrupted = rec.operation.action if rec.operation else rec.status
-            action = "update" if interrupted == "update" and live is not None else "create"
-            return StepChange(step.id, kind.name, action, path, (), f"resume: {interrupted}")
-        if res.unknown:
-            if rec is None:
-                return StepChange(step.id, kind.name, "create", path)
-            return StepChange(step.id, kind.name, "update", path, (), "known after apply")
-        if live is None:
-            reason = "deleted outside provision" if rec and rec.status == "present" else ""
-            return StepChange(step.id, kind.name, "create", path, (), reason)
-        if (rec is None or rec.path != path) and not kind.adopts_live:
-            if ownership.is_ours(kind, live, self._ledger.lineage, step.id):
-                return StepChange(step.id, kind.name, "noop", path, (), "adopt: made by this plan")
-            return StepChange(step.id, kind.name, "create", path, (), "exists, not in the ledger")
-        changes = [
-            c for c in diff(_without(res.body, res.secret_fields), ownership.unmark(kind, live))
-            if c.top != "name"
-        ]
-        recorded = rec.spec if rec is not None else {}
-        for fld in res.secret_fields:
-            # None: fingerprinted under another key; unknown is not treated as rotated.
-            same = fingerprint_matches(str(res.body[fld]), str(recorded.get(fld)), self._key())
-            if same is False:
-                changes.append(Change(fld, "(secret changed)", "(secret)"))
-        if not changes:
-            return StepChange(step.id, kind.name, "noop", path)
-        immutable = [c for c in changes if kind.mutable is None or c.top not in kind.mutable]
-        action = "replace" if immutable else "update"
-        reason = ""
-        if immutable:
-            reason = f"{', '.join(c.field for c in immutable)} cannot change in place"
-        return StepChange(step.id, kind.name, action, path, tuple(changes), reason)
-
     # --- apply --------------------------------------------------------------------------------
 
-    def apply(self, command: str = "apply") -> RunResult:
+    def apply(self, command: str = "apply", approved: Preview | None = None) -> RunResult:
+        """Do what the plan says, as it says it. `approved`: the plan a person saw and agreed
+        to; when what the ledger and the cloud say now plans otherwise, nothing is done."""
         self._check_secrets()
         with self._locked(command):
-            self._start_run(command)
+            self._load()
+            preview = self._plan()
+            if approved is not None:
+                _check_approved(approved, preview)
+            self._start_run(command, reload=False)
+            for old, new in self._moved:
+                self._run.act(new, f"moved from {old}", "ok")
             result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()
-            order = [s.id for s in self.plan.steps]
-            deps = {s.id: set(s.deps) for s in self.plan.steps}
-            obsolete = [
-                sid for sid in self._ledger.resources if sid not in set(order)
-            ]
-
-            def task(step_id: str) -> None:
-                threading.current_thread().__dict__["provision_step"] = step_id
-                try:
-                    action = self._apply_step(self.plan.step(step_id))
-                    with self._lock:
-                        result.actions[step_id] = action
-                except Exception as exc:
-                    self._fail(step_id, exc, result)
-                    raise
-                finally:
-                    threading.current_thread().__dict__.pop("provision_step", None)
-
-            def on_skip(step_id: str, cause: str) -> None:
-                self._emit(Event("step_skipped", step=step_id, message=f"needs {cause}"))
-
-            outcome = run_graph(
-                order, deps, task, parallelism=self.parallelism, on_skip=on_skip,
-                workers=self.workers, clock=self.clock,
-            )
-            result.skipped = dict(outcome.skipped)
-            result.cancelled = list(outcome.cancelled)
-            if obsolete and outcome.ok:
-                self._destroy_steps(list(reversed(obsolete)), result)
+            self._carry_out(preview, result)
             result.outputs = self._all_outputs()
             result.elapsed = self.clock.now() - started
             self._finish(result)
             return result
 
-    def _apply_step(self, step: Any) -> str:
+    def _carry_out(self, preview: Preview, result: RunResult) -> None:
+        """One graph of the plan's deletions and the steps' applies: a resource goes after
+        every resource that goes and depends on it, and before its replacement is made; what
+        a removed resource's users are updated to goes first (see `_graph`)."""
+        changes = {c.step: c for c in preview.steps}
+        nodes, deps, order = self._graph(preview)
+
+        def task(node: str) -> None:
+            step_id, phase = nodes[node]
+            threading.current_thread().__dict__["provision_step"] = step_id
+            try:
+                if phase == "delete":
+                    self._remove_step(step_id, changes[step_id], result)
+                else:
+                    action = self._apply_step(self.plan.step(step_id), changes[step_id])
+                    with self._lock:
+                        result.actions[step_id] = action
+            except Exception as exc:
+                self._fail(step_id, exc, result)
+                raise
+            finally:
+                threading.current_thread().__dict__.pop("provision_step", None)
+
+        def on_skip(node: str, cause: str) -> None:
+            step_id = nodes[node][0]
+            if nodes[node][1] == "apply" or changes[step_id].action != "replace":
+                self._emit(Event("step_skipped", step=step_id,
+                                 message=f"needs {nodes[cause][0]}"))
+
+        outcome = run_graph(
+            order, deps, task, parallelism=self.parallelism, on_skip=on_skip,
+            workers=self.workers, clock=self.clock,
+        )
+        for node, cause in outcome.skipped.items():
+            result.skipped.setdefault(nodes[node][0], nodes[cause][0])
+        result.cancelled = list(dict.fromkeys(nodes[n][0] for n in outcome.cancelled))
+
+    def _graph(
+        self, preview: Preview
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, set[str]], list[str]]:
+        """The nodes (step, "delete" or "apply"), their dependencies and an order that respects
+        them, deletions first, each phase in the plan's order."""
+        changes = {c.step: c for c in preview.steps}
+        going = [c.step for c in preview.steps if c.action in ("replace", "delete", "leave")]
+        removed = {c.step for c in preview.steps if c.action in ("delete", "leave")}
+        nodes = {f"{sid}\0delete": (sid, "delete") for sid in reversed(going)}
+        nodes.update({s.id: (s.id, "apply") for s in self.plan.steps})
+        deps: dict[str, set[str]] = {n: set() for n in nodes}
+
+        def needs(sid: str) -> set[str]:
+            rec = self._ledger.resources.get(sid)
+            plan_deps = self.plan.step(sid).deps if sid not in removed else ()
+            return set(rec.depends_on if rec else ()) | set(plan_deps)
+
+        for sid in going:
+            for user in going:
+                if sid in needs(user):
+                    deps[f"{sid}\0delete"].add(f"{user}\0delete")
+        for step in self.plan.steps:
+            deps[step.id] |= set(step.deps)
+            if step.id in changes and changes[step.id].action == "replace":
+                deps[step.id].add(f"{step.id}\0delete")
+            rec = self._ledger.resources.get(step.id)
+            for sid in removed:
+                if changes[step.id].action == "update" and rec and sid in rec.depends_on:
+                    # Updated to let go of it first.
+                    deps[f"{sid}\0delete"].add(step.id)
+                elif changes[step.id].action in ("create", "replace"):
+                    # Made after what is removed is gone: it may hold a name or range the new
+                    # one needs.
+                    deps[step.id].add(f"{sid}\0delete")
+        return nodes, deps, _stable_order(list(nodes), deps)
+
+    def _remove_step(self, step_id: str, planned: StepChange, result: RunResult) -> None:
+        """The deletion half of a replace or a move, or a removed step's deletion."""
+        rec = self._ledger.resources[step_id]
+        kind = kind_named(rec.kind)
+        target = target_of(kind, rec.path, rec.spec)
+        started = self.clock.now()
+        deadline = started + kind.timeout
+        self._emit(Event("step_started", step=step_id, kind=kind.name, action=planned.action,
+                         resource=planned.resource,
+                         data={"changes": [c.field for c in planned.changes]}))
+        if rec.operation and rec.operation.name:
+            self._await_recorded(kind, rec, deadline)
+        if step_id not in self._ledger.resources:
+            pass
+        elif planned.action == "leave":
+            self._forget(step_id)
+        else:
+            self._delete(kind, step_id, target, deadline)
+        if planned.action != "replace":
+            with self._lock:
+                result.actions[step_id] = planned.action
+            self._emit(Event("step_finished", step=step_id, kind=kind.name,
+                             action=planned.action, resource=rec.path,
+                             message=kind.left_on_destroy if planned.action == "leave" else "",
+                             data={"elapsed": round(self.clock.now() - started, 3)}))
+
+    def _apply_step(self, step: Any, planned: StepChange) -> str:
         kind, res = self._resolve(step)
         if res.unknown:
             raise StepError("a referenced step has no outputs (it did not complete)")
         deadline = self.clock.now() + (step.timeout or kind.timeout)
         rec = self._ledger.resources.get(step.id)
+        seen, seen_live, seen_unknown = self._plan_live.get(step.id, (None, None, True))
+        if (planned.action == "noop" and not seen_unknown and seen is not None
+                and seen.fingerprint == res.fingerprint and rec is not None
+                and rec.status == "present"):
+            # As the plan read it a moment ago, under the same lock: no second read.
+            self._record_present(step.id, step.deps, kind, res, seen_live or {}, origin=None)
+            return "noop"
         if rec is not None and rec.operation and rec.operation.name:
             self._emit(Event("step_progress", step=step.id, message="resuming recorded operation"))
             self._await_recorded(kind, rec, deadline)
-        if rec is not None and rec.status == "present" and rec.path != res.target.path:
-            # Renamed or moved: the old resource goes, the new one is created.
-            self._delete(kind, step.id, target_of(kind, rec.path, rec.spec), deadline)
-            rec = None
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
+        if rec is not None and rec.status == "present" and rec.path != res.target.path:
+            raise StepError(
+                f"the ledger records this step at {rec.path}, not {res.target.path}, and the "
+                "plan did not move it: run provision plan again"
+            )
         # A create whose outcome was never recorded (the run stopped after the call, or
         # before it): what is live may be its result. An interrupted update is not one of
         # these: it is diffed and done again.
@@ -352,10 +355,18 @@ class Engine(RecoveryCommands):
         not_ready = kind.ready(live) if kind.ready is not None and live is not None else None
         decision = self._decide(step, kind, res, live) if not pending_create else None
         action = "create" if decision is None else decision.action
-        if action != "noop":
+        if action == "replace" and planned.action != "replace":
+            fields = ", ".join(c.field for c in decision.changes)
+            raise StepError(
+                f"{fields} of {res.target.path} differs from what the plan saw and cannot "
+                "change in place; the plan kept this resource, so apply does not replace it. "
+                "Run provision plan again to see the replacement."
+            )
+        reported = "replace" if planned.action == "replace" and action != "noop" else action
+        if action != "noop" and planned.action != "replace":
             self._emit(
                 Event(
-                    "step_started", step=step.id, kind=kind.name, action=action,
+                    "step_started", step=step.id, kind=kind.name, action=reported,
                     resource=res.target.path,
                     data={"changes": [c.field for c in decision.changes]} if decision else {},
                 )
@@ -380,18 +391,19 @@ class Engine(RecoveryCommands):
         elif action == "update":
             self._update(step, kind, res, live or {}, deadline,
                          origin="adopted" if rec is None else None)
-        else:  # replace
+        else:  # replace: planned, and its deletion has not happened (a resumed run)
             self._delete(kind, step.id, res.target, deadline)
             self._create(step, kind, res, deadline)
-        self._emit(
-            Event(
-                "step_finished", step=step.id, kind=kind.name, action=action,
-                resource=res.target.path,
-                data={"elapsed": round(self.clock.now() - started, 3),
-                      "polls": self._polls.get(step.id, 0)},
+        if action != "noop" or planned.action == "replace":
+            self._emit(
+                Event(
+                    "step_finished", step=step.id, kind=kind.name, action=reported,
+                    resource=res.target.path,
+                    data={"elapsed": round(self.clock.now() - started, 3),
+                          "polls": self._polls.get(step.id, 0)},
+                )
             )
-        )
-        return action
+        return reported
 
     def _check_owner(
         self, step: Any, kind: Kind, res: Resolved, live: dict[str, Any], recorded_intent: bool
@@ -685,8 +697,9 @@ class Engine(RecoveryCommands):
                 )))
             yield
 
-    def _start_run(self, command: str) -> None:
-        self._load()
+    def _start_run(self, command: str, reload: bool = True) -> None:
+        if reload:
+            self._load()
         self._ledger.close_interrupted_runs()
         self._run = self._ledger.begin_run(command)
         self._emit(Event("run_started", message=command, data={"run": self._run.id}))
@@ -769,8 +782,38 @@ def _current_step() -> str | None:
 
 
 
-def _without(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in fields}
+def _check_approved(approved: Preview, now: Preview) -> None:
+    def actions(preview: Preview) -> list[tuple[str, str, str]]:
+        return [(c.step, c.action, c.resource) for c in preview.steps if c.action != "noop"]
+
+    if actions(approved) != actions(now):
+        differ = [f"{s} {a}" for s, a, _ in sorted(set(actions(now)) ^ set(actions(approved)))]
+        raise InvalidRequest(
+            "the ledger or the cloud changed since this plan was made "
+            f"({', '.join(differ[:5])}{' ...' if len(differ) > 5 else ''}): nothing was done; "
+            "run plan again"
+        )
+
+
+def _stable_order(nodes: list[str], deps: dict[str, set[str]]) -> list[str]:
+    """The nodes in dependency order, each as early in `nodes` as its dependencies allow."""
+    rank = {n: i for i, n in enumerate(nodes)}
+    users: dict[str, list[str]] = {n: [] for n in nodes}
+    waiting = {n: len(deps[n]) for n in nodes}
+    for n in nodes:
+        for d in deps[n]:
+            users[d].append(n)
+    ready = [rank[n] for n in nodes if not waiting[n]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        n = nodes[heapq.heappop(ready)]
+        order.append(n)
+        for u in users[n]:
+            waiting[u] -= 1
+            if not waiting[u]:
+                heapq.heappush(ready, rank[u])
+    return order
 
 
 def _describe(exc: BaseException) -> str:

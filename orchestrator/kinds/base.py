@@ -63,6 +63,10 @@ class Kind:
     configures: the step sets options on a resource that exists without it (the peering
         Service Networking makes): found live and unrecorded, it is taken over and updated,
         never refused as someone else's; its delete puts Google's defaults back.
+    releases: fields whose reference does not hold what it names: Google deletes the named
+        resource under it (a router interface's `linkedVpnTunnel`: the interface stays, its
+        BGP session goes down until a tunnel of that name returns). A replacement of what such
+        a field names does not replace this step.
     left_on_destroy: the resource belongs to its project, not to the step (an enabled API,
         shared by everything in the project): found live and unrecorded, it is adopted without
         import; destroy forgets it without deleting it, and says so in these words.
@@ -86,6 +90,7 @@ class Kind:
     delete_blockers: tuple[str, ...] = ()
     configures: bool = False
     left_on_destroy: str = ""
+    releases: frozenset[str] = frozenset()
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -171,6 +171,7 @@ KINDS = [
     _router_element(
         "compute.router_interface", "RouterInterface", "interfaces",
         RouterElementAdapter("interfaces"), timeout=4 * MINUTE,
+        releases=frozenset({"linkedVpnTunnel"}),
     ),
     _router_element(
         "compute.router_bgp_peer", "RouterBgpPeer", "bgpPeers", BgpPeerAdapter(),

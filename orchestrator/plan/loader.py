@@ -76,6 +76,7 @@ def load_plan_text(
     secrets = sections.secrets(data.get("secrets"), Path(file).parent)
     endpoints = sections.endpoints(data.get("endpoints"), source, diagnostics)
     sections.static_refs(data, source, diagnostics)
+    moved = sections.moved(data.get("moved"), set(ids), source, diagnostics)
 
     scope_fields = _scope_fields()
     extra_scope = frozenset(scope_fields) - frozenset(SCOPE_FIELDS)
@@ -111,6 +112,7 @@ def load_plan_text(
         settings=dict(data.get("settings") or {}),
         steps=steps,
         source=source,
+        moved=moved,
     )
 
 

@@ -70,6 +70,7 @@ class Plan:
     settings: dict[str, Any]
     steps: list[Step]
     source: SourceMap = field(repr=False, compare=False)
+    moved: tuple[tuple[str, str], ...] = ()  # (from, to): renamed steps
 
     @functools.cached_property
     def _by_id(self) -> dict[str, Step]:

@@ -88,6 +88,38 @@ def endpoints(raw: Any, source: SourceMap, diagnostics: list[Diagnostic]) -> dic
     return out
 
 
+def moved(
+    raw: Any, ids: set[str], source: SourceMap, diagnostics: list[Diagnostic]
+) -> tuple[tuple[str, str], ...]:
+    """The `moved:` entries as (from, to): `to` a step of the plan, `from` none of its steps
+    and named once (the shape itself is checked with the rest of the plan's)."""
+    out: list[tuple[str, str]] = []
+    if not isinstance(raw, list):
+        return ()
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            continue
+        old, new = entry.get("from"), entry.get("to")
+        if not isinstance(old, str) or not isinstance(new, str):
+            continue
+        problem = ""
+        if new not in ids:
+            problem = (f"to: the plan has no step {new!r}{did_you_mean(new, sorted(ids))}; a "
+                       "move names the step that now describes the resource")
+        elif old in ids:
+            problem = (f"from: {old!r} is still a step of the plan; a move names a step id the "
+                       "plan no longer has")
+        elif old in seen:
+            problem = f"from: {old!r} is moved twice"
+        if problem:
+            diagnostics.append(Diagnostic.at(source.value(("moved", i)), f"moved[{i}]", problem))
+            continue
+        seen.add(old)
+        out.append((old, new))
+    return tuple(out)
+
+
 def _is_http_url(url: str) -> bool:
     if any(c.isspace() for c in url):
         return False

@@ -114,6 +114,11 @@ class StepSpec(_Section):
     timeout: Timeout | None = None
 
 
+class MoveSpec(_Section):
+    from_: Id = Field(alias="from", description="The step id the ledger records it under.")
+    to: Id = Field(description="The plan's step that now describes the same resource.")
+
+
 class PlanSpec(_Section):
     name: Annotated[str, StringConstraints(pattern=PLAN_NAME_PATTERN)] = Field(
         description="Names the plan's ledger."
@@ -128,6 +133,11 @@ class PlanSpec(_Section):
         description="Base URL per API (e.g. compute), such as a Private Service Connect endpoint.",
     )
     settings: dict[str, Any] | None = Field(None, description="Engine settings.")
+    moved: list[MoveSpec] | None = Field(
+        None,
+        description="Renamed steps: the ledger's record moves to the new id instead of the "
+        "resource being replaced.",
+    )
     steps: list[StepSpec]
 
 
@@ -136,6 +146,7 @@ _FIELDS = {
     "defaults": list(Defaults.model_fields),
     "secrets": list(SecretSpec.model_fields),
     "steps": list(StepSpec.model_fields),
+    "moved": ["from", "to"],
 }
 
 

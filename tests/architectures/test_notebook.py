@@ -30,7 +30,8 @@ def test_example_notebook_runs_and_shows_what_it_built() -> None:
     loaded, preview, graph_before, applied, outputs, graph_after, ledger, destroyed = (
         _shown(cell) for cell in code)
     assert "psc-cloud-run: 45 steps" in loaded
-    assert "45 to add" in preview and "<table>" in preview and "endpoint-attachment" in preview
+    assert "44 to add, 1 to change" in preview and "<table>" in preview
+    assert "endpoint-attachment" in preview
     assert "flowchart LR" in graph_before and ":::not_applied" in graph_before
     assert "apply" in applied and "complete" in applied
     assert "service-attachment: created (" in applied  # progress, step by step

@@ -44,9 +44,9 @@ def test_one_step_at_a_time_a_run_repeats_request_for_request(tmp_path: Path) ->
 
 
 def test_at_any_parallelism_a_run_makes_the_same_requests(tmp_path: Path) -> None:
-    """Every request but the polls of Apigee's operations, which differ by a handful (581 and
-    584 of them when this was written: not yet explained), is made as often at parallelism 8 as
-    one step at a time, meeting the same faults."""
+    """Every request is made as often at parallelism 8 as one step at a time, meeting the same
+    faults (the ids Apigee gives attachments come from the request's draw key, not from its
+    place in the log, so their operations' polls draw the same faults)."""
     plan = PLANS / "psc-cloud-run.yaml"
 
     def requests(log: list) -> Counter:
@@ -57,10 +57,6 @@ def test_at_any_parallelism_a_run_makes_the_same_requests(tmp_path: Path) -> Non
     wide, wide_elapsed = _run(plan, tmp_path / "wide", 8, PER_REQUEST)
     assert {status for _, _, status, _ in serial} >= {200, 429, 503}
     one, eight = requests(serial), requests(wide)
-    polls = [key for key in one | eight if key[0] == "apigee.organizations.operations.get"]
-    assert len(polls) == 1 and abs(one[polls[0]] - eight[polls[0]]) <= 0.01 * one[polls[0]]
-    for counts in (one, eight):
-        del counts[polls[0]]
     assert one == eight
     assert wide_elapsed < serial_elapsed
 

@@ -134,7 +134,7 @@ def test_changed_member_is_a_new_member_and_the_old_one_goes(emulator, deploy, r
     plan = HEAD + SERVICE_STEP + ACCOUNTS + INVOKER
     assert deploy(plan).apply().ok
     result = deploy(plan.replace("${proxy-sa.email}", "${audit-sa.email}")).apply()
-    assert result.ok and result.actions["proxy-invoker"] == "create"
+    assert result.ok and result.actions["proxy-invoker"] == "replace"  # it moves
     assert bindings(run_services) == {"roles/run.invoker": {AUDIT}}
 
 

@@ -90,7 +90,7 @@ def test_renamed_service_is_replaced_and_its_dependents_follow(emulator, deploy,
     before = len(emulator.requests())
     result = deploy(PLAN, vars={"name": "hello-v2"}).apply()
     assert result.ok, result.failures
-    assert result.actions == {"hello": "create", "caller": "update"}
+    assert result.actions == {"hello": "replace", "caller": "update"}  # hello moves
     assert mutating(emulator, before) == [
         "run.projects.locations.services.delete",
         "run.projects.locations.services.create",

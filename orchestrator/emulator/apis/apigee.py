@@ -61,7 +61,9 @@ class ApigeeRules(ApiRules):
 
     def resource_id(self, call: Call, coll: Collection, body: dict[str, Any]) -> str:
         if coll.name in SERVER_NAMED:
-            return formats.uuid("apigee", call.path, body.get("environment"), call.seq)
+            # From the request's draw key (its method, parent and how many came before), not
+            # its place in the log: the same id at any parallelism.
+            return formats.uuid("apigee", call.path, body.get("environment"), call.draw)
         # envgroups and environments may take their name as a query parameter
         return (
             call.arg(coll.singular_id_param)
