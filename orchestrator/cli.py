@@ -325,10 +325,8 @@ def plan_cmd(
                on_event=notes(_console(stderr=json_))) as dep:
         preview = _run(dep.plan_changes)
     if json_:
-        for step in preview.steps:
-            print(json.dumps({"step": step.step, "kind": step.kind, "action": step.action,
-                              "resource": step.resource,
-                              "changes": [c.field for c in step.changes]}))
+        for event in preview.events():
+            print(json.dumps(event.to_json(), default=repr))
     else:
         _console().print(render_preview(preview))
     if detailed_exitcode and preview.has_changes:

@@ -27,9 +27,8 @@ SYMBOLS = {
 }
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=repr) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else text[:57] + "..."
+def _text(value: Any) -> str:
+    return json.dumps(value, default=repr) if not isinstance(value, str) else value
 
 
 # How a run's summary counts each action, in this order.
@@ -78,10 +77,15 @@ def render_preview(preview: Preview) -> Group:
             line.append(f"  ({'; '.join(why)})", style="italic")
         lines.append(line)
         for change in step.changes:
-            lines.append(
-                Text(f"        {change.field}: {_short(change.live)} -> {_short(change.desired)}",
-                     style=style)
-            )
+            old, new = _text(change.live), _text(change.desired)
+            if len(old) + len(new) <= 80:
+                lines.append(Text(f"        {change.field}: {old} -> {new}", style=style))
+            else:  # whole, one above the other: a long value cut off hides what changes
+                lines.append(Text(f"        {change.field}:", style=style))
+                lines.append(Text(f"          - {old}", style="red"))
+                lines.append(Text(f"          + {new}", style="green"))
+        if not step.settled:
+            lines.append(Text("        (may turn out unchanged)", style="dim"))
     unchanged = preview.count("noop")
     if not lines:
         return Group(Text(f"No changes: {plural(unchanged, 'resource')} up to date.",

@@ -22,7 +22,7 @@ INSTALL_HINT = (
 # Ledger statuses collapsed into what a reader needs to see; a step the ledger does not know
 # has not been applied yet.
 STATUS_OF = {"present": "present", "failed": "failed", "pending": "pending",
-             "in_flight": "pending", "deleting": "pending"}
+             "in_flight": "pending", "deleting": "pending", "gone": "failed"}
 NOT_APPLIED = "not_applied"
 COLOURS = {  # fill, stroke
     "present": ("#d4f7d4", "#2e7d32"),

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Bumped on any incompatible change to the JSON-lines event shape.
-SCHEMA_VERSION = "1.0"
+# MAJOR on any incompatible change to the JSON-lines event shape; MINOR when something is added
+# (1.1: the plan's step_planned and plan_finished).
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
 class Event:
     """type: run_started | step_started | step_progress | step_finished | step_failed |
-    step_skipped | run_finished | diagnostic.
+    step_skipped | run_finished | diagnostic; a plan's step_planned and plan_finished.
     action: create | update | replace | delete | noop | read (what the step does)."""
 
     type: str

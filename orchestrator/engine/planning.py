@@ -25,7 +25,7 @@ from typing import Any
 
 from orchestrator.engine import ownership
 from orchestrator.engine.diff import Change, diff, same_value
-from orchestrator.engine.results import Preview, StepChange
+from orchestrator.engine.results import KNOWN_AFTER_APPLY, Preview, StepChange
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import (
     InvalidRequest,
@@ -39,7 +39,8 @@ from orchestrator.gcp.errors import ApiError, DeadlineExceeded
 from orchestrator.kinds.base import Kind
 from orchestrator.ledger import fingerprint_matches
 
-KNOWN_AFTER_APPLY = "(known after apply)"
+# Statuses of a record whose last run ended (gone: a refresh found it deleted outside).
+_SETTLED = ("present", "gone")
 # Outputs a resource keeps when it is deleted and made again at the same path.
 _IDENTITY = ("name", "selfLink", "path")
 
@@ -125,7 +126,7 @@ class Planning:
             raise next(iter(outcome.failed.values()))
         moved = dict((new, old) for old, new in self._moved)
         steps = [replace(planned[s], moved_from=moved.get(s, "")) for s in order]
-        return Preview(tuple(steps) + self._removed(planned))
+        return Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial)
 
     def _check_plan_name(self: Any) -> None:
         """A ledger made for another plan would have apply delete all it records as removed."""
@@ -208,17 +209,18 @@ class Planning:
             and live is not None and (rec.operation is None or rec.operation.action == "create")
             and rec.fingerprint != res.fingerprint
         )
-        if rec is not None and rec.path == path and rec.status != "present" and not stale_create:
+        if (rec is not None and rec.path == path and rec.status not in _SETTLED
+                and not stale_create):
             # A run stopped before this step settled: apply must resume it, whatever is live.
             # (A create sent for an older plan is compared as any recorded resource instead.)
             interrupted = rec.operation.action if rec.operation else rec.status
             action = "update" if interrupted == "update" and live is not None else "create"
             return StepChange(step.id, kind.name, action, path, (), f"resume: {interrupted}")
-        if rec is not None and rec.status == "present" and rec.path != path:
+        if rec is not None and rec.status in _SETTLED and rec.path != path:
             return StepChange(step.id, kind.name, "replace", path, (),
                               f"moves from {rec.path} to {path}", previous=rec.path)
         if "${" in path or live is None:
-            reason = "deleted outside provision" if rec and rec.status == "present" else ""
+            reason = "deleted outside provision" if rec and rec.status in _SETTLED else ""
             return StepChange(step.id, kind.name, "create", path, (), reason)
         if (rec is None or rec.path != path) and not kind.adopts_live:
             if ownership.is_ours(kind, live, self._ledger.lineage, step.id):

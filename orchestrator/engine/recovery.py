@@ -150,7 +150,8 @@ class RecoveryCommands:
         with self._locked("refresh"):
             self._start_run("refresh")
             result = RunResult(command="refresh", run_id=str(self._run.id))
-            present = [s for s, r in self._ledger.resources.items() if r.status == "present"]
+            present = [s for s, r in self._ledger.resources.items()
+                       if r.status in ("present", "gone")]
 
             def read(step_id: str) -> None:
                 rec = self._ledger.resources[step_id]
@@ -167,10 +168,13 @@ class RecoveryCommands:
                     raise
                 with self._lock:
                     if live is None:
+                        rec.status = "gone"
                         rec.error = "deleted outside provision; apply recreates it"
                         result.actions[step_id] = "gone"
                     else:
-                        rec.outputs = {**live, "path": rec.path}
+                        rec.status = "present"
+                        rec.outputs = {**{k: v for k, v in live.items()
+                                          if k not in kind.secret_fields}, "path": rec.path}
                         rec.error = None
                         result.actions[step_id] = "refresh"
                 self._emit(Event("step_finished", step=step_id, kind=rec.kind,

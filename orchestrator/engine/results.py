@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.engine.diff import Change
+from orchestrator.engine.events import Event
+
+KNOWN_AFTER_APPLY = "(known after apply)"
 
 # A plan's words, and a run's: "leave" is a removal that keeps the resource (an enabled API).
 ACTIONS = ("create", "update", "replace", "delete", "leave", "noop")
@@ -26,10 +29,38 @@ class StepChange:
     because: str = ""
     moved_from: str = ""  # the step id the ledger recorded it under (a `moved:` entry)
 
+    @property
+    def settled(self) -> bool:
+        """False for an update whose every change waits on a value only apply will know: it
+        may turn out unchanged, and apply then reports noop."""
+        return not (self.action == "update" and self.changes
+                    and all(c.desired == KNOWN_AFTER_APPLY for c in self.changes))
+
+    def to_event(self) -> Event:
+        data: dict[str, Any] = {
+            "changes": [{"field": c.field, "old": c.live, "new": c.desired}
+                        for c in self.changes],
+        }
+        for key in ("previous", "because", "moved_from"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if not self.settled:
+            data["settled"] = False
+        return Event("step_planned", step=self.step, kind=self.kind, action=self.action,
+                     resource=self.resource, message=self.reason, data=data)
+
 
 @dataclass(frozen=True)
 class Preview:
     steps: tuple[StepChange, ...]
+    serial: int = 0  # the ledger's, when the plan was made
+
+    def events(self) -> list[Event]:
+        """The plan as `plan --json` prints it: a step_planned per step, a plan_finished."""
+        counts = {a: self.count(a) for a in ACTIONS}
+        return [*(s.to_event() for s in self.steps),
+                Event("plan_finished", message=self.summary,
+                      data={"counts": counts, "ledger_serial": self.serial})]
 
     def count(self, action: str) -> int:
         return sum(1 for s in self.steps if s.action == action)

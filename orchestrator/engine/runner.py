@@ -329,7 +329,7 @@ class Engine(Planning, RecoveryCommands):
             self._await_recorded(kind, rec, deadline)
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
-        if rec is not None and rec.status == "present" and rec.path != res.target.path:
+        if rec is not None and rec.status in ("present", "gone") and rec.path != res.target.path:
             raise StepError(
                 f"the ledger records this step at {rec.path}, not {res.target.path}, and the "
                 "plan did not move it: run provision plan again"

@@ -20,7 +20,8 @@ FORMAT = 1
 KEEP_RUNS = 20
 KEEP_EVENTS = 3
 
-Status = Literal["pending", "in_flight", "present", "deleting", "failed"]
+# gone: recorded present, found deleted outside provision by a refresh (apply makes it again).
+Status = Literal["pending", "in_flight", "present", "deleting", "failed", "gone"]
 Origin = Literal["created", "adopted", "imported"]
 OperationAction = Literal["create", "update", "delete", "replace"]
 RunResult = Literal["running", "succeeded", "failed", "interrupted", "rolled_back"]
