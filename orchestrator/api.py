@@ -68,6 +68,7 @@ class Deployment:
         readiness: bool = True,
         lock_timeout: float = 0.0,
         lock_lease: float | None = None,
+        targets: tuple[str, ...] = (),
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -88,6 +89,7 @@ class Deployment:
             lease=lock_lease,
         )
         self.parallelism = parallelism
+        self.targets = frozenset(targets)
         self.on_event = on_event
         self.poll = poll
         self.readiness = readiness
@@ -156,6 +158,7 @@ class Deployment:
             poll=self.poll,
             readiness=self.readiness,
             workers=self._step_threads(),
+            targets=self.targets,
         )
 
     def _step_threads(self) -> ThreadPoolExecutor:
@@ -288,7 +291,9 @@ def load(
     kind calls ready, a VPN tunnel ESTABLISHED or a BGP session UP, as the Terraform provider
     does; kept, like poll, for the benchmark's baseline), lock_timeout (seconds to wait for the
     ledger's lock while another run holds it; 0 refuses at once), lock_lease (seconds a Cloud
-    Storage lock lasts unless its holder renews it; default 60, or PROVISION_LOCK_LEASE).
+    Storage lock lasts unless its holder renews it; default 60, or PROVISION_LOCK_LEASE),
+    targets (step ids: plan and apply only these and what they need, destroy only these and
+    what needs them; not for routine use, as the rest goes unchecked).
     """
     from orchestrator.plan import load_plan
 

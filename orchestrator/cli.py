@@ -145,6 +145,12 @@ QuotaOpt = Annotated[
 ParallelOpt = Annotated[
     int, typer.Option("--parallelism", min=1, metavar="N", help="Independent steps run at once.")
 ]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", metavar="STEP", autocompletion=_complete_step,
+                 help="Only this step, with what it needs (destroy: with what needs it); "
+                 "repeatable. Not for routine use: the rest goes unchecked."),
+]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
 ]
@@ -183,6 +189,7 @@ def _load(
     parallelism: int = 8,
     on_event: Any = None,
     lock_timeout: float = 0.0,
+    targets: list[str] | None = None,
 ) -> Any:
     from orchestrator.api import Deployment
     from orchestrator.ledger import LedgerError
@@ -208,6 +215,7 @@ def _load(
             parallelism=parallelism,
             on_event=on_event,
             lock_timeout=lock_timeout,
+            targets=tuple(targets or ()),
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
@@ -316,21 +324,53 @@ def plan_cmd(
                      help=f"Exit {CHANGES} when changes are pending."),
     ] = False,
     lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE",
+                     help="Save the plan: provision apply FILE then does exactly it, or "
+                     "nothing if the ledger or the cloud changed since."),
+    ] = None,
 ) -> None:
     """Show what apply would change, from live reads."""
     from orchestrator.display import notes, render_preview
 
+    _warn_targets(target)
     with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                impersonate=impersonate, project=project, lock_timeout=lock_timeout,
-               on_event=notes(_console(stderr=json_))) as dep:
+               on_event=notes(_console(stderr=json_)), targets=target) as dep:
         preview = _run(dep.plan_changes)
+        if out is not None:
+            _save_plan(out, plan, var, target, dep.ledger_location, preview)
     if json_:
         for event in preview.events():
             print(json.dumps(event.to_json(), default=repr))
     else:
         _console().print(render_preview(preview))
+    if out is not None and not json_:
+        _console().print(f"Saved to {out}: provision apply {out} does exactly this.",
+                         highlight=False)
     if detailed_exitcode and preview.has_changes:
         raise typer.Exit(CHANGES)
+
+
+def _warn_targets(targets: list[str] | None) -> None:
+    if targets:
+        _console(stderr=True).print(
+            "[yellow]warning:[/] --target: only these steps and what they depend on (destroy: "
+            "what depends on them) are looked at; the rest may differ from the plan unseen. "
+            "For recovering from a mistake, not for routine use.", highlight=False)
+
+
+def _save_plan(out: Path, plan: Path, var: list[str] | None, targets: list[str] | None,
+               ledger: str, preview: Any) -> None:
+    from orchestrator.engine.saved_plan import SavedPlan, file_sha256, save
+
+    try:
+        save(SavedPlan(plan, file_sha256(plan), _parse_vars(var), tuple(targets or ()), ledger,
+                       preview), out)
+    except OSError as exc:
+        raise _invalid(f"{out}: {exc.strerror}") from None
 
 
 @app.command()
@@ -351,12 +391,32 @@ def apply(
                      autocompletion=_complete_from("stop", "rollback")),
     ] = "stop",
     lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
 ) -> None:
-    """Create or update everything the plan declares."""
+    """Create or update everything the plan declares; or do what a saved plan says."""
+    from orchestrator.engine.saved_plan import is_saved_plan
+    from orchestrator.engine.saved_plan import load as load_saved
+
     if on_failure not in ("stop", "rollback"):
         raise _invalid(f"--on-failure {on_failure!r}: expected stop or rollback")
+    saved = None
+    if is_saved_plan(plan):
+        if var or target or ledger:
+            raise _invalid(f"{plan} is a saved plan: it carries its vars, targets and ledger; "
+                           "give them to provision plan -o instead")
+        from orchestrator.engine.steps import InvalidRequest
+
+        try:
+            saved = load_saved(plan)
+            saved.check_plan_file()
+        except InvalidRequest as exc:
+            raise _invalid(str(exc)) from None
+        plan, ledger = saved.plan_file, saved.ledger
+        var, target = [f"{k}={v}" for k, v in saved.vars.items()], list(saved.targets)
+    _warn_targets(target)
     _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             on_failure=on_failure, lock_timeout=lock_timeout)
+             on_failure=on_failure, lock_timeout=lock_timeout, targets=target,
+             saved=saved.preview if saved else None)
 
 
 @app.command()
@@ -371,12 +431,14 @@ def destroy(
     parallelism: ParallelOpt = 8,
     yes: YesOpt = False,
     lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
 ) -> None:
     """Delete everything the ledger records, dependents first."""
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
+    _warn_targets(target)
     _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             lock_timeout=lock_timeout)
+             lock_timeout=lock_timeout, targets=target)
 
 
 def _only_ledger() -> Path:
@@ -402,6 +464,8 @@ def _execute(
     yes: bool,
     on_failure: str = "stop",
     lock_timeout: float = 0.0,
+    targets: list[str] | None = None,
+    saved: Any = None,
 ) -> None:
     from orchestrator.display import (
         LiveDisplay,
@@ -415,9 +479,12 @@ def _execute(
     events = json_events() if json_ else None
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project, parallelism=parallelism,
-                lock_timeout=lock_timeout)
+                lock_timeout=lock_timeout, targets=targets)
     with dep:
-        if command == "apply" and not json_:
+        preview = saved
+        if command == "apply" and saved is not None and not json_:
+            console.print(render_preview(saved))  # what was agreed to when it was saved
+        elif command == "apply" and not json_:
             dep.on_event = notes(console)
             preview = _run(dep.plan_changes)
             console.print(render_preview(preview))
@@ -434,9 +501,8 @@ def _execute(
             order.reverse()
         call = getattr(dep, command)
         if command == "apply":
-            # Exactly what was shown, or nothing: see Engine.apply.
-            shown = preview if not json_ else None
-            call = lambda: dep.apply(on_failure=on_failure, approved=shown)  # noqa: E731
+            # Exactly what was shown (or saved), or nothing: see Engine.apply.
+            call = lambda: dep.apply(on_failure=on_failure, approved=preview)  # noqa: E731
         if events is not None:
             dep.on_event = events
             result = _run(call)

@@ -19,6 +19,7 @@ plan step now describes is refused, never deleted: that is a rename, said with `
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -38,6 +39,7 @@ from orchestrator.engine.steps import (
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded
 from orchestrator.kinds.base import Kind
 from orchestrator.ledger import fingerprint_matches
+from orchestrator.plan.errors import did_you_mean
 
 # Statuses of a record whose last run ended (gone: a refresh found it deleted outside).
 _SETTLED = ("present", "gone")
@@ -77,7 +79,8 @@ class Planning:
         planned: dict[str, StepChange] = {}
         predicted: dict[str, Prediction] = {}
         self._plan_live = {}
-        order = [s.id for s in self.plan.steps]
+        in_scope = self._targeted()
+        order = [s.id for s in in_scope]
 
         def read_step(step_id: str) -> None:
             step = self.plan.step(step_id)
@@ -112,12 +115,14 @@ class Planning:
             else:
                 change = self._decide(step, kind, res, live, unknown)
             change = self._propagate(step, kind, change, upstream)
+            change = replace(change, fingerprint=res.fingerprint,
+                             observed=_observed(kind, res, live))
             with self._lock:
                 planned[step_id] = change
                 predicted[step_id] = _predict(kind, change, res, live, frozenset(unknown))
                 self._plan_live[step_id] = (res, live, bool(unknown))
 
-        deps = {s.id: set(s.deps) for s in self.plan.steps}
+        deps = {s.id: set(s.deps) for s in in_scope}
         outcome = run_graph(
             order, deps, read_step, parallelism=self.parallelism, workers=self.workers,
             clock=self.clock,
@@ -126,7 +131,28 @@ class Planning:
             raise next(iter(outcome.failed.values()))
         moved = dict((new, old) for old, new in self._moved)
         steps = [replace(planned[s], moved_from=moved.get(s, "")) for s in order]
-        return Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial)
+        return Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial,
+                       lineage=self._ledger.lineage)
+
+    def _targeted(self: Any) -> list[Any]:
+        """The plan's steps, or with targets, the targeted ones and all they need."""
+        if not self.targets:
+            return list(self.plan.steps)
+        ids = {s.id for s in self.plan.steps}
+        unknown = sorted(set(self.targets) - ids - set(self._ledger.resources))
+        if unknown:
+            raise InvalidRequest(
+                f"--target {unknown[0]}: neither the plan nor the ledger has that step"
+                f"{did_you_mean(unknown[0], ids | set(self._ledger.resources))}"
+            )
+        wanted: set[str] = set()
+        stack = [t for t in self.targets if t in ids]
+        while stack:
+            sid = stack.pop()
+            if sid not in wanted:
+                wanted.add(sid)
+                stack.extend(self.plan.step(sid).deps)
+        return [s for s in self.plan.steps if s.id in wanted]
 
     def _check_plan_name(self: Any) -> None:
         """A ledger made for another plan would have apply delete all it records as removed."""
@@ -153,6 +179,8 @@ class Planning:
         out: list[StepChange] = []
         for step_id, rec in self._ledger.resources.items():
             if step_id in planned or rec.status == "failed":
+                continue
+            if self.targets and step_id not in self.targets:
                 continue
             if rec.path in claimed:
                 raise InvalidRequest(
@@ -315,6 +343,16 @@ def _predict(
 
 def _outputs(kind: Kind, live: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in live.items() if k not in kind.secret_fields}
+
+
+def _observed(kind: Kind, res: Resolved, live: dict[str, Any] | None) -> str:
+    """A hash of what the plan saw live: whether the resource exists, and the values of the
+    fields the step sets (the ones a decision rests on; status fields come and go)."""
+    unmarked = ownership.unmark(kind, live) if live is not None else None
+    seen = None if unmarked is None else {
+        k: unmarked.get(k) for k in res.body if k not in kind.secret_fields}
+    text = json.dumps(seen, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _all_new(body: dict[str, Any]) -> tuple[Change, ...]:

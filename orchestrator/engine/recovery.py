@@ -11,11 +11,7 @@ from orchestrator.engine.events import Event
 from orchestrator.engine.results import RunResult, StepFailure
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
-
-
-def _close(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
+from orchestrator.plan.errors import did_you_mean
 
 
 class RecoveryCommands:
@@ -46,7 +42,8 @@ class RecoveryCommands:
             self._load()
             records = self._ledger.resources
             if old not in records:
-                raise InvalidRequest(f"the ledger records no step {old!r}{_close(old, records)}")
+                raise InvalidRequest(
+                    f"the ledger records no step {old!r}{did_you_mean(old, records)}")
             if new in records:
                 raise InvalidRequest(
                     f"the ledger already records step {new!r} ({records[new].path}): forget it "
@@ -54,7 +51,7 @@ class RecoveryCommands:
                 )
             if self.plan is not None and new not in {s.id for s in self.plan.steps}:
                 ids = [s.id for s in self.plan.steps]
-                raise InvalidRequest(f"the plan has no step {new!r}{_close(new, ids)}")
+                raise InvalidRequest(f"the plan has no step {new!r}{did_you_mean(new, ids)}")
             return self._ledger_surgery("ledger mv", new, "move", lambda: self._move_record(
                 old, new), records[old])
 
@@ -65,7 +62,7 @@ class RecoveryCommands:
             records = self._ledger.resources
             if step_id not in records:
                 raise InvalidRequest(
-                    f"the ledger records no step {step_id!r}{_close(step_id, records)}")
+                    f"the ledger records no step {step_id!r}{did_you_mean(step_id, records)}")
 
             def drop() -> None:
                 with self._lock:

@@ -28,6 +28,20 @@ class StepChange:
     previous: str = ""
     because: str = ""
     moved_from: str = ""  # the step id the ledger recorded it under (a `moved:` entry)
+    # What the plan was made from, for apply to check that nothing changed since: the step's
+    # resolved spec and the live values of the fields it sets (keyed hashes, no values).
+    fingerprint: str = ""
+    observed: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["changes"] = [c.__dict__ for c in self.changes]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepChange:
+        changes = tuple(Change(**c) for c in data.get("changes", ()))
+        return cls(**{**data, "changes": changes})
 
     @property
     def settled(self) -> bool:
@@ -54,6 +68,7 @@ class StepChange:
 class Preview:
     steps: tuple[StepChange, ...]
     serial: int = 0  # the ledger's, when the plan was made
+    lineage: str = ""  # the ledger's
 
     def events(self) -> list[Event]:
         """The plan as `plan --json` prints it: a step_planned per step, a plan_finished."""

@@ -65,6 +65,9 @@ class Engine(Planning, RecoveryCommands):
     # The threads that run the steps, when the caller keeps them (and the clients each has
     # built) from one run to the next; by default each walk starts its own.
     workers: Executor | None = None
+    # Steps to plan, apply or destroy alone (with what they need, or for destroy, what needs
+    # them); empty for all. Not for routine use: the rest is left as it is, unchecked.
+    targets: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -257,8 +260,9 @@ class Engine(Planning, RecoveryCommands):
         changes = {c.step: c for c in preview.steps}
         going = [c.step for c in preview.steps if c.action in ("replace", "delete", "leave")]
         removed = {c.step for c in preview.steps if c.action in ("delete", "leave")}
+        steps = [self.plan.step(c.step) for c in preview.steps if c.step not in removed]
         nodes = {f"{sid}\0delete": (sid, "delete") for sid in reversed(going)}
-        nodes.update({s.id: (s.id, "apply") for s in self.plan.steps})
+        nodes.update({s.id: (s.id, "apply") for s in steps})
         deps: dict[str, set[str]] = {n: set() for n in nodes}
 
         def needs(sid: str) -> set[str]:
@@ -270,7 +274,7 @@ class Engine(Planning, RecoveryCommands):
             for user in going:
                 if sid in needs(user):
                     deps[f"{sid}\0delete"].add(f"{user}\0delete")
-        for step in self.plan.steps:
+        for step in steps:
             deps[step.id] |= set(step.deps)
             if step.id in changes and changes[step.id].action == "replace":
                 deps[step.id].add(f"{step.id}\0delete")
@@ -713,10 +717,29 @@ class Engine(Planning, RecoveryCommands):
             result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()
             order = list(reversed(list(self._ledger.resources)))
+            if self.targets:
+                order = self._with_dependents(order)
             self._destroy_steps(order, result)
             result.elapsed = self.clock.now() - started
             self._finish(result)
             return result
+
+    def _with_dependents(self, order: list[str]) -> list[str]:
+        """The targeted records and every record that depends on them, in `order`."""
+        records = self._ledger.resources
+        unknown = sorted(self.targets - set(records))
+        if unknown:
+            self._abort()
+            raise InvalidRequest(f"--target {unknown[0]}: the ledger records no such step")
+        wanted = set(self.targets)
+        grew = True
+        while grew:
+            grew = False
+            for sid, rec in records.items():
+                if sid not in wanted and wanted & set(rec.depends_on):
+                    wanted.add(sid)
+                    grew = True
+        return [sid for sid in order if sid in wanted]
 
     def _destroy_steps(self, order: list[str], result: RunResult) -> None:
         """Delete recorded resources, each after every recorded resource that depends on it."""
@@ -783,15 +806,27 @@ def _current_step() -> str | None:
 
 
 def _check_approved(approved: Preview, now: Preview) -> None:
-    def actions(preview: Preview) -> list[tuple[str, str, str]]:
-        return [(c.step, c.action, c.resource) for c in preview.steps if c.action != "noop"]
-
-    if actions(approved) != actions(now):
-        differ = [f"{s} {a}" for s, a, _ in sorted(set(actions(now)) ^ set(actions(approved)))]
+    """Refuse to apply a plan made from another ledger state, another spec or other live
+    values than the ones apply finds now (Terraform's stale saved plan)."""
+    # A ledger never saved (serial 0) draws a new lineage each time it is loaded.
+    same_ledger = approved.lineage == now.lineage or approved.serial == now.serial == 0
+    if approved.serial != now.serial or not same_ledger:
         raise InvalidRequest(
-            "the ledger or the cloud changed since this plan was made "
-            f"({', '.join(differ[:5])}{' ...' if len(differ) > 5 else ''}): nothing was done; "
-            "run plan again"
+            f"this plan was made from the ledger at serial {approved.serial}; it is at "
+            f"{now.serial} now{'' if same_ledger else ' (another ledger)'}"
+            ": another run changed it since. Nothing was done; run plan again."
+        )
+
+    def seen(preview: Preview) -> dict[str, tuple[str, str, str, str]]:
+        return {c.step: (c.action, c.resource, c.fingerprint, c.observed) for c in preview.steps}
+
+    before, after = seen(approved), seen(now)
+    differ = sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s))
+    if differ:
+        shown = ", ".join(differ[:5]) + (" ..." if len(differ) > 5 else "")
+        raise InvalidRequest(
+            f"the plan file or the cloud changed since this plan was made ({shown}): nothing "
+            "was done; run plan again"
         )
 
 

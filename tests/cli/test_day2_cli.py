@@ -94,3 +94,32 @@ def test_ledger_mv_rm_refresh_show_and_another_plans_ledger(
     wrong = _provision(["apply", str(other), url, "--yes", "--ledger", str(ledger)], tmp_path)
     assert wrong.returncode == 2
     assert "made for plan 'basics', not 'other'" in wrong.stderr
+
+
+def test_a_saved_plan_applies_exactly_once_and_refuses_when_stale(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASICS)
+    url = f"--emulator={emulator.url}"
+    saved = tmp_path / "saved.json"
+    made = _provision(["plan", str(plan), url, "-o", str(saved)], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "3 to add" in made.stdout and f"Saved to {saved}" in made.stdout
+    first = _provision(["apply", str(saved), url], tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "apply complete: 3 created" in first.stdout
+    before = len(emulator.requests())
+    again = _provision(["apply", str(saved), url], tmp_path)
+    assert again.returncode == 2
+    assert "made from the ledger at serial 0" in again.stderr
+    assert [r for r in emulator.requests()[before:] if r["mutating"]] == []
+
+    # A plan file edited after saving is refused before anything is read.
+    plan.write_text(BASICS.replace("10.10.0.0/24", "10.11.0.0/24"))
+    assert _provision(["plan", str(plan), url, "-o", str(saved)], tmp_path).returncode == 0
+    plan.write_text(BASICS)
+    edited = _provision(["apply", str(saved), url], tmp_path)
+    assert edited.returncode == 2 and "changed since this plan was saved" in edited.stderr
+    mixed = _provision(["apply", str(saved), url, "--var", "range=10.0.0.0/24"], tmp_path)
+    assert mixed.returncode == 2 and "carries its vars" in mixed.stderr

@@ -158,3 +158,46 @@ def test_a_removed_step_is_planned_as_removed_and_deleted(emulator, deploy) -> N
     result = dep.apply()
     assert result.ok and result.actions["fw"] == "delete"
     assert [r["method"] for r in mutating(emulator, before)] == ["compute.firewalls.delete"]
+
+
+def test_an_approved_plan_is_done_exactly_or_refused_when_the_cloud_changed(
+    emulator, deploy
+) -> None:
+    assert deploy().apply().ok
+    dep = deploy(vars={"sources": "10.20.0.0/24"})
+    approved = dep.plan_changes()
+    assert _actions(approved) == {"fw": "update"}
+    # Someone changes the subnet meanwhile: the plan was not made from what is live now.
+    other = deploy(vars={"range": "10.40.0.0/24"})
+    assert other.apply().ok
+    before = len(emulator.requests())
+    with pytest.raises(InvalidRequest, match=r"serial \d+; it is at \d+ now"):
+        dep.apply(approved=approved)
+    assert mutating(emulator, before) == []
+    fresh = deploy(vars={"sources": "10.20.0.0/24"})
+    approved = fresh.plan_changes()
+    assert _actions(approved) == {"fw": "update", "subnet": "replace"}
+    result = fresh.apply(approved=approved)
+    assert result.ok and {s: a for s, a in result.actions.items() if a != "noop"} == {
+        "fw": "update", "subnet": "replace"}
+
+
+def test_targets_plan_apply_and_destroy_only_what_they_name(emulator, deploy) -> None:
+    assert deploy().apply().ok
+    both = {"range": "10.30.0.0/24", "sources": "10.30.0.0/24"}
+    assert _actions(deploy(vars=both).plan_changes()) == {"subnet": "replace", "fw": "update"}
+    targeted = deploy(vars=both, targets=("subnet",))
+    plan = targeted.plan_changes()
+    assert [c.step for c in plan.steps] == ["vpc", "subnet"]
+    before = len(emulator.requests())
+    assert targeted.apply().actions == {"vpc": "noop", "subnet": "replace"}
+    assert {r["method"] for r in mutating(emulator, before)} == {
+        "compute.subnetworks.delete", "compute.subnetworks.insert"}
+    assert _actions(deploy(vars=both).plan_changes()) == {"fw": "update"}
+    with pytest.raises(InvalidRequest, match="--target subnt: .*did you mean subnet"):
+        deploy(targets=("subnt",)).plan_changes()
+    # Destroy takes what needs the target with it, and nothing else.
+    result = deploy(targets=("subnet",)).destroy()
+    assert result.ok and set(result.actions) == {"subnet"}
+    result = deploy(targets=("vpc",)).destroy()
+    assert result.ok and set(result.actions) == {"vpc", "fw"}

@@ -68,7 +68,8 @@ def test_history_is_bounded() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("resources", "subnet-0", "status"), "vanished", "resources.subnet-0.status: 'vanished' is not"),
+        (("resources", "subnet-0", "status"), "vanished",
+         "resources.subnet-0.status: 'vanished' is not"),
         (("resources", "subnet-0", "step_id"), "other", "step_id is 'other'"),
         (("resources", "subnet-0", "spec"), [], "resources.subnet-0.spec: expected dict"),
         (("resources", "subnet-0", "created_run"), True, "created_run: expected int, found bool"),
