@@ -6,8 +6,10 @@ stay, their desired values where they change, "known after apply" where Google d
 
 A replacement propagates. A step that refers to a replaced step in its path (a child of it), or
 by a value that names the replaced resource (Google refuses to delete a resource another one
-uses), is replaced too: deleted before it, created after it. One that takes a value of it that
-only apply will know is updated, or replaced where that field cannot change in place.
+uses), or that depends on a replaced resource Google keeps while anything uses it (a kind with
+`delete_blockers`), is replaced too: deleted before it, created after it. One that takes a
+value of it that only apply will know is updated, or replaced where that field cannot change
+in place.
 Replacement is destroy-before-create, under the same name, because many resources cannot
 coexist with their successor (a subnet's range may not overlap itself in its network).
 
@@ -103,18 +105,20 @@ class Planning:
             if not unmade and (not res.unknown or target is not res.target):
                 try:
                     live = self._read(kind, target, deadline)
-                except (ApiError, DeadlineExceeded) as exc:
-                    raise StepError(
-                        f"step {step_id} ({kind.name} {res.target.path}): could not read it: "
-                        f"{exc}"
-                    ) from exc
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise _unreadable(step_id, kind, res, exc) from exc
+                    # What it lives in is not there (a network in a project the plan now
+                    # names): neither is it.
+                except DeadlineExceeded as exc:
+                    raise _unreadable(step_id, kind, res, exc) from exc
             if unmade and kind.configures:
                 # What it configures comes with what its dependencies make: apply updates it.
                 change = StepChange(step_id, kind.name, "update", res.target.path,
                                     _all_new(res.body), "configures what its dependencies make")
             else:
                 change = self._decide(step, kind, res, live, unknown)
-            change = self._propagate(step, kind, change, upstream)
+            change = self._propagate(step, kind, change, upstream, live)
             change = replace(change, fingerprint=res.fingerprint,
                              observed=_observed(kind, res, live))
             with self._lock:
@@ -228,10 +232,16 @@ class Planning:
 
     def _decide(
         self: Any, step: Any, kind: Kind, res: Resolved, live: dict[str, Any] | None,
-        unknown: set[str] = frozenset(),
+        unknown: set[str] = frozenset(), recorded: bool = True,
     ) -> StepChange:
-        rec = self._ledger.resources.get(step.id)
+        """recorded=False: as if the ledger had no record of the step."""
+        rec = self._ledger.resources.get(step.id) if recorded else None
         path = res.target.path
+        if rec is not None and rec.status == "deleting":
+            # The deletion half of a replace or a move did not finish: finish it, then create.
+            moves = f"; moves from {rec.path} to {path}" if rec.path != path else ""
+            return StepChange(step.id, kind.name, "replace", path, (), f"resume: delete{moves}",
+                              previous=rec.path if rec.path != path else "")
         stale_create = (
             rec is not None and rec.path == path and rec.status in ("pending", "in_flight")
             and live is not None and (rec.operation is None or rec.operation.action == "create")
@@ -245,6 +255,11 @@ class Planning:
             action = "update" if interrupted == "update" and live is not None else "create"
             return StepChange(step.id, kind.name, action, path, (), f"resume: {interrupted}")
         if rec is not None and rec.status in _SETTLED and rec.path != path:
+            if kind.left_on_destroy:
+                # The old one is its project's: left as it is, the new one taken as any.
+                fresh = self._decide(step, kind, res, live, unknown, recorded=False)
+                return replace(fresh, previous=rec.path, reason=(
+                    f"moves from {rec.path} to {path}; the old one is {kind.left_on_destroy}"))
             return StepChange(step.id, kind.name, "replace", path, (),
                               f"moves from {rec.path} to {path}", previous=rec.path)
         if "${" in path or live is None:
@@ -270,7 +285,7 @@ class Planning:
                 changes.append(Change(fld, "(secret changed)", "(secret)"))
         if not changes:
             return StepChange(step.id, kind.name, "noop", path)
-        immutable = [c for c in changes if kind.mutable is None or c.top not in kind.mutable]
+        immutable = [c for c in changes if not kind.changes_in_place(c.field)]
         action = "replace" if immutable else "update"
         reason = ""
         if immutable:
@@ -279,10 +294,13 @@ class Planning:
 
     def _propagate(
         self: Any, step: Any, kind: Kind, change: StepChange,
-        upstream: dict[str, tuple[StepChange, Prediction]],
+        upstream: dict[str, tuple[StepChange, Prediction]], live: dict[str, Any] | None,
     ) -> StepChange:
-        """Replace a step that a replaced dependency takes with it (see the module's note)."""
-        if change.action not in ("noop", "update"):
+        """Replace a step that a replaced dependency takes with it (see the module's note): one
+        that stays, or a create resumed whose resource is there."""
+        resumed = change.reason.startswith("resume") and live is not None
+        if change.action not in ("noop", "update") and not (
+                change.action == "create" and resumed):
             return change
         from orchestrator.plan.refs import find_refs
 
@@ -295,7 +313,11 @@ class Planning:
                 for f, v in step.properties.items() if f not in kind.releases
                 for r in find_refs(v) if r.step == dep
             )
-            if in_path or names_it:
+            # Google keeps some resources while anything uses them without saying what (a
+            # Service Networking connection and the Apigee organization peered through it):
+            # what the plan says needs one goes before it.
+            held = dep in step.depends_on and bool(kind_named(dep_change.kind).delete_blockers)
+            if in_path or names_it or held:
                 return StepChange(step.id, kind.name, "replace", change.resource, change.changes,
                                   f"replaced because {dep} is replaced", because=dep)
         return change
@@ -343,6 +365,10 @@ def _predict(
 
 def _outputs(kind: Kind, live: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in live.items() if k not in kind.secret_fields}
+
+
+def _unreadable(step_id: str, kind: Kind, res: Resolved, exc: Exception) -> StepError:
+    return StepError(f"step {step_id} ({kind.name} {res.target.path}): could not read it: {exc}")
 
 
 def _observed(kind: Kind, res: Resolved, live: dict[str, Any] | None) -> str:

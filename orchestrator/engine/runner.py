@@ -266,9 +266,11 @@ class Engine(Planning, RecoveryCommands):
         deps: dict[str, set[str]] = {n: set() for n in nodes}
 
         def needs(sid: str) -> set[str]:
+            """What a resource that goes depends on as it exists: as recorded."""
             rec = self._ledger.resources.get(sid)
-            plan_deps = self.plan.step(sid).deps if sid not in removed else ()
-            return set(rec.depends_on if rec else ()) | set(plan_deps)
+            if rec is not None:
+                return set(rec.depends_on)
+            return set(self.plan.step(sid).deps) if sid not in removed else set()
 
         for sid in going:
             for user in going:
@@ -283,26 +285,31 @@ class Engine(Planning, RecoveryCommands):
                 if changes[step.id].action == "update" and rec and sid in rec.depends_on:
                     # Updated to let go of it first.
                     deps[f"{sid}\0delete"].add(step.id)
-                elif changes[step.id].action in ("create", "replace"):
-                    # Made after what is removed is gone: it may hold a name or range the new
-                    # one needs.
-                    deps[step.id].add(f"{sid}\0delete")
+        # Where it closes no cycle, a new resource is made after what is removed is gone: it
+        # may need a name or a range the removed one holds.
+        for step in steps:
+            if changes[step.id].action in ("create", "replace"):
+                for sid in removed:
+                    if not _reaches(deps, f"{sid}\0delete", step.id):
+                        deps[step.id].add(f"{sid}\0delete")
         return nodes, deps, _stable_order(list(nodes), deps)
 
     def _remove_step(self, step_id: str, planned: StepChange, result: RunResult) -> None:
-        """The deletion half of a replace or a move, or a removed step's deletion."""
-        rec = self._ledger.resources[step_id]
-        kind = kind_named(rec.kind)
-        target = target_of(kind, rec.path, rec.spec)
+        """The deletion half of a replace or a move, or a removed step's deletion. A replaced
+        step may have no record: one found live and taken over by this plan."""
+        rec = self._ledger.resources.get(step_id)
+        kind = kind_named(planned.kind)
+        target = (target_of(kind, rec.path, rec.spec) if rec is not None
+                  else self._plan_live[step_id][0].target)
         started = self.clock.now()
         deadline = started + kind.timeout
         self._emit(Event("step_started", step=step_id, kind=kind.name, action=planned.action,
                          resource=planned.resource,
                          data={"changes": [c.field for c in planned.changes]}))
-        if rec.operation and rec.operation.name:
+        if rec is not None and rec.operation and rec.operation.name:
             self._await_recorded(kind, rec, deadline)
-        if step_id not in self._ledger.resources:
-            pass
+        if rec is not None and step_id not in self._ledger.resources:
+            pass  # its recorded delete finished
         elif planned.action == "leave":
             self._forget(step_id)
         else:
@@ -311,7 +318,7 @@ class Engine(Planning, RecoveryCommands):
             with self._lock:
                 result.actions[step_id] = planned.action
             self._emit(Event("step_finished", step=step_id, kind=kind.name,
-                             action=planned.action, resource=rec.path,
+                             action=planned.action, resource=target.path,
                              message=kind.left_on_destroy if planned.action == "leave" else "",
                              data={"elapsed": round(self.clock.now() - started, 3)}))
 
@@ -331,6 +338,10 @@ class Engine(Planning, RecoveryCommands):
         if rec is not None and rec.operation and rec.operation.name:
             self._emit(Event("step_progress", step=step.id, message="resuming recorded operation"))
             self._await_recorded(kind, rec, deadline)
+        rec = self._ledger.resources.get(step.id)
+        if rec is not None and rec.path != res.target.path and planned.previous == rec.path and (
+                kind.left_on_destroy):
+            self._forget(step.id)  # moved: the old one is its project's, left as it is
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
         if rec is not None and rec.status in ("present", "gone") and rec.path != res.target.path:
@@ -605,7 +616,11 @@ class Engine(Planning, RecoveryCommands):
 
     def _record_operation(self, step_id: str, op: OperationRef) -> None:
         with self._lock:
-            rec = self._ledger.resources[step_id]
+            rec = self._ledger.resources.get(step_id)
+            if rec is None:
+                # The deletion of a resource taken over unrecorded: a killed run finds it, or
+                # not, by reading, as it found it in the first place.
+                return
             if rec.operation is None:
                 rec.operation = Operation("", op.api, "create", now())
             rec.operation.name, rec.operation.ref = op.name, op.to_json()
@@ -613,15 +628,19 @@ class Engine(Planning, RecoveryCommands):
         self._save(step_id)
 
     def _await_recorded(self, kind: Kind, rec: Any, deadline: float) -> None:
+        failed = False
         try:
             self._wait(OperationRef.from_json(rec.operation.ref), deadline)
         except OperationError as exc:
+            failed = True
             with self._lock:
                 rec.error = str(exc)
         with self._lock:
             action = rec.operation.action
             rec.operation = None
-            if action == "delete":
+            if action == "delete" and failed:
+                rec.status = "deleting"  # still there: the caller deletes it again
+            elif action == "delete":
                 self._ledger.resources.pop(rec.step_id, None)
             else:
                 rec.status = "present" if action == "update" else "pending"
@@ -650,12 +669,18 @@ class Engine(Planning, RecoveryCommands):
 
     def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
         message = _describe(exc)
-        step = self.plan.step(step_id) if self.plan else None
         with self._lock:
             rec = self._ledger.resources.get(step_id)
+            # A removed step's deletion fails with no step in the plan: its record names it.
+            in_plan = self.plan is not None and step_id in {s.id for s in self.plan.steps}
+            step = self.plan.step(step_id) if in_plan else rec
             if rec is not None:
                 rec.error = message
-                if rec.status == "pending" and not (rec.operation and rec.operation.name):
+                refused = rec.status == "pending" and not (rec.operation and rec.operation.name)
+                if refused and rec.operation and rec.operation.action == "update":
+                    # Google refused the change: the resource is as it was.
+                    rec.operation, rec.status = None, "present"
+                elif refused:
                     rec.operation = None
                     rec.status = "failed"
             result.failures.append(
@@ -848,7 +873,24 @@ def _stable_order(nodes: list[str], deps: dict[str, set[str]]) -> list[str]:
             waiting[u] -= 1
             if not waiting[u]:
                 heapq.heappush(ready, rank[u])
+    if len(order) < len(nodes):
+        stuck = sorted(n.split("\0")[0] for n in nodes if waiting[n])
+        raise StepError(f"these steps wait on each other, so none can go first: "
+                        f"{', '.join(stuck)}; apply them in two runs (with --target)")
     return order
+
+
+def _reaches(deps: dict[str, set[str]], start: str, goal: str) -> bool:
+    """Whether `start` waits, directly or not, on `goal`."""
+    seen, stack = set(), [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(deps.get(node, ()))
+    return False
 
 
 def _describe(exc: BaseException) -> str:

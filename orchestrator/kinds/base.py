@@ -49,6 +49,8 @@ class Kind:
     name_pattern: the names Google accepts; checked at validation when the name is literal.
     mutable: fields changed in place; a change to any other field set by the plan replaces the
         resource (delete + create). None means the kind cannot be updated at all.
+    fixed: dotted fields inside mutable ones that cannot change ("bgp.asn" of a router whose
+        other "bgp" fields can).
     timeout: default per-step deadline in seconds (modelled on the Terraform provider's).
     serialize: a template naming the lock that mutations of this kind hold, for Google's
         "one operation at a time" parents ("organizations/{organization}", "routers/{router}").
@@ -80,6 +82,7 @@ class Kind:
     scope: tuple[str, ...] = ("project",)
     name_pattern: str = RFC1035
     mutable: frozenset[str] | None = frozenset()
+    fixed: frozenset[str] = frozenset()
     timeout: float = 20 * MINUTE
     serialize: str | None = None
     outputs: tuple[str, ...] = ("path",)
@@ -92,6 +95,13 @@ class Kind:
     left_on_destroy: str = ""
     releases: frozenset[str] = frozenset()
     options: dict[str, Any] = field(default_factory=dict)
+
+    def changes_in_place(self, field: str) -> bool:
+        """Whether a change of `field` (dotted, "bgp.asn") is an update rather than a replace."""
+        top = field.split(".", 1)[0].split("[", 1)[0]
+        if self.mutable is None or top not in self.mutable:
+            return False
+        return not any(field == f or field.startswith(f + ".") for f in self.fixed)
 
     @property
     def adopts_live(self) -> bool:

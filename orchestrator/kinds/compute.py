@@ -216,6 +216,8 @@ KINDS += [
         # A patch carries only what the plan sets: the router's interfaces and BGP peers, which
         # their own steps write, are never in it. One change per router at a time, theirs too.
         mutable=frozenset({"description", "bgp"}),
+        # Google's RouterBgp.asn: "The value will be fixed for this router resource."
+        fixed=frozenset({"bgp.asn"}),
         serialize="routers/{project}/{region}/{name}",
     ),
     _compute(

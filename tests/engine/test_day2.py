@@ -8,22 +8,30 @@ from orchestrator.engine.steps import InvalidRequest
 
 from .conftest import BASICS, mutating
 
+# A private zone: ID, NAME and NETWORK (a step id) filled in.
+ZONE = """
+  - id: ID
+    kind: dns.managed_zone
+    name: NAME
+    properties:
+      dnsName: eng.example.com.
+      description: eng
+      visibility: private
+      privateVisibilityConfig:
+        networks: [{networkUrl: "${NETWORK.selfLink}"}]"""
+
+
+def zone(step_id: str, name: str, network: str) -> str:
+    return ZONE.replace("ID", step_id).replace("NAME", name).replace("NETWORK", network)
+
+
 WITH_ADDRESS = BASICS + """
   - id: address
     kind: compute.address
     name: eng-address
     properties:
       addressType: INTERNAL
-      subnetwork: ${subnet.selfLink}
-  - id: record-zone
-    kind: dns.managed_zone
-    name: eng-zone
-    properties:
-      dnsName: eng.example.com.
-      description: eng
-      visibility: private
-      privateVisibilityConfig:
-        networks: [{networkUrl: "${vpc.selfLink}"}]
+      subnetwork: ${subnet.selfLink}""" + zone("record-zone", "eng-zone", "vpc") + """
   - id: record
     kind: dns.record_set
     name: api.eng.example.com.
