@@ -560,7 +560,8 @@ class Engine(Planning, RecoveryCommands):
                         or blocked(e.message) or _lost_race(e),
                     )
                 except ApiError as exc:
-                    if not exc.not_found:
+                    gone = any(fragment in exc.message for fragment in kind.gone_when)
+                    if not (exc.not_found or gone):
                         raise
                     op = None
                 if op is None:

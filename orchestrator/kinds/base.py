@@ -62,6 +62,9 @@ class Kind:
         None when ready, else why not. The engine re-reads until ready or the deadline.
     delete_blockers: fragments of Google's messages for a delete refused only for a while
         (Service Networking's "still using this connection"), retried until the deadline.
+    gone_when: fragments of the messages in which an API says a delete found nothing, besides
+        404 (Service Networking's 400 "There is no peering ... for the network"): the delete
+        is done, as a resumed one whose first call went through must be.
     configures: the step sets options on a resource that exists without it (the peering
         Service Networking makes): found live and unrecorded, it is taken over and updated,
         never refused as someone else's; its delete puts Google's defaults back.
@@ -91,6 +94,7 @@ class Kind:
     ready: Callable[[dict[str, Any]], NotReady | None] | None = None
     schema_api: str = ""
     delete_blockers: tuple[str, ...] = ()
+    gone_when: tuple[str, ...] = ()
     configures: bool = False
     left_on_destroy: str = ""
     releases: frozenset[str] = frozenset()

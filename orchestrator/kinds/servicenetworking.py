@@ -175,6 +175,10 @@ KINDS = [
         # is gone; the Terraform provider's 10 minutes are often not enough.
         timeout=30 * MINUTE,
         delete_blockers=("still using this connection",),
+        # Google's answer to deleteConnection once the connection is gone (quoted in
+        # hashicorp/terraform-provider-google#9105): "Error 400: There is no peering
+        # (servicenetworking-googleapis-com) for the network."
+        gone_when=("There is no peering",),
         outputs=("path", "peering"),
     ),
     Kind(

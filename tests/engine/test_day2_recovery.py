@@ -57,7 +57,8 @@ def test_replaced_steps_whose_dependency_turned_around_go_in_the_recorded_order(
 
 
 def _killed_before_the_delete_call(deploy, step: str) -> None:
-    """The ledger as a run leaves it killed between its write-ahead and its delete call."""
+    """The ledger as a run leaves it killed between its write-ahead and its delete call (or
+    after the call, before recording its operation)."""
     store = LocalStore(deploy().ledger_location)
     with store.lock(command="test"):
         ledger = store.load()
