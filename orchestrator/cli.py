@@ -191,6 +191,8 @@ def _load(
     lock_timeout: float = 0.0,
     targets: list[str] | None = None,
 ) -> Any:
+    from google.auth.exceptions import DefaultCredentialsError
+
     from orchestrator.api import Deployment
     from orchestrator.ledger import LedgerError
     from orchestrator.plan import PlanError, load_plan
@@ -219,6 +221,11 @@ def _load(
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
+    except DefaultCredentialsError:
+        raise _invalid(
+            "no Google credentials found: run `gcloud auth application-default login` (or set "
+            "GOOGLE_APPLICATION_CREDENTIALS), or add --emulator to rehearse offline"
+        ) from None
 
 
 @contextmanager
@@ -241,6 +248,43 @@ def _stores(emulator: str | None, lock_timeout: float, *locations: str) -> Itera
             ]
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
+
+
+def _require_ledger(store: Any, command: str) -> None:
+    """A command that reads or undoes what a ledger records refuses a ledger that is not there,
+    rather than make an empty one and report that nothing changed."""
+    from orchestrator.ledger import LedgerError
+
+    try:
+        found = store.exists()
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    if not found:
+        _no_ledger(store.location, command)
+
+
+def _require_local_ledger(plan: Path | None, var: list[str] | None, ledger: str | None,
+                          command: str) -> None:
+    """The same, before anything starts (an embedded emulator writes its cloud beside the
+    ledger): for a ledger on this machine."""
+    from orchestrator.ledger import LedgerError, LocalStore, is_remote
+
+    location = ledger or _ledger_for(plan, var)
+    if is_remote(location):
+        return  # asked once the deployment's clients can reach Cloud Storage
+    try:
+        found = LocalStore(location).exists()
+    except LedgerError as exc:
+        raise _invalid(str(exc)) from None
+    if not found:
+        _no_ledger(location, command)
+
+
+def _no_ledger(location: str, command: str) -> None:
+    raise _invalid(
+        f"no ledger at {location}: nothing to {command}. Give the ledger an apply wrote "
+        "(--ledger PATH) or the plan it applied; nothing was created."
+    )
 
 
 def _run(fn: Any) -> Any:
@@ -477,10 +521,14 @@ def _execute(
 
     console = _console()
     events = json_events() if json_ else None
+    if command == "destroy":
+        _require_local_ledger(plan, var, ledger, command)
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project, parallelism=parallelism,
                 lock_timeout=lock_timeout, targets=targets)
     with dep:
+        if command == "destroy":
+            _require_ledger(dep.store, command)
         preview = saved
         if command == "apply" and saved is not None and not json_:
             console.print(render_preview(saved))  # what was agreed to when it was saved
@@ -541,6 +589,7 @@ def outputs(
     """Print what the ledger records of each resource's outputs (one JSON object by step)."""
     location = ledger or _ledger_for(plan, var)
     with _stores(emulator, 0.0, location) as (store,):
+        _require_ledger(store, "show the outputs of")
         data = store.load()
     values = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
     if json_:
@@ -561,6 +610,7 @@ def show(
 
     location = ledger or _ledger_for(plan, var)
     with _stores(emulator, 0.0, location) as (store,):
+        _require_ledger(store, "show")
         data = store.load()
     console = _console()
     table = Table("step", "kind", "status", "resource", title=f"{location} (serial {data.serial})")
@@ -603,10 +653,14 @@ def _recovery(
 
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
+    if command != "import_resource":
+        _require_local_ledger(plan, var, ledger, command.replace("_", " "))
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project, lock_timeout=lock_timeout,
                 on_event=json_events() if json_ else None)
     with dep:
+        if command != "import_resource":
+            _require_ledger(dep.store, command.replace("_", " "))
         if confirm and not json_ and sys.stdin.isatty() and not typer.confirm(
             confirm.format(ledger=dep.ledger_location)
         ):

@@ -254,6 +254,10 @@ class GcsStore(SavesByStaging):
             return None
         return data, int(blob.generation)
 
+    def exists(self) -> bool:
+        with self._cloud_errors():
+            return self._exists("")
+
     def _exists(self, suffix: str) -> bool:
         return self._blob(suffix).exists()
 

@@ -49,6 +49,11 @@ class LocalStore(SavesByStaging):
         self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0, clock: Any = None
     ) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise LedgerError(
+                f"ledger {self.path}: is a directory; a ledger is a file, such as "
+                f"{self.path / 'NAME.ledger.json'}"
+            )
         self.clock = clock or WallClock()
         self.location = str(self.path)
         self.lock_timeout = lock_timeout
@@ -75,6 +80,9 @@ class LocalStore(SavesByStaging):
         # last written (lines staged after it must not follow a gap).
         self._journal_fd: int | None = None
         self._write_failed = False
+
+    def exists(self) -> bool:
+        return self.path.exists() or self.journal_path.exists()
 
     def load(self) -> Ledger:
         if self._held is not None:

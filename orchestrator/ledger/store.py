@@ -99,6 +99,11 @@ class Store(Protocol):
         """The stored ledger, or a new one (serial 0, plan "") when there is none yet."""
         ...
 
+    def exists(self) -> bool:
+        """Whether a ledger is stored there (a command that only reads or removes what a ledger
+        records refuses one that is not, rather than make it)."""
+        ...
+
     def save(self, ledger: Ledger) -> None:
         """Writes `ledger` with serial + 1 (updating `ledger.serial`). Needs the lock; refuses
         with LedgerConflict when the stored ledger is not the one `ledger` was loaded from."""

@@ -25,8 +25,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _provision(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    env = kwargs.pop("env", None) or _env(cwd)
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=_env(cwd),
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=120, **kwargs,
     )
 
