@@ -32,6 +32,10 @@ class Faults:
     operation_failure: float = 0.0  # fraction of long-running operations that end in error
     consistency_delay: float = 0.0  # a created resource reads 404 this long after it appears
     iam_delay: float = 0.0  # a set IAM policy reads back as the old one this long
+    # A request whose body sets this field is refused 400, quoting the field's value as
+    # Google's "Invalid value for field 'resource.X': 'VALUE'" answers do: a secret in it
+    # comes back in the error, which the client must not write down.
+    echo_field: str = ""
     methods: tuple[str, ...] = ()  # method-id patterns ("compute.*.insert"); empty: all methods
 
     def updated(self, changes: dict[str, Any]) -> Faults:
@@ -54,6 +58,17 @@ class Faults:
 
 def _rng(seed: int, key: str, purpose: str) -> random.Random:
     return random.Random(f"{seed}/{key}/{purpose}")
+
+
+def echoed(faults: Faults, method_id: str, body: Any) -> ApiError | None:
+    """The refusal quoting `echo_field`, for a request whose body sets it."""
+    field = faults.echo_field
+    if not field or not faults.applies_to(method_id) or not isinstance(body, dict):
+        return None
+    if field not in body:
+        return None
+    return ApiError(400, f"Invalid value for field 'resource.{field}': '{body[field]}'. "
+                    "The value is not accepted.", reason="invalid")
 
 
 def latency(faults: Faults, seed: int, key: str) -> float:

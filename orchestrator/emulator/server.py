@@ -232,6 +232,9 @@ class Server:
             clock_session=session,
         )
         pipeline.guard(cloud, call)
+        echoed = faultlib.echoed(cloud.faults, method.id, call.body)
+        if echoed is not None:
+            raise echoed
         cloud.advance(now)
         result = await generic.dispatch(cloud, call)
         if int_enums and cloud.rules[method.api].numeric_enums and not isinstance(result, Raw):

@@ -94,7 +94,7 @@ class RecoveryCommands:
             try:
                 self._import(step_id, path, result)
             except Exception as exc:
-                self._emit(Event("step_failed", step=step_id, message=str(exc)))
+                self._emit(Event("step_failed", step=step_id, message=self._redact(str(exc))))
                 self._abort()
                 raise
             self._finish(result)
@@ -159,7 +159,8 @@ class RecoveryCommands:
                 except Exception as exc:
                     # A read that failed says nothing of the resource: its record stays as is.
                     with self._lock:
-                        result.failures.append(StepFailure(step_id, rec.kind, rec.path, str(exc)))
+                        result.failures.append(
+                            StepFailure(step_id, rec.kind, rec.path, self._redact(str(exc))))
                     self._emit(Event("step_failed", step=step_id, kind=rec.kind,
                                      resource=rec.path, message=str(exc)))
                     raise

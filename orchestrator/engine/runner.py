@@ -85,6 +85,8 @@ class Engine(Planning, RecoveryCommands):
     # --- events -----------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
+        if event.message and self._secrets:
+            event = replace(event, message=self._redact(event.message))
         if self._run is not None and event.type != "step_progress":
             with self._lock:
                 self._run.events.append(event.to_json())
@@ -150,6 +152,16 @@ class Engine(Planning, RecoveryCommands):
                     self.plan.secrets[name], access_secret_version=self.access_secret
                 )
             return self._secrets[name]
+
+    def _redact(self, text: str) -> str:
+        """The text with every secret value this run resolved replaced by its name: Google
+        quotes a value it refuses back in its error, secrets included."""
+        with self._lock:
+            secrets = dict(self._secrets)
+        for name, value in secrets.items():
+            if value:
+                text = text.replace(value, f"[secret {name}]")
+        return text
 
     def _check_secrets(self) -> None:
         """Resolve the plan's environment and file secrets before the first request: one that
@@ -635,7 +647,7 @@ class Engine(Planning, RecoveryCommands):
         except OperationError as exc:
             failed = True
             with self._lock:
-                rec.error = str(exc)
+                rec.error = self._redact(str(exc))
         with self._lock:
             action = rec.operation.action
             rec.operation = None
@@ -669,7 +681,7 @@ class Engine(Planning, RecoveryCommands):
             self._save(step_id)
 
     def _fail(self, step_id: str, exc: BaseException, result: RunResult) -> None:
-        message = _describe(exc)
+        message = self._redact(_describe(exc))
         with self._lock:
             rec = self._ledger.resources.get(step_id)
             # A removed step's deletion fails with no step in the plan: its record names it.
@@ -725,7 +737,13 @@ class Engine(Planning, RecoveryCommands):
                     f"took over the ledger lock left by a run that is gone: {stale.describe()}; "
                     f"{then}"
                 )))
-            yield
+            try:
+                yield
+            except Exception as exc:
+                if self._redact(str(exc)) == str(exc):
+                    raise
+                # What reaches the caller's message (and traceback) carries no secret.
+                raise StepError(self._redact(_describe(exc))) from None
 
     def _start_run(self, command: str, reload: bool = True) -> None:
         if reload:

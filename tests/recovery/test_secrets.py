@@ -72,3 +72,25 @@ def test_a_secret_that_cannot_be_had_stops_before_any_request(
         assert "Traceback" not in run.stderr
     assert emulator.requests() == []
     assert not (tmp_path / ".provision").exists()
+
+
+def test_a_secret_google_quotes_back_in_an_error_is_written_nowhere(tmp_path: Path) -> None:
+    """Google's 400s quote the value they refuse (the emulator's echo_field fault does so for
+    the tunnels' sharedSecret): the ledger, its files, the events, the CLI's output and its
+    exit carry the secret's name instead."""
+    plan = PLANS / "vpn-hub.yaml"
+    secret = (PLANS / "demo-vpn" / "shared-secret").read_text().strip()
+    with Emulator() as emu:
+        emu.set_faults(echo_field="sharedSecret", methods=["compute.vpnTunnels.insert"])
+        runs = [subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args, str(plan), f"--emulator={emu.url}"],
+            cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+            for args in (["apply", "--json"], ["apply", "--yes"])]
+        refused = [r for r in emu.requests() if r["method"] == "compute.vpnTunnels.insert"]
+        assert refused and {r["status"] for r in refused} == {400}
+    assert [run.returncode for run in runs] == [1, 1]
+    shown = "".join(run.stdout + run.stderr for run in runs)
+    assert "Invalid value for field 'resource.sharedSecret': '[secret vpn_shared_secret]'" in shown
+    files = [p for p in (tmp_path / ".provision").rglob("*") if p.is_file()]
+    for text in (shown, *(p.read_text(errors="replace") for p in files)):
+        assert secret not in text
