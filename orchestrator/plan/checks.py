@@ -25,6 +25,9 @@ from orchestrator.plan.structure import ID_PATTERN, FieldNamer, describe
 SCOPE_VALUE = re.compile(r"[a-z0-9]([a-z0-9.:_-]{0,98}[a-z0-9])?\Z")
 _ID = re.compile(ID_PATTERN)
 _RESERVED_IDS = frozenset({refs.VARS, refs.SECRETS})
+# "." and ".." are whole-path segments; "/" and %XX change what the path names.
+_PATH_CHANGING = re.compile(r"^\.{1,2}$|/|%[0-9A-Fa-f]{2}")
+
 _NAME_HELP = {
     RFC1035: "1-63 lowercase letters, digits or hyphens, starting with a letter and not ending "
     "with a hyphen",
@@ -131,6 +134,15 @@ class Checker:
 
     def _name(self, base: Path, name: Any, kind: Kind) -> None:
         if not isinstance(name, str) or refs.has_refs(name) or not kind.name_pattern:
+            return
+        if _PATH_CHANGING.search(name):
+            # Whatever a kind's pattern allows ("." and "%" in an API proxy's), a name goes
+            # into the request's path: it must not change which resource the path names.
+            self.error(
+                (*base, "name"),
+                f"{describe(name)} would change the request path it goes into (a '.' or '..' "
+                "segment, a '/', or a %-encoding): choose another name",
+            )
             return
         if not _pattern(kind.name_pattern).match(name):
             rule = _NAME_HELP.get(kind.name_pattern, f"it must match {kind.name_pattern}")

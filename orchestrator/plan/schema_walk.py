@@ -19,10 +19,10 @@ def output_error(kind: Kind, path: tuple[str | int, ...]) -> str | None:
     Any field of the resource as read back is an output (output-only ones above all: selfLink,
     ipAddress...), and so are the names the kind adds in `outputs`.
     """
-    if path[0] in kind.outputs:
-        return None  # the kind computes these; their insides are its business
     doc = discovery.document(kind.schema_document)
     prop = _resolve(doc, {"$ref": kind.schema})
+    if path[0] in kind.outputs and path[0] not in (prop.get("properties") or {}):
+        return None  # the kind computes these; their insides are its business
     walked: list[str] = []
     for part in path:
         kind_of = prop.get("type", "any")

@@ -114,6 +114,12 @@ class StepSpec(_Section):
     timeout: Timeout | None = None
 
 
+class SettingsSpec(_Section):
+    ledger: str | None = Field(
+        None, description="Where the ledger is kept: a file, or gs://BUCKET/PATH/NAME.json."
+    )
+
+
 class MoveSpec(_Section):
     from_: Id = Field(alias="from", description="The step id the ledger records it under.")
     to: Id = Field(description="The plan's step that now describes the same resource.")
@@ -132,7 +138,7 @@ class PlanSpec(_Section):
         None,
         description="Base URL per API (e.g. compute), such as a Private Service Connect endpoint.",
     )
-    settings: dict[str, Any] | None = Field(None, description="Engine settings.")
+    settings: SettingsSpec | None = Field(None, description="Engine settings.")
     moved: list[MoveSpec] | None = Field(
         None,
         description="Renamed steps: the ledger's record moves to the new id instead of the "
@@ -147,6 +153,7 @@ _FIELDS = {
     "secrets": list(SecretSpec.model_fields),
     "steps": list(StepSpec.model_fields),
     "moved": ["from", "to"],
+    "settings": list(SettingsSpec.model_fields),
 }
 
 

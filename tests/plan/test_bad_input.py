@@ -560,15 +560,15 @@ def test_yaml_documents_the_plan_refuses(plan, text, message):
     ],
 )
 def test_scalars_the_plan_refuses(plan, value, message):
-    diags = plan.errors(f"name: t\nsettings:\n  x: {value}\nsteps: []\n")
-    d = plan.one(diags, "settings.x")
+    diags = plan.errors(f"name: t\nvars:\n  x: {value}\nsteps: []\n")
+    d = plan.one(diags, "vars.x")
     assert (d.line, d.col) == (3, 6) and message in d.message
 
 
 def test_keys_must_be_strings(plan):
-    diags = plan.errors("name: t\nsettings:\n  1: a\n  [x]: b\nsteps: []\n")
+    diags = plan.errors("name: t\nvars:\n  1: a\n  [x]: b\nsteps: []\n")
     assert [d.line for d in diags] == [3, 4]
-    assert all(d.field == "settings" for d in diags)
+    assert all(d.field == "vars" for d in diags)
 
 
 def test_file_that_cannot_be_read(tmp_path):
@@ -621,3 +621,26 @@ def test_every_problem_is_reported_at_once_in_file_order(plan):
         "step 'subnet' properties.network",
     ]
     assert all(isinstance(d, Diagnostic) for d in diags)
+
+
+def test_an_unknown_setting_is_refused_with_a_suggestion(plan):
+    diags = plan.errors("name: t\nsettings:\n  ledgr: x.json\nsteps: []\n")
+    d = plan.one(diags, "settings.ledgr")
+    assert "unknown field" in d.message and "did you mean ledger" in d.message
+
+
+def test_names_that_would_change_the_request_path_are_refused(plan):
+    for name in ("..", ".", "a%2Fb"):
+        text = ("name: t\nsteps:\n  - {id: p, kind: apigee.api_proxy, organization: org, "
+                f"name: '{name}', properties: {{}}}}\n")
+        d = plan.one(plan.errors(text), "step 'p' name")
+        assert "would change the request path" in d.message
+
+
+def test_a_field_inside_a_string_output_is_refused(plan):
+    text = ("name: t\ndefaults: {project: p}\nsteps:\n"
+            "  - {id: vpc, kind: compute.network, name: v}\n"
+            "  - {id: fw, kind: compute.firewall, name: f, properties: "
+            "{network: '${vpc.selfLink.x}'}}\n")
+    d = plan.one(plan.errors(text), "step 'fw' properties.network")
+    assert "selfLink is a string and has no field 'x'" in d.message

@@ -198,11 +198,11 @@ def test_yaml_1_2_scalars(plan):
     loaded = plan.load(
         """\
         name: t
-        settings: {a: no, b: on, c: 0777, d: 0x1f, e: ~, f: 1.5, g: "12", h: 2024-01-01, i: !!str 7}
+        vars: {a: no, b: on, c: 0777, d: 0x1f, e: ~, f: 1.5, g: "12", h: 2024-01-01, i: !!str 7}
         steps: []
         """
     )
-    assert loaded.settings == {
+    assert loaded.vars == {
         "a": "no",
         "b": "on",
         "c": 777,
