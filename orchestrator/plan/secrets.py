@@ -8,6 +8,7 @@ version), so neither the plan file nor the model built from it holds the value; 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,28 @@ class SecretError(Exception):
     """A secret whose value cannot be had. The message names the secret, never its value."""
 
 
+# Secret Manager's own bound on a secret's payload: 64 KiB.
+MAX_SECRET_BYTES = 65536
+
+
+def _read_bounded(ref: SecretRef) -> str:
+    """A secret file's text: a regular file of at most MAX_SECRET_BYTES. Opened without
+    blocking, so that a FIFO nobody writes to, or a device, is refused rather than waited on
+    or read without end."""
+    fd = os.open(ref.ref, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecretError(f"{ref}: not a regular file (a FIFO, a device or a directory); "
+                              "give the file that holds the secret")
+        data = os.read(fd, MAX_SECRET_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretError(f"{ref}: larger than {MAX_SECRET_BYTES} bytes, the most a secret "
+                          "holds; is it the right file?")
+    return data.decode("utf-8")
+
+
 def resolve_secret(
     ref: SecretRef,
     access_secret_version: Callable[[str], str | bytes] | None = None,
@@ -49,8 +72,7 @@ def resolve_secret(
         return value
     if ref.source == "file":
         try:
-            with open(ref.ref, encoding="utf-8") as fh:
-                value = fh.read()
+            value = _read_bounded(ref)
         except OSError as e:
             raise SecretError(f"{ref}: cannot read the file: {e.strerror}") from None
         except UnicodeDecodeError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from orchestrator.plan import SecretError, SecretRef, resolve_secret
@@ -60,3 +62,18 @@ def test_secret_manager_without_an_accessor():
     ref = SecretRef("vpn", "secret_manager", "projects/p/secrets/s/versions/1")
     with pytest.raises(SecretError, match="Secret Manager"):
         resolve_secret(ref)
+
+
+def test_a_fifo_or_a_device_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(SecretError, match="not a regular file"):
+            resolve_secret(SecretRef("k", "file", str(path)))
+
+
+def test_a_file_larger_than_any_secret_is_refused(tmp_path):
+    path = tmp_path / "big"
+    path.write_text("x" * 70000)
+    with pytest.raises(SecretError, match="larger than 65536 bytes"):
+        resolve_secret(SecretRef("k", "file", str(path)))
