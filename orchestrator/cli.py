@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -280,7 +280,7 @@ def _require_local_ledger(plan: Path | None, var: list[str] | None, ledger: str 
         _no_ledger(location, command)
 
 
-def _no_ledger(location: str, command: str) -> None:
+def _no_ledger(location: str, command: str) -> NoReturn:
     raise _invalid(
         f"no ledger at {location}: nothing to {command}. Give the ledger an apply wrote "
         "(--ledger PATH) or the plan it applied; nothing was created."

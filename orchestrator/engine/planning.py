@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.engine import ownership
@@ -32,16 +32,20 @@ from orchestrator.engine.results import KNOWN_AFTER_APPLY, Preview, StepChange
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import (
     InvalidRequest,
+    MissingOutput,
     Resolved,
     StepError,
     Unknown,
     kind_named,
+    output_at,
+    resolve_step,
     target_of,
 )
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded
 from orchestrator.kinds.base import Kind
 from orchestrator.ledger import fingerprint_matches
 from orchestrator.plan.errors import did_you_mean
+from orchestrator.plan.refs import find_refs
 
 # Statuses of a record whose last run ended (gone: a refresh found it deleted outside).
 _SETTLED = ("present", "gone")
@@ -49,16 +53,14 @@ _SETTLED = ("present", "gone")
 _IDENTITY = ("name", "selfLink", "path")
 
 
+@dataclass(frozen=True)
 class Prediction:
     """A step's outputs as they will be after apply: `values`, and whether an output it lacks
     is unknown until then (a resource still to be made) or absent."""
 
-    def __init__(
-        self, values: dict[str, Any], complete: bool, unknown: frozenset[str] = frozenset()
-    ) -> None:
-        self.values = values
-        self.complete = complete
-        self.unknown = unknown  # references inside `values` that only apply will know
+    values: dict[str, Any]
+    complete: bool
+    unknown: frozenset[str] = frozenset()  # references inside `values` only apply will know
 
 
 class Planning:
@@ -204,26 +206,19 @@ class Planning:
     ) -> Resolved:
         """Resolve a step against what its dependencies will be; `unknown` collects the
         references whose value only apply will know."""
-        from orchestrator.engine.steps import resolve_step
-
-        fallback = self._lookup(set())
 
         def lookup(ref: Any) -> Any:
             if ref.scope == "secrets" or ref.target not in upstream:
-                return fallback(ref)
+                return self._lookup(ref)
             prediction = upstream[ref.target][1]
-            value: Any = prediction.values
-            complete = prediction.complete
-            for part in ref.path:
-                if isinstance(value, list) and str(part).isdigit() and int(part) < len(value):
-                    value = value[int(part)]
-                elif isinstance(value, dict) and part in value:
-                    value = value[part]
-                elif complete:
-                    raise StepError(f"{ref.text}: step {ref.target!r} has no output {part!r}")
-                else:
-                    unknown.add(ref.text)
-                    return Unknown(ref.text)
+            try:
+                value = output_at(prediction.values, ref.path)
+            except MissingOutput as missing:
+                if prediction.complete:
+                    raise StepError(f"{ref.text}: step {ref.target!r} has no output "
+                                    f"{missing.args[0]!r}") from None
+                unknown.add(ref.text)
+                return Unknown(ref.text)
             inherited = {u for u in prediction.unknown if _holds(value, {u})}
             unknown.update(inherited)
             return value
@@ -302,7 +297,6 @@ class Planning:
         if change.action not in ("noop", "update") and not (
                 change.action == "create" and resumed):
             return change
-        from orchestrator.plan.refs import find_refs
 
         for dep, (dep_change, _) in upstream.items():
             if dep_change.action != "replace":
@@ -328,12 +322,10 @@ class Planning:
         rec = self._ledger.resources.get(step_id)
         if rec is None:
             return False
-        value: Any = rec.outputs
-        for part in ref.path:
-            if isinstance(value, list) and str(part).isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            elif isinstance(value, dict):
-                value = value.get(part)
+        try:
+            value = output_at(rec.outputs, ref.path)
+        except MissingOutput:
+            return False
         if not isinstance(value, str) or not value:
             return False
         name = rec.path.rsplit("/", 1)[-1]

@@ -26,10 +26,12 @@ from orchestrator.engine.results import Preview, RunResult, StepChange, StepFail
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import (
     InvalidRequest,
+    MissingOutput,
     Resolved,
     StepError,
     Unknown,
     kind_named,
+    output_at,
     resolve_step,
     target_of,
 )
@@ -122,26 +124,19 @@ class Engine(Planning, RecoveryCommands):
             return None
         return rec.outputs
 
-    def _lookup(self, pending: set[str]) -> Callable[[Any], Any]:
-        def lookup(ref: Any) -> Any:
-            if ref.scope == "secrets":
-                return self._secret(ref.target)
-            if ref.target in pending:
-                return Unknown(ref.text)
-            outputs = self._outputs(ref.target)
-            if outputs is None:
-                return Unknown(ref.text)
-            value: Any = outputs
-            for part in ref.path:
-                if isinstance(value, list) and str(part).isdigit() and int(part) < len(value):
-                    value = value[int(part)]
-                elif isinstance(value, dict) and part in value:
-                    value = value[part]
-                else:
-                    raise StepError(f"{ref.text}: step {ref.target!r} has no output {part!r}")
-            return value
-
-        return lookup
+    def _lookup(self, ref: Any) -> Any:
+        """A reference's value from the ledger (a secret's, resolved), or Unknown."""
+        if ref.scope == "secrets":
+            return self._secret(ref.target)
+        outputs = self._outputs(ref.target)
+        if outputs is None:
+            return Unknown(ref.text)
+        try:
+            return output_at(outputs, ref.path)
+        except MissingOutput as missing:
+            raise StepError(
+                f"{ref.text}: step {ref.target!r} has no output {missing.args[0]!r}"
+            ) from None
 
     def _secret(self, name: str) -> str:
         with self._lock:
@@ -198,12 +193,9 @@ class Engine(Planning, RecoveryCommands):
             rec = self._ledger.resources[step_id] = ResourceRecord(step_id, kind.name, path)
         return rec
 
-    def _resolve(self, step: Any, pending: set[str] | None = None) -> tuple[Kind, Resolved]:
+    def _resolve(self, step: Any) -> tuple[Kind, Resolved]:
         kind = kind_named(step.kind)
-        resolved = resolve_step(
-            step, kind, self._lookup(pending or set()), self._fingerprint_secret
-        )
-        return kind, resolved
+        return kind, resolve_step(step, kind, self._lookup, self._fingerprint_secret)
 
     # --- apply --------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,24 @@ def target_of(kind: Kind, path: str, spec: dict[str, Any] | None = None) -> Targ
     """The Target of a recorded resource: destroy and rollback work from the ledger alone."""
     name, scope = scope_from_path(kind, path)
     return Target(name, scope, path, spec or {})
+
+
+class MissingOutput(KeyError):
+    """An output path names what the outputs do not hold; args[0] is the missing part."""
+
+
+def output_at(outputs: Any, path: Sequence[str | int]) -> Any:
+    """The value at a reference's output path (list indices as numbers); MissingOutput when a
+    part is not there."""
+    value = outputs
+    for part in path:
+        if isinstance(value, list) and str(part).isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise MissingOutput(part)
+    return value
 
 
 class Unknown(str):
