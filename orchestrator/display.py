@@ -37,6 +37,7 @@ DONE = {
     "update": "updated",
     "replace": "replaced",
     "restore": "restored",
+    "recreate": "made again",
     "import": "imported",
     "refresh": "refreshed",
     "delete": "deleted",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # MAJOR on any incompatible change to the JSON-lines event shape; MINOR when something is added
-# (1.1: the plan's step_planned and plan_finished).
-SCHEMA_VERSION = "1.1"
+# (1.1: the plan's step_planned and plan_finished; 1.2: rollback's recreate action).
+SCHEMA_VERSION = "1.2"
 
 
 @dataclass(frozen=True)

@@ -185,63 +185,158 @@ class RecoveryCommands:
             return result
 
     def rollback(self: Any) -> RunResult:
-        """Undo the last apply: delete what it created (dependents first), put back what it
-        updated as recorded before, leave what existed before it. Safe to run again after a
-        rollback that stopped halfway: each step is recorded as it is undone."""
+        """Undo the last apply (with the interrupted or failed applies it resumed): delete what
+        it created (dependents first), make again what it replaced, put back what it updated
+        as recorded before, leave what existed before it. Safe to run again after a rollback
+        that stopped halfway: what to restore stays recorded until it is restored."""
 
         with self._locked("rollback"):
             self._start_run("rollback")
             result = RunResult(command="rollback", run_id=str(self._run.id))
-            applied = next(
-                (r for r in reversed(self._ledger.runs[:-1])
-                 if r.command == "apply" and r.result != "rolled_back"),
-                None,
-            )
-            if applied is None:
+            undone = self._runs_to_undo()
+            if not undone:
                 self._abort()
                 raise StepError("no apply to roll back in this ledger")
+            ids = {run.id for run in undone}
             resources = self._ledger.resources
-            created = [s for s, r in resources.items() if r.created_run == applied.id]
+            originals = {s: r.replaced for s, r in resources.items()
+                         if r.replaced is not None and r.replaced.run in ids}
+            try:
+                secrets = {s: self._original_secrets(s, o.record) for s, o in originals.items()}
+            except StepError:
+                self._abort()
+                raise
+            created = [s for s, r in resources.items()
+                       if r.created_run in ids and r.status != "gone"]
             updated = [
                 s for s, r in resources.items()
-                if r.updated_run == applied.id and r.previous_spec is not None and s not in created
+                if r.updated_run in ids and r.previous_spec is not None and s not in created
             ]
             started = self.clock.now()
-            self._destroy_steps(list(reversed(created)), result)
-            for step_id in updated:
-                rec = resources[step_id]
-                kind = kind_named(rec.kind)
-                # Secrets are recorded as fingerprints only: their fields are left as they are.
-                previous = {k: v for k, v in rec.previous_spec.items()
-                            if k not in kind.secret_fields}
-                target = target_of(kind, rec.path, previous)
-                res = Resolved(target, previous, previous, {}, False)
-                begun = self.clock.now()
-                deadline = begun + kind.timeout
-                self._emit(Event("step_started", step=step_id, kind=kind.name, action="restore",
-                                 resource=rec.path))
-                # Names the step its operation polls are reported under.
-                threading.current_thread().__dict__["provision_step"] = step_id
-                try:
-                    live = self._read(kind, target, deadline)
-                    if live is None:
-                        raise StepError(f"{rec.path} no longer exists")
-                    self._update_resource(step_id, rec.depends_on, kind, res, live, deadline)
-                    with self._lock:
-                        rec.previous_spec = None
-                    result.actions[step_id] = "restore"
-                except Exception as exc:
-                    self._fail(step_id, exc, result)
-                else:
-                    self._emit(Event(
-                        "step_finished", step=step_id, kind=kind.name, action="restore",
-                        resource=rec.path, data={"elapsed": round(self.clock.now() - begun, 3),
-                                                 "polls": self._polls.get(step_id, 0)},
-                    ))
-                finally:
-                    threading.current_thread().__dict__.pop("provision_step", None)
+            self._destroy_steps(list(reversed(created)), result, remade=frozenset(originals))
             if result.ok:
-                applied.result = "rolled_back"
+                for step_id in _in_dependency_order(originals):
+                    self._undo_step(step_id, "recreate", result,
+                                    lambda s: self._recreate(s, originals[s], secrets[s]))
+            if result.ok:
+                for step_id in updated:
+                    self._undo_step(step_id, "restore", result, self._restore_update)
+            if result.ok:
+                for run in undone:
+                    run.result = "rolled_back"
             result.elapsed = self.clock.now() - started
             self._finish(result)
             return result
+
+    def _runs_to_undo(self: Any) -> list[Any]:
+        """The last apply not rolled back, and the applies right before it that it resumed
+        (interrupted or failed: what they did is its work as much)."""
+        applies = [r for r in self._ledger.runs[:-1]
+                   if r.command == "apply" and r.result != "rolled_back"]
+        undone = applies[-1:]
+        for run in reversed(applies[:-1]):
+            if run.result not in ("interrupted", "failed") or run.id != undone[0].id - 1:
+                break
+            undone.insert(0, run)
+        return undone
+
+    def _original_secrets(self: Any, step_id: str, original: Any) -> dict[str, str]:
+        """The values of the secret fields a replaced resource had, from the plan's secrets
+        whose value has the recorded fingerprint. Raises StepError, before anything is
+        deleted, when one is no longer to be had."""
+        from orchestrator.ledger import fingerprint_matches
+        from orchestrator.plan.secrets import SecretError
+
+        kind = kind_named(original.kind)
+        values: dict[str, str] = {}
+        for field in kind.secret_fields:
+            if field not in original.spec:
+                continue
+            recorded = str(original.spec[field])
+            for name in (self.plan.secrets if self.plan is not None else {}):
+                try:
+                    value = self._secret(name)
+                except SecretError:
+                    continue
+                if fingerprint_matches(value, recorded, self._key()):
+                    values[field] = value
+                    break
+            else:
+                raise StepError(
+                    f"{step_id}: the last apply replaced {original.path}, and making it again "
+                    f"needs the {field} it had, which no secret of the plan holds now (it was "
+                    "changed). Nothing was rolled back. Make the plan's secret hold the previous "
+                    "value again (its environment variable, file or Secret Manager version) and "
+                    "run rollback again."
+                )
+        return values
+
+    def _undo_step(
+        self: Any, step_id: str, action: str, result: RunResult, undo: Any
+    ) -> None:
+        rec = self._ledger.resources[step_id]
+        self._emit(Event("step_started", step=step_id, kind=rec.kind, action=action,
+                         resource=rec.path))
+        begun = self.clock.now()
+        # Names the step its operation polls are reported under.
+        threading.current_thread().__dict__["provision_step"] = step_id
+        try:
+            path = undo(step_id)
+            result.actions[step_id] = action
+        except Exception as exc:
+            self._fail(step_id, exc, result)
+        else:
+            self._emit(Event(
+                "step_finished", step=step_id, kind=rec.kind, action=action, resource=path,
+                data={"elapsed": round(self.clock.now() - begun, 3),
+                      "polls": self._polls.get(step_id, 0)},
+            ))
+        finally:
+            threading.current_thread().__dict__.pop("provision_step", None)
+
+    def _recreate(self: Any, step_id: str, original: Any, secrets: dict[str, str]) -> str:
+        """Make a replaced resource again from its recorded spec, and give its record back."""
+        from types import SimpleNamespace
+
+        record = original.record
+        kind = kind_named(record.kind)
+        body = {**record.spec, **secrets}
+        fingerprints = {f: record.spec[f] for f in secrets}
+        target = target_of(kind, record.path, record.spec)
+        res = Resolved(target, body, record.spec, fingerprints, False)
+        step = SimpleNamespace(id=step_id, deps=record.depends_on)
+        self._create(step, kind, res, self.clock.now() + kind.timeout)
+        with self._lock:
+            rec = self._ledger.resources[step_id]
+            rec.origin, rec.created_run, rec.updated_run = (
+                record.origin, record.created_run, record.updated_run)
+            rec.previous_spec, rec.replaced = record.previous_spec, None
+        self._save(step_id)
+        return record.path
+
+    def _restore_update(self: Any, step_id: str) -> str:
+        rec = self._ledger.resources[step_id]
+        kind = kind_named(rec.kind)
+        # Secrets are recorded as fingerprints only: their fields are left as they are.
+        previous = {k: v for k, v in rec.previous_spec.items() if k not in kind.secret_fields}
+        target = target_of(kind, rec.path, previous)
+        res = Resolved(target, previous, previous, {}, False)
+        deadline = self.clock.now() + kind.timeout
+        live = self._read(kind, target, deadline)
+        if live is None:
+            raise StepError(f"{rec.path} no longer exists")
+        self._update_resource(step_id, rec.depends_on, kind, res, live, deadline,
+                              restoring=True)
+        with self._lock:
+            rec.previous_spec = None
+        self._save(step_id)
+        return rec.path
+
+
+def _in_dependency_order(originals: dict[str, Any]) -> list[str]:
+    """The steps whose originals are made again, each after those of its dependencies."""
+    from graphlib import TopologicalSorter
+
+    return list(TopologicalSorter({
+        s: [d for d in o.record.depends_on if d in originals] for s, o in originals.items()
+    }).static_order())

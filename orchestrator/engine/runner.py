@@ -43,7 +43,7 @@ from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, WAIT, OperationRef
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
-from orchestrator.ledger.model import now
+from orchestrator.ledger.model import Replaced, now
 
 _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
 
@@ -312,12 +312,16 @@ class Engine(Planning, RecoveryCommands):
                          data={"changes": [c.field for c in planned.changes]}))
         if rec is not None and rec.operation and rec.operation.name:
             self._await_recorded(kind, rec, deadline)
-        if rec is not None and step_id not in self._ledger.resources:
-            pass  # its recorded delete finished
+        now_rec = self._ledger.resources.get(step_id)
+        if rec is not None and (now_rec is None or now_rec.status == "gone"):
+            pass  # its recorded delete finished, or it was found deleted
         elif planned.action == "leave":
             self._forget(step_id)
         else:
-            self._delete(kind, step_id, target, deadline)
+            if planned.action == "replace":
+                self._keep_original(step_id)
+            self._delete(kind, step_id, target, deadline,
+                         replacing=planned.action == "replace")
         if planned.action != "replace":
             with self._lock:
                 result.actions[step_id] = planned.action
@@ -348,7 +352,8 @@ class Engine(Planning, RecoveryCommands):
             self._forget(step.id)  # moved: the old one is its project's, left as it is
         live = self._read(kind, res.target, deadline)
         rec = self._ledger.resources.get(step.id)
-        if rec is not None and rec.status in ("present", "gone") and rec.path != res.target.path:
+        if (rec is not None and rec.status in ("present", "gone") and rec.path != res.target.path
+                and not (rec.status == "gone" and planned.previous == rec.path)):
             raise StepError(
                 f"the ledger records this step at {rec.path}, not {res.target.path}, and the "
                 "plan did not move it: run provision plan again"
@@ -411,7 +416,8 @@ class Engine(Planning, RecoveryCommands):
             self._update(step, kind, res, live or {}, deadline,
                          origin="adopted" if rec is None else None)
         else:  # replace: planned, and its deletion has not happened (a resumed run)
-            self._delete(kind, step.id, res.target, deadline)
+            self._keep_original(step.id)
+            self._delete(kind, step.id, res.target, deadline, replacing=True)
             self._create(step, kind, res, deadline)
         if action != "noop" or planned.action == "replace":
             self._emit(
@@ -519,11 +525,15 @@ class Engine(Planning, RecoveryCommands):
 
     def _update_resource(
         self, step_id: str, deps: Any, kind: Kind, res: Resolved, live: dict[str, Any],
-        deadline: float, origin: str | None = None,
+        deadline: float, origin: str | None = None, restoring: bool = False,
     ) -> None:
+        """restoring: a rollback's update, whose target value is the recorded previous_spec;
+        it stays recorded until the restore is done, so that a rollback stopped halfway
+        restores the same values when run again."""
         with self._lock:
             rec = self._ensure(step_id, kind, res.target.path)
-            rec.previous_spec = rec.spec
+            if not restoring:
+                rec.previous_spec = rec.spec
             rec.status = "pending"
             rec.operation = Operation("", kind.api, "update", now())
         self._save(step_id)
@@ -542,12 +552,17 @@ class Engine(Planning, RecoveryCommands):
             self._ensure(step_id, kind, res.target.path).updated_run = self._run.id
         self._record_present(step_id, deps, kind, res, fresh, origin=origin)
 
-    def _delete(self, kind: Kind, step_id: str, target: Target, deadline: float) -> None:
+    def _delete(
+        self, kind: Kind, step_id: str, target: Target, deadline: float, replacing: bool = False,
+    ) -> None:
+        """Delete a resource and drop its record; replacing: the deletion half of a replace,
+        whose record stays, `gone`, for the create that follows."""
         with self._lock:
             rec = self._ledger.resources.get(step_id)
             if rec is not None:
                 rec.status = "deleting"
-                rec.operation = Operation("", kind.api, "delete", now())
+                rec.operation = Operation("", kind.api, "replace" if replacing else "delete",
+                                          now())
         self._save(step_id)
         def blocked(message: str) -> bool:
             return any(fragment in message for fragment in kind.delete_blockers)
@@ -588,7 +603,26 @@ class Engine(Planning, RecoveryCommands):
                 self._emit(Event("step_progress", step=step_id, message="delete blocked; retrying"))
                 self.clock.sleep(interval)
                 interval = min(interval * 2, MAX_POLL)
-        self._forget(step_id)
+        if replacing:
+            self._deleted_for_replace(step_id)
+        else:
+            self._forget(step_id)
+
+    def _keep_original(self, step_id: str) -> None:
+        """Keep the record of a resource about to be replaced in its record (saved with the
+        deletion's intent), for a rollback to make it again; a deletion resumed keeps the
+        original kept by the run that began it."""
+        with self._lock:
+            rec = self._ledger.resources.get(step_id)
+            if rec is not None and rec.status == "present":
+                rec.replaced = Replaced(self._run.id, replace(rec, replaced=None))
+
+    def _deleted_for_replace(self, step_id: str) -> None:
+        with self._lock:
+            rec = self._ledger.resources.get(step_id)
+            if rec is not None:
+                rec.status, rec.operation, rec.error = "gone", None, None
+        self._save(step_id)
 
     def _forget(self, step_id: str) -> None:
         """Drop a step's record, durably: its resource is gone, or is not the ledger's to keep."""
@@ -643,10 +677,12 @@ class Engine(Planning, RecoveryCommands):
         with self._lock:
             action = rec.operation.action
             rec.operation = None
-            if action == "delete" and failed:
+            if action in ("delete", "replace") and failed:
                 rec.status = "deleting"  # still there: the caller deletes it again
             elif action == "delete":
                 self._ledger.resources.pop(rec.step_id, None)
+            elif action == "replace":
+                rec.status, rec.error = "gone", None
             else:
                 rec.status = "present" if action == "update" else "pending"
         self._save(rec.step_id)
@@ -777,8 +813,12 @@ class Engine(Planning, RecoveryCommands):
                     grew = True
         return [sid for sid in order if sid in wanted]
 
-    def _destroy_steps(self, order: list[str], result: RunResult) -> None:
-        """Delete recorded resources, each after every recorded resource that depends on it."""
+    def _destroy_steps(
+        self, order: list[str], result: RunResult, remade: frozenset[str] = frozenset(),
+    ) -> None:
+        """Delete recorded resources, each after every recorded resource that depends on it.
+        remade: steps whose original is made again after (a rollback of a replace): their
+        records stay, `gone`."""
         wanted = set(order)
         dependents: dict[str, set[str]] = {sid: set() for sid in order}
         for sid in order:
@@ -802,10 +842,13 @@ class Engine(Planning, RecoveryCommands):
             try:
                 if rec.operation and rec.operation.name:
                     self._await_recorded(kind, rec, deadline)
-                if step_id in self._ledger.resources and kind.left_on_destroy:
+                now_rec = self._ledger.resources.get(step_id)
+                if now_rec is None or (now_rec.status == "gone" and step_id in remade):
+                    pass  # deleted already
+                elif kind.left_on_destroy:
                     self._forget(step_id)
-                elif step_id in self._ledger.resources:
-                    self._delete(kind, step_id, target, deadline)
+                else:
+                    self._delete(kind, step_id, target, deadline, replacing=step_id in remade)
             except Exception as exc:
                 self._fail(step_id, exc, result)
                 raise

@@ -20,9 +20,11 @@ FORMAT = 1
 KEEP_RUNS = 20
 KEEP_EVENTS = 3
 
-# gone: recorded present, found deleted outside provision by a refresh (apply makes it again).
+# gone: recorded present, found deleted outside provision by a refresh, or deleted by the first
+# half of a replace (apply makes it again).
 Status = Literal["pending", "in_flight", "present", "deleting", "failed", "gone"]
 Origin = Literal["created", "adopted", "imported"]
+# replace: the deletion half of a replace; once done, the record stays, `gone`, for the create.
 OperationAction = Literal["create", "update", "delete", "replace"]
 RunResult = Literal["running", "succeeded", "failed", "interrupted", "rolled_back"]
 
@@ -84,7 +86,9 @@ class ResourceRecord:
     """One resource the ledger owns (or is about to own: `pending` is written before the call).
 
     spec holds the applied properties with secret values already replaced by keyed fingerprints;
-    previous_spec is what an update replaced, so a rollback can put it back.
+    previous_spec is what an update replaced, so a rollback can put it back; replaced is the
+    record of the resource a replace deleted, written before the deletion, so a rollback can
+    make it again.
     depends_on names the steps this one depended on when applied, so destroy can run in reverse
     dependency order from the ledger alone, without the plan.
     """
@@ -103,6 +107,7 @@ class ResourceRecord:
     updated_run: int | None = None
     error: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    replaced: Replaced | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shares spec/outputs with the record rather than copying: this runs on every save.
@@ -121,12 +126,14 @@ class ResourceRecord:
             "updated_run": self.updated_run,
             "error": self.error,
             "depends_on": self.depends_on,
+            "replaced": self.replaced.to_dict() if self.replaced else None,
         }
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ResourceRecord:
         d = _object(data, where)
         operation = d.get("operation")
+        replaced = d.get("replaced")
         return cls(
             step_id=_get(d, "step_id", str, where),
             kind=_get(d, "kind", str, where),
@@ -144,7 +151,29 @@ class ResourceRecord:
             updated_run=_optional(d, "updated_run", int, where),
             error=_optional(d, "error", str, where),
             depends_on=_strings(d, "depends_on", where),
+            replaced=None if replaced is None
+            else Replaced.from_dict(replaced, f"{where}.replaced"),
         )
+
+
+@dataclass
+class Replaced:
+    """A resource as it was before run `run` replaced it: what a rollback of that run makes
+    again."""
+
+    run: int
+    record: ResourceRecord
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "record": self.record.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> Replaced:
+        d = _object(data, where)
+        record = ResourceRecord.from_dict(d.get("record"), f"{where}.record")
+        if record.replaced is not None:
+            raise ValueError(f"{where}.record.replaced: expected null")
+        return cls(run=_get(d, "run", int, where), record=record)
 
 
 @dataclass
