@@ -776,15 +776,36 @@ def ledger_restore(
     force: Annotated[
         bool, typer.Option(metavar="", help="Restore even over an intact ledger.")
     ] = False,
+    yes: YesOpt = False,
     emulator: EmulatorOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
-    """Put back the ledger's previous version (kept beside it as .bak)."""
+    """Put back the ledger's last good version: the valid part of a damaged journal, or the
+    backup (.bak, the ledger as the last finished run left it). Shows it first and asks."""
     location = ledger or _ledger_for(plan, var)
+    console = _console()
+
+    def confirm(candidate: Any, source: str) -> bool:
+        console.print(f"{location}: restore from {source}:", highlight=False)
+        console.print(_describe_ledger(candidate), highlight=False)
+        return yes or not sys.stdin.isatty() or typer.confirm("Restore it?")
+
     with _stores(emulator, lock_timeout, location) as (store,):
-        restored = store.restore_backup(force=force)
-    _console().print(f"{location}: restored from its backup "
-                     f"({len(restored.resources)} resources, serial {restored.serial}).")
+        restored = store.restore_backup(force=force, confirm=confirm)
+    if restored is None:
+        console.print("Nothing restored.")
+        raise typer.Exit(FAILED)
+    console.print(f"{location}: restored ({len(restored.resources)} resources, serial "
+                  f"{restored.serial}).", highlight=False)
+
+
+def _describe_ledger(ledger: Any) -> str:
+    """A ledger in a few lines: serial, resources, and its last runs with when they ended."""
+    lines = [f"  serial {ledger.serial}, {len(ledger.resources)} resources"]
+    for run in ledger.runs[-3:]:
+        lines.append(f"  run {run.id}: {run.command} {run.result}, "
+                     f"{'ended ' + run.finished if run.finished else 'started ' + run.started}")
+    return "\n".join(lines)
 
 
 @app.command()

@@ -69,26 +69,40 @@ def replay(ledger: Ledger, data: bytes, location: str, journal: str, backup: str
     """Applies to `ledger` the entries of journal `data` that follow its serial; LedgerCorrupt
     (naming `location`, the journal's line, and `backup` to restore) when one does not verify or
     does not follow on."""
+    damage = replay_prefix(ledger, data, location, journal, backup)
+    if damage is not None:
+        raise damage
+
+
+def replay_prefix(
+    ledger: Ledger, data: bytes, location: str, journal: str, backup: str
+) -> LedgerCorrupt | None:
+    """`replay`, stopping at the first entry that does not verify or follow on: `ledger` then
+    holds every save before it, and the damage is returned rather than raised."""
     lines = data.split(b"\n")
     # What follows the last newline is a write cut short by a crash: it was never acknowledged
     # (its savers were still waiting for the disk), so it is not part of the ledger.
     lines.pop()
     for number, line in enumerate(lines, 1):
         corrupt = _corruption(location, f"line {number} of its journal {journal}", backup)
-        entry = _unsealed(line, corrupt, "the line")
+        try:
+            entry = _unsealed(line, corrupt, "the line")
+        except LedgerCorrupt as damage:
+            return damage
         serial = entry.get("serial")
         if not isinstance(serial, int) or serial <= ledger.serial:
             # Written before the snapshot that now holds it (a crash came between the two).
             continue
         if entry.get("lineage") != ledger.lineage:
-            raise corrupt(f"it belongs to another plan instance (lineage {entry.get('lineage')})")
+            return corrupt(f"it belongs to another plan instance (lineage {entry.get('lineage')})")
         if serial != ledger.serial + 1:
-            raise corrupt(f"it is save {serial}, but the ledger is at save {ledger.serial}")
+            return corrupt(f"it is save {serial}, but the ledger is at save {ledger.serial}")
         try:
             _apply(ledger, entry)
         except ValueError as e:
-            raise corrupt(f"its content is invalid: {e}") from None
+            return corrupt(f"its content is invalid: {e}")
         ledger.serial = serial
+    return None
 
 
 def _corruption(location: str, where: str, backup: str) -> Callable[[str], LedgerCorrupt]:
@@ -96,17 +110,19 @@ def _corruption(location: str, where: str, backup: str) -> Callable[[str], Ledge
 
 
 def _apply(ledger: Ledger, entry: dict[str, Any]) -> None:
+    """Applies one entry, or raises ValueError having changed nothing."""
     resources, raw_run = entry.get("resources"), entry.get("run")
     if not isinstance(resources, dict):
         raise ValueError("resources: expected an object")
+    records: dict[str, ResourceRecord | None] = {}
     for step_id, raw in resources.items():
         if raw is None:
-            ledger.resources.pop(step_id, None)
+            records[step_id] = None
             continue
         record = ResourceRecord.from_dict(raw, f"resources.{step_id}")
         if record.step_id != step_id:
             raise ValueError(f"resources.{step_id}: step_id is {record.step_id!r}")
-        ledger.resources[step_id] = record
+        records[step_id] = record
     run = Run.from_dict(raw_run, "run")
     if not ledger.runs or ledger.runs[-1].id != run.id:
         raise ValueError(f"run {run.id} is not the ledger's last run")
@@ -116,6 +132,11 @@ def _apply(ledger: Ledger, entry: dict[str, Any]) -> None:
             f"run_saved is not [{len(last.actions)}, {len(last.events)}], the run's actions and "
             "events recorded before"
         )
+    for step_id, record in records.items():
+        if record is None:
+            ledger.resources.pop(step_id, None)
+        else:
+            ledger.resources[step_id] = record
     run.actions, run.events = last.actions + run.actions, last.events + run.events
     ledger.runs[-1] = run
 

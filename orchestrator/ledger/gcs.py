@@ -1,9 +1,9 @@
 """The ledger as an object in Cloud Storage: gs://BUCKET/PATH/NAME.json.
 
-Beside `NAME` live `NAME.lock` (the lock and its lease, see gcslock), `NAME.bak` (the version
-before the last write) and `NAME.key` (the secret-fingerprint key), as beside a local ledger. The
-bytes are a local ledger's (codec: canonical JSON and its checksum), so a ledger moves between the
-two unchanged.
+Beside `NAME` live `NAME.lock` (the lock and its lease, see gcslock), `NAME.bak` (the ledger as
+the last finished run left it) and `NAME.key` (the secret-fingerprint key), as beside a local
+ledger. The bytes are a local ledger's (codec: canonical JSON and its checksum), so a ledger
+moves between the two unchanged.
 
 Saves staged while a write is under way go out together in the next write (group commit: see
 commit.py), as the whole object: Cloud Storage has no append, and a round trip costs more than
@@ -38,8 +38,8 @@ from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
-from orchestrator.ledger.model import Ledger, now
-from orchestrator.ledger.store import Lock, LockInfo, SavesByStaging
+from orchestrator.ledger.model import Ledger, finished, now
+from orchestrator.ledger.store import Confirm, Lock, LockInfo, SavesByStaging
 
 SCHEME = "gs://"
 JSON = "application/json"
@@ -127,18 +127,18 @@ class GcsStore(SavesByStaging):
             data = encode(ledger, serial)
             ledger.serial = serial
             self._staged = (ledger.lineage, serial)
-            return self._commits.stage((ledger.lineage, serial, data))
+            return self._commits.stage((ledger.lineage, serial, data, finished(ledger)))
 
-    def _write_batch(self, saves: list[tuple[str, int, bytes]]) -> None:
+    def _write_batch(self, saves: list[tuple[str, int, bytes, bool]]) -> None:
         # The last save staged holds every change of those before it.
-        lineage, serial, data = saves[-1]
+        lineage, serial, data, ended = saves[-1]
         with self._cloud_errors():
             self._holding().check()
             known = self._current()
-            if known.generation:
-                self._blob("bak").upload_from_string(known.data, content_type=JSON)
             generation = self._write(data, known)
             self._known = _Version(lineage, serial, generation, data)
+            if ended:
+                self._blob("bak").upload_from_string(data, content_type=JSON)
 
     @contextmanager
     def lock(self, command: str) -> Iterator[Lock]:
@@ -162,12 +162,12 @@ class GcsStore(SavesByStaging):
             with self._cloud_errors():
                 held.release()
 
-    def restore_backup(self, force: bool = False) -> Ledger:
+    def restore_backup(self, force: bool = False, confirm: Confirm | None = None) -> Ledger | None:
         if self._held is not None:
             with self._cloud_errors():
-                return self._restore(force)
+                return self._restore(force, confirm)
         with self.lock("ledger restore"), self._cloud_errors():
-            return self._restore(force)
+            return self._restore(force, confirm)
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         with self._cloud_errors():
@@ -320,7 +320,7 @@ class GcsStore(SavesByStaging):
                 key.hex().encode() + b"\n", content_type="text/plain", if_generation_match=0
             )
 
-    def _restore(self, force: bool) -> Ledger:
+    def _restore(self, force: bool, confirm: Confirm | None) -> Ledger | None:
         self._commits.flush()
         self._holding().check()
         backup = self._fetch("bak")
@@ -338,6 +338,8 @@ class GcsStore(SavesByStaging):
                 f"backup (serial {restored.serial}) would discard its last write. Force it if "
                 "that is what you want"
             )
+        if confirm is not None and not confirm(restored, self.backup_location):
+            return None
         serial = max(restored.serial, intact.serial if intact else 0) + 1
         generation = 0
         if current is not None:

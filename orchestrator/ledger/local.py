@@ -9,7 +9,8 @@ it, and by every save of the whole ledger (an engine's run makes one as it start
 ends), so between runs `NAME` alone is the ledger. Saves staged while a write is on disk go out
 together in the next one (group commit).
 
-Beside `NAME` live `NAME.journal`, `NAME.bak` (the version `NAME` last replaced), `NAME.lock`
+Beside `NAME` live `NAME.journal`, `NAME.bak` (the ledger as the last finished run left it: what
+`ledger restore` puts back should `NAME` be damaged, never older than that run), `NAME.lock`
 (the lock, see filelock) and `NAME.key` (the secret-fingerprint key, see fingerprint), all mode
 0600; and, once the ledger has been migrated elsewhere, `NAME.migrated` (what it was then).
 """
@@ -26,12 +27,12 @@ from typing import Any
 
 from orchestrator.gcp.clock import WallClock
 from orchestrator.ledger import filelock, files, waiting
-from orchestrator.ledger.codec import decode, encode, encode_entry, replay
+from orchestrator.ledger.codec import decode, encode, encode_entry, replay, replay_prefix
 from orchestrator.ledger.commit import GroupCommit, Staged
 from orchestrator.ledger.errors import LedgerConflict, LedgerCorrupt, LedgerError
 from orchestrator.ledger.fingerprint import new_key, parse_key
-from orchestrator.ledger.model import Ledger, now
-from orchestrator.ledger.store import Lock, LockInfo, SavesByStaging
+from orchestrator.ledger.model import Ledger, finished, now
+from orchestrator.ledger.store import Confirm, Lock, LockInfo, SavesByStaging
 
 # The journal is folded into the ledger file once it is larger than the file, and than this: so
 # the journal's lines are written about twice in all, and a small ledger is rewritten seldom.
@@ -42,6 +43,7 @@ JOURNAL_MIN_BYTES = 1 << 20
 class _Write:
     data: bytes
     whole: bool  # the whole ledger, for NAME; otherwise a journal line
+    finished: bool = False  # the whole ledger as a run ended it: the backup too
 
 
 class LocalStore(SavesByStaging):
@@ -116,7 +118,7 @@ class LocalStore(SavesByStaging):
                 write = _Write(encode_entry(ledger, serial, changed, saved[1:]), False)
                 self._journal_bytes += len(write.data)
             else:
-                write = _Write(encode(ledger, serial), True)
+                write = _Write(encode(ledger, serial), True, finished(ledger))
                 self._file_bytes, self._journal_bytes = len(write.data), 0
                 self._whole_next = False
             self._run_saved = (
@@ -132,7 +134,7 @@ class LocalStore(SavesByStaging):
         try:
             wholes = [i for i, w in enumerate(writes) if w.whole]
             if wholes:
-                self._replace_file(writes[wholes[-1]].data)
+                self._replace_file(writes[wholes[-1]])
                 writes = writes[wholes[-1] + 1 :]
             elif self._write_failed:
                 raise LedgerError(
@@ -148,8 +150,10 @@ class LocalStore(SavesByStaging):
             self._write_failed = self._whole_next = True
             raise
 
-    def _replace_file(self, data: bytes) -> None:
-        files.replace(self.path, data, keep_old_as=self.backup_path)
+    def _replace_file(self, write: _Write) -> None:
+        files.replace(self.path, write.data)
+        if write.finished:
+            files.replace(self.backup_path, write.data)
         self._write_failed = False
         # NAME now holds every journal line; those left behind (a crash before this unlink)
         # are older than NAME, and replay skips them.
@@ -181,11 +185,11 @@ class LocalStore(SavesByStaging):
             self._close_journal()
             held.release()
 
-    def restore_backup(self, force: bool = False) -> Ledger:
+    def restore_backup(self, force: bool = False, confirm: Confirm | None = None) -> Ledger | None:
         if self._held is not None:
-            return self._restore(force)
+            return self._restore(force, confirm)
         with self.lock("ledger restore"):
-            return self._restore(force)
+            return self._restore(force, confirm)
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         return filelock.force_unlock(self.lock_path, self.location, lock_id)
@@ -259,7 +263,7 @@ class LocalStore(SavesByStaging):
                 "(store.lock())"
             )
 
-    def _restore(self, force: bool) -> Ledger:
+    def _restore(self, force: bool, confirm: Confirm | None) -> Ledger | None:
         self._commits.flush()
         # The journal goes aside below: what this holder saves next starts afresh.
         self._close_journal()
@@ -271,13 +275,19 @@ class LocalStore(SavesByStaging):
         except LedgerCorrupt:
             current = None
         if current is not None:
-            try:
-                replay(current, journal, self.location, str(self.journal_path), self.location)
-            except LedgerCorrupt:
-                # Only the journal is damaged: the file it follows is the last good version.
+            damage = replay_prefix(
+                current, journal, self.location, str(self.journal_path), self.location)
+            if damage is not None:
+                # Only the journal is damaged: the file and the lines before the damage are the
+                # last good version.
+                source = f"{self.location} and its journal up to the damage ({damage.reason})"
+                if confirm is not None and not confirm(current, source):
+                    return None
                 os.replace(self.journal_path, self._beside(f"journal.replaced-{stamp}"))
-                self._known = None
-                return self.load()
+                current.serial += 1
+                files.replace(self.path, encode(current, current.serial))
+                self._known = (current.lineage, current.serial)
+                return current
         try:
             data = self.backup_path.read_bytes()
         except FileNotFoundError:
@@ -289,6 +299,8 @@ class LocalStore(SavesByStaging):
                 f"backup (serial {restored.serial}) would discard its last write. Force it if "
                 "that is what you want"
             )
+        if confirm is not None and not confirm(restored, str(self.backup_path)):
+            return None
         serial = max(restored.serial, current.serial if current else 0) + 1
         # What is replaced is kept for inspection (the journal too: it follows the replaced
         # file, not the backup); the backup stays as it is, a good copy.

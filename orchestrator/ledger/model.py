@@ -326,6 +326,11 @@ class Ledger:
         )
 
 
+def finished(ledger: Ledger) -> bool:
+    """Whether `ledger` is as a run left it when it ended (what a backup keeps)."""
+    return bool(ledger.runs) and ledger.runs[-1].finished is not None
+
+
 def _object(data: object, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected an object, found {_type_name(data)}")

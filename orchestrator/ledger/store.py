@@ -12,13 +12,16 @@ import getpass
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from orchestrator.ledger.commit import Staged
 from orchestrator.ledger.model import Ledger, now
+
+# Shown a ledger `restore_backup` would put back and where it comes from; says yes or no.
+Confirm = Callable[[Ledger, str], bool]
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,11 @@ class Store(Protocol):
         `lock_timeout` has passed."""
         ...
 
-    def restore_backup(self, force: bool = False) -> Ledger:
-        """Puts the previous version back; without force, only when the current one is corrupt."""
+    def restore_backup(self, force: bool = False, confirm: Confirm | None = None) -> Ledger | None:
+        """Puts the last good version back (the valid part of a damaged journal, or else the
+        backup: the ledger as the last finished run left it); without force, only when the
+        current one is corrupt. `confirm(ledger, source)` is shown what would be put back and
+        from where before anything is written; when it says no, None is returned."""
         ...
 
     def force_unlock(self, lock_id: str) -> LockInfo:

@@ -212,16 +212,18 @@ def test_saves_staged_while_a_write_is_under_way_share_the_next_write(
                 thread.join()
         finally:
             emulator.remove_request_listener(hold_first_upload)
-    # Two writes for eight saves, each the backup and then the ledger.
-    assert len(uploads) == 4
+    # Two writes for eight saves (and no backup: no run has finished).
+    assert len(uploads) == 2
     assert store.load() == ledger and ledger.serial == 1 + len(steps)
 
 
-def test_backup_is_the_previous_version_and_restores(make_store, bucket) -> None:
+def test_backup_is_the_last_finished_run_and_restores(make_store, bucket) -> None:
     store = make_store()
     with store.lock("apply"):
         ledger = store.load()
+        ledger.begin_run("apply").finish("succeeded")
         store.save(ledger)
+        ledger.begin_run("destroy")
         ledger.plan = "second"
         store.save(ledger)
     assert json.loads(bucket.blob(f"{NAME}.bak").download_as_bytes())["serial"] == 1
@@ -241,6 +243,7 @@ def test_missing_ledger_with_a_backup_is_corrupt_not_new(make_store, bucket) -> 
     store = make_store()
     with store.lock("apply"):
         ledger = store.load()
+        ledger.begin_run("apply").finish("succeeded")
         store.save(ledger)
         store.save(ledger)
     bucket.blob(NAME).delete()

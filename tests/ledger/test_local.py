@@ -28,6 +28,12 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def finished(ledger: Ledger) -> Ledger:
+    """The ledger as its run leaves it when it ends: what the backup keeps."""
+    ledger.runs[-1].finish("succeeded")
+    return ledger
+
+
 def test_a_missing_ledger_loads_as_new(store: LocalStore) -> None:
     ledger = store.load()
     assert (ledger.serial, ledger.resources, ledger.runs) == (0, {}, [])
@@ -48,15 +54,24 @@ def test_each_save_increments_the_serial(store: LocalStore, make_ledger: Make) -
             assert store.load().serial == expected
 
 
-def test_the_previous_version_is_kept_as_bak(store: LocalStore, make_ledger: Make) -> None:
+def test_the_backup_is_the_ledger_as_the_last_finished_run_left_it(
+    store: LocalStore, make_ledger: Make
+) -> None:
     ledger = make_ledger()
     with store.lock(command="apply"):
         store.save(ledger)
-        first = store.path.read_bytes()
+        assert not store.backup_path.exists()  # no run has finished
         ledger.resources["subnet-0"].status = "present"
+        ledger.runs[-1].finish("succeeded")
         store.save(ledger)
-    assert store.backup_path.read_bytes() == first
-    assert LocalStore(store.backup_path).load().resources["subnet-0"].status == "in_flight"
+        ended = store.path.read_bytes()
+        assert store.backup_path.read_bytes() == ended
+        ledger.begin_run("destroy")
+        del ledger.resources["subnet-0"]
+        store.save(ledger)
+        _staged_save(store, ledger, "subnet-1")
+    assert store.backup_path.read_bytes() == ended
+    assert LocalStore(store.backup_path).load().resources["subnet-0"].status == "present"
     leftovers = [p.name for p in store.path.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 
@@ -64,7 +79,7 @@ def test_the_previous_version_is_kept_as_bak(store: LocalStore, make_ledger: Mak
 def test_files_are_private_whatever_the_umask(store: LocalStore, saved: Save, make_ledger: Make):
     old = os.umask(0o022)
     try:
-        ledger = saved(make_ledger())
+        ledger = saved(finished(make_ledger()))
         saved(ledger)
         store.fingerprint_key()
     finally:
@@ -73,19 +88,20 @@ def test_files_are_private_whatever_the_umask(store: LocalStore, saved: Save, ma
         assert mode(path) == 0o600, path
 
 
-def test_the_backup_is_copied_where_hard_links_fail(
+def test_what_a_restore_replaces_is_copied_aside_where_hard_links_fail(
     store: LocalStore, saved: Save, make_ledger: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = saved(make_ledger())
-    first = store.path.read_bytes()
+    saved(finished(make_ledger()))
+    replaced = store.path.read_bytes()
 
     def no_links(*_: object) -> None:
         raise PermissionError("no hard links here")
 
     monkeypatch.setattr(os, "link", no_links)
-    saved(ledger)
-    assert store.backup_path.read_bytes() == first
-    assert mode(store.backup_path) == 0o600
+    store.restore_backup(force=True)
+    aside = [p for p in store.path.parent.iterdir() if ".replaced-" in p.name]
+    assert [p.read_bytes() for p in aside] == [replaced]
+    assert mode(aside[0]) == 0o600
 
 
 def test_saving_without_the_lock_is_refused(store: LocalStore, make_ledger: Make) -> None:
@@ -121,7 +137,8 @@ def test_truncation_is_detected_and_the_backup_restores(
 ) -> None:
     ledger = make_ledger()
     with store.lock(command="apply"):
-        store.save(ledger)
+        store.save(finished(ledger))
+        ledger.begin_run("apply")
         ledger.resources["subnet-0"].status = "present"
         store.save(ledger)
     data = store.path.read_bytes()
@@ -133,7 +150,7 @@ def test_truncation_is_detected_and_the_backup_restores(
     assert "provision ledger restore" in message
 
     restored = store.restore_backup()
-    assert restored.serial == 2
+    assert restored.serial == 2 and restored.runs[-1].result == "succeeded"
     assert restored.resources["subnet-0"].status == "in_flight"
     assert store.load() == restored
     kept = [p for p in store.path.parent.iterdir() if ".replaced-" in p.name]
@@ -169,7 +186,7 @@ def test_a_corrupt_ledger_cannot_be_saved_over(
 def test_a_missing_ledger_with_a_backup_is_not_started_afresh(
     store: LocalStore, saved: Save, make_ledger: Make
 ) -> None:
-    ledger = saved(saved(make_ledger()))
+    ledger = saved(saved(finished(make_ledger())))
     store.path.unlink()
     with pytest.raises(LedgerCorrupt, match="missing but its backup exists"):
         store.load()
@@ -179,7 +196,7 @@ def test_a_missing_ledger_with_a_backup_is_not_started_afresh(
 def test_restore_refuses_to_replace_an_intact_ledger_unless_forced(
     store: LocalStore, saved: Save, make_ledger: Make
 ) -> None:
-    ledger = saved(saved(make_ledger()))
+    ledger = saved(saved(finished(make_ledger())))
     with pytest.raises(LedgerError, match="is intact"):
         store.restore_backup()
     assert store.load() == ledger
@@ -268,7 +285,6 @@ def test_the_journal_is_folded_into_the_file_once_it_outgrows_it(
             ledger.resources["subnet-0"].spec["note"] = "x" * len(first)
             _staged_save(store, ledger, "subnet-0")
         assert store.path.read_bytes() != first
-        assert store.backup_path.exists()
         # One line at most follows the file: the next save folds it in.
         journal = store.journal_path.read_bytes() if store.journal_path.exists() else b""
         assert journal.count(b"\n") <= 1
@@ -365,25 +381,31 @@ def test_journal_lines_the_file_already_holds_are_skipped(
     assert store.load() == ledger
 
 
-def test_a_damaged_journal_line_is_detected_and_restore_keeps_the_file(
+def test_a_damaged_journal_line_is_detected_and_restore_keeps_what_came_before_it(
     store: LocalStore, make_ledger: Make
 ) -> None:
     ledger = make_ledger()
     with store.lock(command="apply"):
         store.save(ledger)
-        before = store.load()
         ledger.resources["subnet-0"].status = "present"
         _staged_save(store, ledger, "subnet-0")
-    text = store.journal_path.read_text().replace('"status":"present"', '"status":"failed"', 1)
+        before = store.load()
+        ledger.resources["subnet-1"].status = "deleting"
+        _staged_save(store, ledger, "subnet-1")
+    text = store.journal_path.read_text().replace('"status":"deleting"', '"status":"failed"', 1)
     store.journal_path.write_text(text)
     with pytest.raises(LedgerCorrupt) as caught:
         store.load()
     message = str(caught.value)
-    assert f"line 1 of its journal {store.journal_path}" in message
+    assert f"line 2 of its journal {store.journal_path}" in message
     assert "checksum does not match" in message and "provision ledger restore" in message
 
-    assert store.restore_backup() == before
-    assert store.load() == before
+    shown: list[tuple[Ledger, str]] = []
+    assert store.restore_backup(confirm=lambda *seen: bool(shown.append(seen))) is None
+    assert shown[0][0].resources == before.resources and "line 2" in shown[0][1]
+    restored = store.restore_backup()
+    assert restored.resources == before.resources and restored.serial == before.serial + 1
+    assert store.load() == restored
     kept = [p for p in store.path.parent.iterdir() if ".journal.replaced-" in p.name]
     assert [p.read_text() for p in kept] == [text]
 

@@ -182,6 +182,25 @@ def test_corrupt_ledger_stops_before_any_request_and_is_restored(
     assert set(LocalStore(path).load().resources) == {"vpc", "subnet", "fw"}
 
 
+def test_a_ledger_damaged_after_one_clean_apply_is_restored_to_what_that_apply_made(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASICS)
+    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    path = tmp_path / ".provision" / "basics.ledger.json"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit, as a bad disk or a bad copy makes
+    path.write_bytes(bytes(data))
+    restored = provision(emulator, tmp_path, "ledger", "restore", str(plan), "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    # What it puts back is shown before it is put back.
+    assert "3 resources" in restored.stdout and "apply succeeded" in restored.stdout
+    destroyed = provision(emulator, tmp_path, "destroy", str(plan), "--yes")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert _networks(emulator) == set()
+
+
 def test_a_lock_left_by_a_dead_run_is_reported_with_its_holder(
     emulator: Emulator, tmp_path: Path
 ) -> None:
