@@ -287,8 +287,9 @@ def _no_ledger(location: str, command: str) -> NoReturn:
     )
 
 
-def _run(fn: Any) -> Any:
-    """Run an engine call, turning the errors users cause into messages, not tracebacks."""
+def _run(fn: Any, live: Any = None) -> Any:
+    """Run an engine call, turning the errors users cause into messages, not tracebacks.
+    live: the live display to end before a message is printed."""
     from orchestrator.engine.runner import StepError
     from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.clock import ClockError
@@ -314,11 +315,18 @@ def _run(fn: Any) -> Any:
         _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(FAILED) from None
     except KeyboardInterrupt:
+        if live is not None:
+            live.stop()
         _console(stderr=True).print(
             "[yellow]interrupted[/]: the ledger records what was under way; run the same "
             "command again to resume."
         )
-        raise typer.Exit(130) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # After a second Ctrl-C, steps are still under way in their threads, which the
+        # interpreter would wait for on the way out: their intents are recorded, so the
+        # process ends here, as a kill would end it.
+        os._exit(130)
     except Exception as exc:
         if os.environ.get("PROVISION_DEBUG"):
             raise
@@ -557,7 +565,7 @@ def _execute(
         else:
             with LiveDisplay(console, order, clock=dep.clock.now) as live:
                 dep.on_event = live
-                result = _run(call)
+                result = _run(call, live)
             render_result(console, result, str(plan) if plan else None)
             if result.rollback is not None:
                 render_result(console, result.rollback, str(plan) if plan else None)

@@ -128,6 +128,7 @@ class LiveDisplay:
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
+        self.notes: list[str] = []
 
     def __enter__(self) -> LiveDisplay:
         if self.console.is_terminal:
@@ -137,12 +138,23 @@ class LiveDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the live region, leaving its last frame: what is printed next stays in view."""
         if self._live is not None:
             self._live.__exit__(None, None, None)
+            self._live = None
 
     def __call__(self, event: Event) -> None:
         if event.type == "diagnostic":
-            _note(self.console, event)
+            if self._live is None:
+                _note(self.console, event)
+            else:
+                # Part of the frame, which stays on screen when the display ends: a line
+                # printed above a live region was seen to be lost when the run was ended.
+                with self._lock:
+                    self.notes.append(event.message)
             return
         with self._lock:
             if event.step:
@@ -206,7 +218,9 @@ class LiveDisplay:
         # Steps not yet started have no row: the count says how far the run is. (Not the
         # table's caption, which would wrap to the width of a narrow table.)
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        return Group(table, Text(summary, style="dim italic"))
+        with self._lock:
+            notes = [Text.from_markup("[yellow]note:[/] ") + Text(n) for n in self.notes]
+        return Group(table, Text(summary, style="dim italic"), *notes)
 
 
 def json_events(stream: IO[str] | None = None) -> Any:

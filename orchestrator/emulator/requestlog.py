@@ -15,7 +15,9 @@ class RequestLog:
         self.counts: Counter[str] = Counter()
         self.seq = 0
         # Called with each entry as its request arrives, before it is answered: a test can act
-        # at an exact moment of a run (a crash harness kills the client there).
+        # at an exact moment of a run (a crash harness kills the client there). The entry is the
+        # log's own, not a copy: a listener that keeps it sees its status once answered (a
+        # crash harness kills the client at its next request after that).
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def open(

@@ -31,7 +31,6 @@ from orchestrator.emulator.requestlog import RequestLog
 from orchestrator.emulator.routing import Match, Router
 
 LOG = logging.getLogger(__name__)
-SAVE_DELAY = 0.2  # seconds: mutations in a burst are written once
 MAX_BODY = 256 * 1024 * 1024  # storage uploads go through here too
 # The clock session of a request's sender, when it holds a token of the virtual clock.
 CLOCK_HEADER = "X-Provision-Clock"
@@ -49,7 +48,6 @@ class Server:
         self.cloud = Cloud(rules, config, for_scale(config.time_scale, start))
         self.log = RequestLog()
         self.state_file = Path(state_file) if state_file else None
-        self._save_handle: asyncio.TimerHandle | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -75,30 +73,20 @@ class Server:
         self.url = f"http://{bound_host}:{bound_port}"
 
     async def close(self) -> None:
-        if self._save_handle is not None:
-            self._save_handle.cancel()
-            self._save_handle = None
         self.save()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     def save(self) -> None:
-        self._save_handle = None
+        """Write the cloud to the state file, if it has one. Called before a change is
+        answered: the client records what it was answered (an operation's name, a resource
+        made) only after, so the saved cloud is never behind a ledger, however the process
+        that holds both ends."""
         if self.state_file is not None:
             self.cloud.advance(self.cloud.now())
             persistence.save(self.state_file, self.cloud.to_json())
         self.cloud.changed = False
-
-    def _schedule_save(self) -> None:
-        if self.state_file is None or self._save_handle is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called before the server started: nothing to debounce
-            self.save()
-            return
-        self._save_handle = loop.call_later(SAVE_DELAY, self.save)
 
     # --- admin ----------------------------------------------------------------------------
 
@@ -106,7 +94,7 @@ class Server:
         self.cloud.clear()
         self.log.clear()
         self.cloud.changed = True
-        self._schedule_save()
+        self.save()
 
     def dump(self) -> dict[str, Any]:
         self.cloud.advance(self.cloud.now())
@@ -116,7 +104,7 @@ class Server:
         if not simulated >= 0:
             raise ValueError(f"can only skip ahead, not {simulated!r} seconds")
         self.cloud.skip(simulated)
-        self._schedule_save()
+        self.save()
 
     def set_faults(self, changes: Mapping[str, Any]) -> Faults:
         self.cloud.faults = self.cloud.faults.updated(dict(changes))
@@ -148,7 +136,7 @@ class Server:
             error = ApiError(500, f"Emulator error in {method.id}: {exc!r}", reason="backendError")
             body, status = error.body(), 500
         if self.cloud.changed:
-            self._schedule_save()
+            self.save()
         if isinstance(body, Raw):
             entry["status"] = body.status
             return web.Response(
@@ -409,7 +397,9 @@ class Emulator:
 
     def add_request_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call `listener(entry)` as each request arrives, before it is answered (on the
-        server's thread: keep it short). Kept across `reset`."""
+        server's thread: keep it short). Kept across `reset`. `entry` is the log's own: its
+        "status" is None until the request is answered, then set, so a listener may keep an
+        entry to act at the first arrival after it was answered."""
         self._on_loop(lambda: self._server.log.listeners.append(listener))
 
     def remove_request_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:

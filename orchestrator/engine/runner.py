@@ -95,6 +95,12 @@ class Engine(Planning, RecoveryCommands):
         if self.on_event:
             self.on_event(event)
 
+    def _interrupted(self, under_way: int) -> None:
+        self._emit(Event("diagnostic", message=(
+            f"interrupted: nothing new starts; the {under_way} steps under way finish and are "
+            "recorded. Ctrl-C again to stop at once (the next run resumes what is under way)."
+        )))
+
     def _on_poll(self, op: OperationRef, state: dict[str, Any]) -> None:
         step = _current_step()
         if step:
@@ -250,7 +256,7 @@ class Engine(Planning, RecoveryCommands):
 
         outcome = run_graph(
             order, deps, task, parallelism=self.parallelism, on_skip=on_skip,
-            workers=self.workers, clock=self.clock,
+            workers=self.workers, clock=self.clock, on_interrupt=self._interrupted,
         )
         for node, cause in outcome.skipped.items():
             result.skipped.setdefault(nodes[node][0], nodes[cause][0])
@@ -862,7 +868,7 @@ class Engine(Planning, RecoveryCommands):
 
         outcome = run_graph(
             order, dependents, task, parallelism=self.parallelism, workers=self.workers,
-            clock=self.clock,
+            clock=self.clock, on_interrupt=self._interrupted,
         )
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)

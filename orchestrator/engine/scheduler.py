@@ -7,6 +7,12 @@ independent work goes on.
 On a simulated clock each task runs with a token granted when it is submitted, and that token
 is given back only once the scheduler has seen the task end and submitted what it unblocked:
 the clock never sees a moment with nobody working between one step and the next.
+
+Ctrl-C (KeyboardInterrupt, which Python raises in the main thread, where the scheduler waits)
+stops the run gracefully, as Terraform's first interrupt does: no task starts, the tasks under
+way finish and are recorded, then KeyboardInterrupt is raised again. A second Ctrl-C raises at
+once, leaving the tasks under way running in their threads: the caller ends the process (their
+intents are in the ledger, so the next run resumes them).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ def run_graph(
     stop: threading.Event | None = None,
     workers: Executor | None = None,
     clock: Any = None,
+    on_interrupt: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run `task(id)` for every id in `order`, each after all of `deps[id]` succeeded.
 
@@ -50,8 +57,11 @@ def run_graph(
     workers: threads to run the tasks on, kept by the caller from one run to the next (with
     their clients: see ClientFactory); by default, threads made for this run alone.
     clock: the engine's; the calling thread holds a token of it (see the module's note).
+    on_interrupt(n): told of a first Ctrl-C, with the number of tasks under way.
     """
     clock = clock or WallClock()
+    stop = stop or threading.Event()
+    interrupted = False
     outcome = Outcome()
     remaining = list(order)
     done: set[str] = set()
@@ -65,7 +75,7 @@ def run_graph(
 
     with _pool(workers, parallelism) as pool:
         while remaining or running or seen:
-            if stop is None or not stop.is_set():
+            if not stop.is_set():
                 for tid in list(remaining):
                     if len(running) >= parallelism:
                         break
@@ -93,8 +103,17 @@ def run_graph(
                 if remaining:  # only tasks whose dependencies can never finish
                     outcome.cancelled.extend(remaining)
                 break
-            with clock.idle():
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            try:
+                with clock.idle():
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise
+                interrupted = True
+                stop.set()
+                if on_interrupt:
+                    on_interrupt(len(running))
+                continue
             for fut in finished:
                 tid, token = running.pop(fut)
                 seen.append(token)
@@ -105,6 +124,8 @@ def run_graph(
                 else:
                     blocked[tid] = tid
                     outcome.failed[tid] = exc
+    if interrupted:
+        raise KeyboardInterrupt
     return outcome
 
 
@@ -113,5 +134,11 @@ def _pool(workers: Executor | None, parallelism: int) -> Iterator[Executor]:
     if workers is not None:
         yield workers
         return
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step")
+    try:
         yield pool
+    except BaseException:
+        # A second Ctrl-C: the tasks under way are not waited for.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
