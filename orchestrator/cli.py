@@ -6,6 +6,7 @@ Heavy modules (client libraries, the engine) are imported inside commands, so th
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -304,11 +305,10 @@ def _run(fn: Any, live: Any = None) -> Any:
     except ClockError as exc:
         # Raised before the first request (the emulator is not there) or during a run (it
         # stopped answering): the ledger records whatever was under way either way.
-        _console(stderr=True).print(
-            f"[red]error:[/] {exc}. Is the emulator running at that address? Once it answers, "
-            "run the command again: it resumes from what the ledger records.", highlight=False,
-        )
-        raise typer.Exit(FAILED) from None
+        raise _invalid(
+            f"{exc}. Is the emulator running at that address? Once it answers, run the "
+            "command again: it resumes from what the ledger records."
+        ) from None
     except SecretError as exc:
         raise _invalid(f"{exc}. Nothing was sent to Google.") from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
@@ -327,6 +327,8 @@ def _run(fn: Any, live: Any = None) -> Any:
         # interpreter would wait for on the way out: their intents are recorded, so the
         # process ends here, as a kill would end it.
         os._exit(130)
+    except OSError as exc:
+        raise _invalid(environment_problem(exc)) from None
     except Exception as exc:
         if os.environ.get("PROVISION_DEBUG"):
             raise
@@ -928,7 +930,13 @@ def emulator(
     """Serve the local Google Cloud emulator in the foreground."""
     from orchestrator.emulator import serve
 
-    serve(port=port, state_file=state, time_scale=time_scale)
+    try:
+        serve(port=port, state_file=state, time_scale=time_scale)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise _invalid(f"127.0.0.1:{port}: the address is in use: another process listens "
+                       "there; choose another --port (0: any free one)") from None
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:
@@ -944,4 +952,28 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    app(args=_normalise_argv(sys.argv[1:]), prog_name="provision")
+    try:
+        app(args=_normalise_argv(sys.argv[1:]), prog_name="provision")
+    except OSError as exc:
+        # What the machine refused (a file, a directory, a port): not a bug, and nothing a
+        # traceback helps with.
+        _console(stderr=True).print(f"[red]error:[/] {environment_problem(exc)}",
+                                    highlight=False, soft_wrap=True)
+        sys.exit(INVALID)
+
+
+def environment_problem(exc: OSError) -> str:
+    """One line for what the machine refused: where, why, and what to do."""
+    where = exc.filename or ""
+    why = exc.strerror or str(exc)
+    advice = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space (the disk quota is reached)",
+        errno.EACCES: "make it writable by this user, or give --ledger a place that is",
+        errno.EPERM: "make it writable by this user, or give --ledger a place that is",
+        errno.EROFS: "give --ledger a place on a writable file system",
+    }.get(exc.errno or 0)
+    if advice is None:
+        return f"{where + ': ' if where else ''}{why}"
+    return (f"{where + ': ' if where else ''}{why}: {advice}, then run the command again "
+            "(the ledger records what was done)")

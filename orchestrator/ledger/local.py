@@ -50,14 +50,16 @@ class LocalStore(SavesByStaging):
     def __init__(
         self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0, clock: Any = None
     ) -> None:
-        self.path = Path(path)
+        # A symlinked ledger is its target's: written there (not replaced by a file where the
+        # link was), and locked there, so two links to one ledger exclude each other.
+        self.path = Path(os.path.realpath(path))
         if self.path.is_dir():
             raise LedgerError(
                 f"ledger {self.path}: is a directory; a ledger is a file, such as "
                 f"{self.path / 'NAME.ledger.json'}"
             )
         self.clock = clock or WallClock()
-        self.location = str(self.path)
+        self.location = str(Path(path))
         self.lock_timeout = lock_timeout
         self.backup_path = self._beside("bak")
         self.lock_path = self._beside("lock")

@@ -16,6 +16,7 @@ from orchestrator.ledger import (
     LedgerCorrupt,
     LedgerError,
     LocalStore,
+    LockHeld,
     open_store,
 )
 from orchestrator.ledger.codec import encode
@@ -450,3 +451,22 @@ def test_a_ledger_left_with_a_journal_migrates_whole(
     assert moved == ledger and target.load() == ledger
     assert LocalStore(aside).load().resources == ledger.resources
     assert not store.journal_path.exists()
+
+
+def test_a_symlinked_ledger_is_written_and_locked_where_it_points(
+    tmp_path: Path, make_ledger: Make
+) -> None:
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "plan.ledger.json"
+    links = [tmp_path / "a.json", tmp_path / "b.json"]
+    for link in links:
+        link.symlink_to(target)
+    first = LocalStore(links[0])
+    ledger = make_ledger()
+    with first.lock(command="apply"):
+        first.save(ledger)
+        with pytest.raises(LockHeld), LocalStore(links[1]).lock(command="apply"):
+            pass
+    assert all(link.is_symlink() for link in links)
+    assert LocalStore(target).load() == ledger
+    assert (tmp_path / "shared" / "plan.ledger.json.lock").exists()
