@@ -322,6 +322,10 @@ class RecoveryCommands:
         target = target_of(kind, rec.path, previous)
         res = Resolved(target, previous, previous, {}, False)
         deadline = self.clock.now() + kind.timeout
+        if rec.operation and rec.operation.name:
+            # A restore a killed rollback sent: it ends before what is live is compared (a
+            # record set's change is refused while another is pending).
+            self._await_recorded(kind, rec, deadline)
         live = self._read(kind, target, deadline)
         if live is None:
             raise StepError(f"{rec.path} no longer exists")

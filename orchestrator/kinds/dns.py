@@ -23,6 +23,9 @@ DNS_NAME = r"^(\*\.)?([a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\.)+$"
 APEX_TYPES = ("SOA", "NS")
 # google-cloud-dns always sends a TTL; the one gcloud uses when none is given.
 DEFAULT_TTL = 300
+# How many of a zone's latest changes are looked at for one still pending on a record set:
+# changes are done in sequence, so the pending ones are the latest.
+PENDING_WINDOW = 20
 
 
 @dataclass(frozen=True)
@@ -114,17 +117,46 @@ class RecordSetAdapter:
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
     ) -> OperationRef | None:
+        self._settled(clients, target)
         return self._change(clients, target, add=body)
 
     def update(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
     ) -> OperationRef | None:
-        return self._change(clients, target, add=body, remove=live)
+        self._settled(clients, target)
+        # Read again once settled: Google deletes a record set only when given exactly as it is.
+        return self._change(clients, target, add=body, remove=self.read(clients, target))
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
-        # Google deletes a record set only when given exactly as it is.
+        self._settled(clients, target)
         live = self.read(clients, target)
         return None if live is None else self._change(clients, target, remove=live)
+
+    def _settled(self, clients: ClientFactory, target: Target) -> None:
+        """Refuse, as retryable, to change a record set that a pending change still changes
+        (one sent by a run that was killed before it recorded it): a change is checked against
+        the zone as its pending changes leave it, while the record sets read as they are, so a
+        change made from what is read would be refused (412) or find nothing to delete."""
+        key = (target.name, target.spec["type"])
+        try:
+            page = invoke(
+                clients.discovery("dns"), "dns.changes.list", project=target.scope["project"],
+                managedZone=target.scope["managed_zone"], sortBy="changeSequence",
+                sortOrder="descending", maxResults=PENDING_WINDOW,
+            )
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:  # no zone: the change says what is wrong
+                return
+            raise
+        for change in page.get("changes", []):
+            touched = change.get("additions", []) + change.get("deletions", [])
+            if change.get("status") == "pending" and any(
+                    (r.get("name"), r.get("type")) == key for r in touched):
+                raise ApiError(
+                    409, f"{target.name} {key[1]}: change {change.get('id')} to it is still "
+                    "pending; waiting for it to be done", reason="resourceNotReady",
+                )
 
     def _zone(self, clients: ClientFactory, target: Target) -> Any:
         return clients.dns(target.scope["project"]).zone(target.scope["managed_zone"])

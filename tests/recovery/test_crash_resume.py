@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,50 +22,14 @@ import pytest
 import orchestrator
 from orchestrator.emulator import Emulator
 
+from .crashkit import DURATIONS, Killer, Point, cli, duplicate_members, inventory
+
 pytestmark = pytest.mark.slow
 
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
 PROJECTS = ("apigee-demo-project", "backend-demo-project")
-# A resume comes right after the kill, at the same simulated moment, so it meets the killed run's
-# operation still running. With Apigee's real durations, an instance create killed halfway holds
-# the organization for its 30 minutes, past the deadline of the next Apigee step of the resumed
-# run (the engine pushes a deadline back for time queued behind its own operations, not behind
-# a dead run's). The harness is about crash consistency, so Apigee's and Service Networking's
-# operations are cut to seconds.
-DURATIONS = {"apigee": 10.0, "servicenetworking": 10.0, "servicenetworking.producerRelease": 10.0}
 MUTATING_POINTS = 20
 POLL_POINTS = 6
-
-
-def _cli(emu: Emulator, cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", *args, f"--emulator={emu.url}"],
-        cwd=cwd, env=dict(os.environ),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def _inventory(emu: Emulator) -> Counter[tuple[str, str]]:
-    """What the plan's projects hold, by API and collection (enabled APIs aside: destroy
-    leaves them enabled by design)."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for api, resources in emu.dump()["resources"].items():
-        if api == "serviceusage":
-            continue
-        for path, res in resources.items():
-            if any(project in path for project in PROJECTS):
-                counts[(api, res["collection"])] += 1
-    return counts
-
-
-def _duplicate_members(emu: Emulator) -> list[str]:
-    dupes = []
-    for policy in emu.dump()["policies"]:
-        for binding in policy.get("policy", policy).get("bindings", []):
-            members = binding.get("members", [])
-            if len(members) != len(set(members)):
-                dupes.append(f"{policy['path']} {binding['role']}")
-    return dupes
 
 
 def _kill_points(log: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -90,32 +52,14 @@ def _kill_points(log: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return spread(mutating, MUTATING_POINTS) + spread(polls, POLL_POINTS)
 
 
-class Killer:
-    """Kills the CLI the moment the chosen request arrives at the emulator."""
-
-    def __init__(self, method: str, nth: int) -> None:
-        self.method, self.nth = method, nth
-        self.count = 0
-        self.pid: int | None = None
-        self.fired = False
-
-    def __call__(self, entry: dict[str, Any]) -> None:
-        if entry["method"] != self.method or self.pid is None or self.fired:
-            return
-        self.count += 1
-        if self.count == self.nth:
-            self.fired = True
-            os.kill(self.pid, signal.SIGKILL)
-
-
 def test_killed_applies_resume_without_duplicates_or_orphans(tmp_path: Path) -> None:
     stats = Counter()
     with Emulator(durations=DURATIONS) as emu:
         (tmp_path / "reference").mkdir()
-        reference = _cli(emu, tmp_path / "reference", "apply", str(PLAN), "--json")
+        reference = cli(emu, tmp_path / "reference", "apply", str(PLAN), "--json")
         _, err = reference.communicate(timeout=300)
         assert reference.returncode == 0, err
-        expected = _inventory(emu)
+        expected = inventory(emu, PROJECTS)
         points = _kill_points(emu.requests())
         if os.environ.get("CRASH_POINTS"):  # to replay chosen points: "3,17"
             points = [points[int(i)] for i in os.environ["CRASH_POINTS"].split(",")]
@@ -126,10 +70,10 @@ def test_killed_applies_resume_without_duplicates_or_orphans(tmp_path: Path) -> 
             emu.reset()
             work = tmp_path / f"kill-{i}"
             work.mkdir()
-            killer = Killer(method, nth)
+            killer = Killer(Point(method, nth, "arrived"))
             emu.add_request_listener(killer)
             try:
-                proc = _cli(emu, work, "apply", str(PLAN), "--json")
+                proc = cli(emu, work, "apply", str(PLAN), "--json")
                 killer.pid = proc.pid
                 proc.communicate(timeout=300)
             finally:
@@ -138,12 +82,12 @@ def test_killed_applies_resume_without_duplicates_or_orphans(tmp_path: Path) -> 
             assert proc.returncode == -signal.SIGKILL
             stats["kill points"] += 1
 
-            resumed = _cli(emu, work, "apply", str(PLAN), "--yes")
+            resumed = cli(emu, work, "apply", str(PLAN), "--yes")
             out, err = resumed.communicate(timeout=300)
             assert resumed.returncode == 0, f"resume after {method} #{nth}:\n{out}\n{err}"
-            found = _inventory(emu)
+            found = inventory(emu, PROJECTS)
             extra, missing = found - expected, expected - found
-            stats["duplicates"] += sum(extra.values()) + len(_duplicate_members(emu))
+            stats["duplicates"] += sum(extra.values()) + len(duplicate_members(emu))
             stats["missing"] += sum(missing.values())
             assert not extra and not missing, (method, nth, extra, missing)
 
@@ -160,7 +104,7 @@ def test_killed_applies_resume_without_duplicates_or_orphans(tmp_path: Path) -> 
                 stats["resumes converged"] += 1
                 destroyed = dep.destroy()
                 assert destroyed.ok, (method, nth, destroyed.failures)
-            orphans = _inventory(emu)
+            orphans = inventory(emu, PROJECTS)
             stats["orphans"] += sum(orphans.values())
             assert not orphans, (method, nth, orphans)
 

@@ -356,6 +356,21 @@ def create_change(cloud: Cloud, call: Call) -> dict[str, Any]:
     return change
 
 
+@RULES.handler("dns.changes.list")
+def list_changes(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """A zone's changes by change sequence (the only `sortBy`), ascending unless `sortOrder` is
+    descending (Cloud DNS v1 discovery document, changes.list)."""
+    zone = _zone(cloud, call)
+    changes = sorted(
+        (r.body for r in cloud.store.children("dns", f"{zone.path}/changes")),
+        key=lambda change: int(change["id"]),
+        reverse=(call.arg("sortOrder") or "").lower() == "descending",
+    )
+    page, token = generic.paginate(call, changes)
+    out: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": page}
+    return out | ({"nextPageToken": token} if token else {})
+
+
 @RULES.effect("change")
 def _change_done(cloud: Cloud, op: Operation) -> dict[str, Any] | None:
     res = cloud.store.get("dns", op.target)
