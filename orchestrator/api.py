@@ -69,6 +69,7 @@ class Deployment:
         lock_timeout: float = 0.0,
         lock_lease: float | None = None,
         targets: tuple[str, ...] = (),
+        trust_endpoints: tuple[str, ...] = (),
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -126,6 +127,7 @@ class Deployment:
             ),
             emulator_url=emulator_url,
             endpoints=plan.endpoints if plan is not None else None,
+            trusted=trust_endpoints,
         )
 
     @property
@@ -293,8 +295,11 @@ def load(
     ledger's lock while another run holds it; 0 refuses at once), lock_lease (seconds a Cloud
     Storage lock lasts unless its holder renews it; default 60, or PROVISION_LOCK_LEASE),
     targets (step ids: plan and apply only these and what they need, destroy only these and
-    what needs them; not for routine use, as the rest goes unchecked).
+    what needs them; not for routine use, as the rest goes unchecked), trust_endpoints (URLs
+    besides Google's API endpoints that the plan's `endpoints:` may name, and that the
+    credentials may therefore go to: the caller's, never the plan's, choice).
     """
     from orchestrator.plan import load_plan
 
-    return Deployment(load_plan(path, dict(vars or {})), **options)
+    trusted = tuple(options.get("trust_endpoints", ()))
+    return Deployment(load_plan(path, dict(vars or {}), trusted), **options)

@@ -23,6 +23,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Endpoints the user named with --trust-endpoint: the plan's `endpoints:` may use them, and
+# the credentials go to them (see gcp/trust.py). Set by the root callback for this invocation.
+_TRUSTED: list[str] = []
+
+
+@app.callback()
+def _root(
+    trust_endpoint: Annotated[
+        list[str] | None,
+        typer.Option("--trust-endpoint", metavar="URL",
+                     help="Let the plan's endpoints: use this endpoint (scheme, host and port), "
+                     "and send it your Google credentials; Google's own (https://*.googleapis"
+                     ".com) need not be named. Repeatable; given on the command line only, "
+                     "never by a plan."),
+    ] = None,
+) -> None:
+    _TRUSTED[:] = trust_endpoint or []
+
+
 INVALID = 2  # bad plan, flags or ledger
 FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
@@ -199,7 +218,8 @@ def _load(
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        model = load_plan(plan, _parse_vars(vars_)) if plan is not None else None
+        model = (load_plan(plan, _parse_vars(vars_), _TRUSTED) if plan is not None
+                 else None)
     except PlanError as exc:
         err = _console(stderr=True)
         for diag in exc.diagnostics:
@@ -219,6 +239,7 @@ def _load(
             on_event=on_event,
             lock_timeout=lock_timeout,
             targets=tuple(targets or ()),
+            trust_endpoints=tuple(_TRUSTED),
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
@@ -354,7 +375,7 @@ def validate(plan: PlanArg, var: VarOpt = None) -> None:
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        model = load_plan(plan, _parse_vars(var))
+        model = load_plan(plan, _parse_vars(var), _TRUSTED)
     except PlanError as exc:
         err = _console(stderr=True)
         for diag in exc.diagnostics:
@@ -639,7 +660,7 @@ def _ledger_for(plan: Path | None, var: list[str] | None) -> str:
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        return ledger_location(load_plan(plan, _parse_vars(var)))
+        return ledger_location(load_plan(plan, _parse_vars(var), _TRUSTED))
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
     except LedgerError as exc:
@@ -885,7 +906,7 @@ def graph(
     if fmt not in drawing.FORMATS:
         raise _invalid(f"--format {fmt!r}: expected one of {', '.join(drawing.FORMATS)}")
     try:
-        model = load_plan(plan, _parse_vars(var))
+        model = load_plan(plan, _parse_vars(var), _TRUSTED)
         location = ledger or ledger_location(model)
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
@@ -940,15 +961,24 @@ def emulator(
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:
-    """Let `--emulator` stand alone: typer options cannot take an optional value."""
-    out = []
-    for i, arg in enumerate(argv):
-        nxt = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg == "--emulator" and not nxt.startswith(("http://", "https://")):
+    """Let `--emulator` stand alone (typer options cannot take an optional value), and
+    `--trust-endpoint` come after the command as well as before it."""
+    out: list[str] = []
+    trusted: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg, nxt = argv[i], argv[i + 1] if i + 1 < len(argv) else ""
+        if arg == "--trust-endpoint":
+            trusted += [arg, nxt]
+            i += 1
+        elif arg.startswith("--trust-endpoint="):
+            trusted.append(arg)
+        elif arg == "--emulator" and not nxt.startswith(("http://", "https://")):
             out.append("--emulator=embedded")
         else:
             out.append(arg)
-    return out
+        i += 1
+    return trusted + out
 
 
 def main() -> None:

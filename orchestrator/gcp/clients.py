@@ -18,10 +18,11 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from orchestrator import discovery
+from orchestrator.gcp import trust
 
 _BUILD_LOCK = threading.Lock()
 
@@ -53,7 +54,8 @@ class ClientFactory:
     emulator_url: "http://127.0.0.1:PORT" of an emulator; every API is then served under
         `{emulator_url}/{api}`. None means Google itself.
     endpoints: per-API root URLs (e.g. Private Service Connect endpoints for Google APIs),
-        taking precedence over both.
+        taking precedence over both. With Google's credentials, each must be one they may go
+        to (gcp/trust.py): Google's, or one of `trusted`, named by the user.
     """
 
     def __init__(
@@ -62,10 +64,18 @@ class ClientFactory:
         credentials: Any,
         emulator_url: str | None = None,
         endpoints: Mapping[str, str] | None = None,
+        trusted: Collection[str] = (),
     ) -> None:
         self.credentials = credentials
         self.emulator_url = emulator_url.rstrip("/") if emulator_url else None
         self.endpoints = {k: v.rstrip("/") for k, v in (endpoints or {}).items()}
+        untrusted = sorted(url for url in self.endpoints.values()
+                           if not trust.is_trusted(url, trusted))
+        if untrusted and self.emulator_url is None:  # the emulator is reached anonymously
+            raise ValueError(
+                f"{untrusted[0]} is not a Google API endpoint, and credentials go to no other "
+                "unless named with --trust-endpoint"
+            )
         self._local = threading.local()
 
     def root(self, api: str) -> str | None:

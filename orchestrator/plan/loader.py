@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,14 @@ from orchestrator.plan.structure import (
 )
 
 
-def load_plan(path: str | os.PathLike[str], vars: Mapping[str, Any] | None = None) -> Plan:
-    """Read and validate a plan file. vars: `--var key=value` overrides of the plan's vars.
+def load_plan(
+    path: str | os.PathLike[str],
+    vars: Mapping[str, Any] | None = None,
+    trust_endpoints: Collection[str] = (),
+) -> Plan:
+    """Read and validate a plan file. vars: `--var key=value` overrides of the plan's vars;
+    trust_endpoints: endpoints the user named (--trust-endpoint) that the plan's `endpoints:`
+    may use besides Google's.
 
     Raises PlanError with every problem found, each with file, line, column and field.
     """
@@ -33,11 +39,14 @@ def load_plan(path: str | os.PathLike[str], vars: Mapping[str, Any] | None = Non
     text, diagnostics = read_text(file)
     if text is None:
         raise PlanError(diagnostics)
-    return load_plan_text(text, file, vars)
+    return load_plan_text(text, file, vars, trust_endpoints)
 
 
 def load_plan_text(
-    text: str, path: str | os.PathLike[str] = "<plan>", vars: Mapping[str, Any] | None = None
+    text: str,
+    path: str | os.PathLike[str] = "<plan>",
+    vars: Mapping[str, Any] | None = None,
+    trust_endpoints: Collection[str] = (),
 ) -> Plan:
     """Validate a plan given as text; `path` names it in messages and anchors relative files."""
     file = os.fspath(path)
@@ -74,7 +83,7 @@ def load_plan_text(
     diagnostics += check_top(data, source, namer)
     defaults = sections.defaults(data.get("defaults"), source, diagnostics)
     secrets = sections.secrets(data.get("secrets"), Path(file).parent)
-    endpoints = sections.endpoints(data.get("endpoints"), source, diagnostics)
+    endpoints = sections.endpoints(data.get("endpoints"), source, diagnostics, trust_endpoints)
     sections.static_refs(data, source, diagnostics)
     moved = sections.moved(data.get("moved"), set(ids), source, diagnostics)
 

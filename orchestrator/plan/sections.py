@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from orchestrator import discovery
+from orchestrator.gcp import trust
 from orchestrator.plan import refs
 from orchestrator.plan.checks import SCOPE_VALUE
 from orchestrator.plan.errors import Diagnostic, did_you_mean
@@ -58,7 +60,11 @@ def secrets(raw: Any, base_dir: Path) -> dict[str, SecretRef]:
     return out
 
 
-def endpoints(raw: Any, source: SourceMap, diagnostics: list[Diagnostic]) -> dict[str, str]:
+def endpoints(
+    raw: Any, source: SourceMap, diagnostics: list[Diagnostic], trusted: Collection[str] = (),
+) -> dict[str, str]:
+    """The per-API endpoints: URLs credentials may go to (see gcp/trust.py), Google's or one
+    the user named on the command line (`trusted`)."""
     out: dict[str, str] = {}
     if not isinstance(raw, dict):
         return out
@@ -81,6 +87,22 @@ def endpoints(raw: Any, source: SourceMap, diagnostics: list[Diagnostic]) -> dic
                     source.value(("endpoints", api)),
                     f"endpoints.{api}",
                     f"{describe(url)} is not an http(s) URL such as https://compute-p.p.googleapis.com",
+                )
+            )
+            continue
+        if "${" in url:
+            continue  # a reference that cannot be resolved here, reported as such
+        if not trust.is_trusted(url, trusted):
+            scheme, host, port = trust.origin(url)
+            diagnostics.append(
+                Diagnostic.at(
+                    source.value(("endpoints", api)),
+                    f"endpoints.{api}",
+                    f"{url} is not a Google API endpoint (https://*.googleapis.com, Private "
+                    "Service Connect's *.p.googleapis.com included): a plan cannot send the "
+                    "credentials of whoever runs it anywhere else. If you run this endpoint "
+                    f"yourself, name it on the command line: --trust-endpoint "
+                    f"{scheme}://{host}:{port}",
                 )
             )
             continue

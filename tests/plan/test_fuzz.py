@@ -220,7 +220,7 @@ SAMPLE_DATA = {
     "vars": {"project": "demo-project", "region": "europe-west1"},
     "defaults": {"project": "${vars.project}", "region": "${vars.region}"},
     "secrets": {"psk": {"env": "PSK"}},
-    "endpoints": {"compute": "https://compute.example"},
+    "endpoints": {"compute": "https://compute-psc.p.googleapis.com"},
     "steps": [
         {
             "id": "vpc",

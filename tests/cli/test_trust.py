@@ -1,0 +1,124 @@
+"""Credentials go only to Google: a plan whose `endpoints:` names another address is refused
+before any request, whatever the command; the user may name one on the command line
+(--trust-endpoint). Checked with a listening socket that records what reaches it, and real
+credentials: an authorized-user file holding an access token valid until 2099, so that
+google-auth sends it without asking Google for one (which it would, at oauth2.googleapis.com,
+whatever the file says)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ..engine.conftest import BASICS
+
+TOKEN = "ya29.a-token-that-must-not-leave"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Answers every request with Google's 404; keeps each one's method, path and
+    Authorization header."""
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        data = json.dumps({"error": {"code": 404, "message": "not found",
+                                     "status": "NOT_FOUND"}}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[tuple[str, str, str | None]]]]:
+    seen: list[tuple[str, str, str | None]] = []
+    handler = type("Handler", (Recorder,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _run(tmp_path: Path, origin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    credentials = tmp_path / "adc.json"
+    credentials.write_text(json.dumps({
+        "type": "authorized_user", "client_id": "c", "client_secret": "s",
+        "refresh_token": "r", "token": TOKEN, "expiry": "2099-01-01T00:00:00Z",
+    }))
+    env = {k: v for k, v in os.environ.items() if k != "PROVISION_EMULATOR"}
+    env |= {"GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _plan(tmp_path: Path, origin: str) -> Path:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASICS + f"endpoints:\n  compute: {origin}/compute\n")
+    return plan
+
+
+@pytest.mark.parametrize("command", [["validate"], ["plan"], ["apply", "--yes"],
+                                     ["destroy", "--yes"], ["refresh"]])
+def test_a_plan_cannot_send_credentials_to_an_address_of_its_choosing(
+    tmp_path: Path, recorder: tuple[str, list], command: list[str],
+) -> None:
+    origin, seen = recorder
+    plan = _plan(tmp_path, origin)
+    done = _run(tmp_path, origin, command[0], str(plan), *command[1:])
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = BASICS.count("\n") + 2
+    assert f"plan.yaml:{lines}" in done.stderr and "not a Google API endpoint" in done.stderr
+    assert f"--trust-endpoint {origin}" in done.stderr
+    assert seen == []
+
+
+def test_an_endpoint_named_on_the_command_line_gets_the_credentials(
+    tmp_path: Path, recorder: tuple[str, list],
+) -> None:
+    origin, seen = recorder
+    plan = _plan(tmp_path, origin)
+    done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reads = [(path, auth) for method, path, auth in seen if path.startswith("/compute")]
+    assert reads and all(auth == f"Bearer {TOKEN}" for _, auth in reads)
+
+
+def test_a_deployment_sends_credentials_only_where_its_caller_trusts(
+    tmp_path: Path, recorder: tuple[str, list], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clients check too: a plan validated with an endpoint trusted, then run by a
+    caller who does not trust it, makes no client."""
+    from orchestrator.api import Deployment
+    from orchestrator.plan.loader import load_plan_text
+
+    origin, seen = recorder
+    _run(tmp_path, origin, "--help")  # writes the credentials file
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "adc.json"))
+    text = _plan(tmp_path, origin).read_text()
+    model = load_plan_text(text, tmp_path / "plan.yaml", trust_endpoints=[origin])
+    with pytest.raises(ValueError, match="not a Google API endpoint"):
+        Deployment(model, ledger=tmp_path / "ledger.json")
+    Deployment(model, ledger=tmp_path / "ledger.json", trust_endpoints=(origin,)).close()
+    assert seen == []
