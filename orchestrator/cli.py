@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -349,7 +350,14 @@ def _run(fn: Any, live: Any = None) -> Any:
         # process ends here, as a kill would end it.
         os._exit(130)
     except OSError as exc:
-        raise _invalid(environment_problem(exc)) from None
+        if exc.errno in REFUSED_BY_THE_MACHINE:
+            raise _invalid(environment_problem(exc)) from None
+        # A connection that failed during the run (not before it): the ledger records what
+        # was under way.
+        _console(stderr=True).print(
+            f"[red]error:[/] {exc}. Run the command again once it is reachable: it resumes "
+            "from what the ledger records.", highlight=False, soft_wrap=True)
+        raise typer.Exit(FAILED) from None
     except Exception as exc:
         if os.environ.get("PROVISION_DEBUG"):
             raise
@@ -981,28 +989,58 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return trusted + out
 
 
+def _interrupts() -> None:
+    """The first Ctrl-C raises KeyboardInterrupt: the run stops gracefully (see
+    engine/scheduler.py). The second ends the process there and then, as a kill would: unwinding
+    would release the ledger's lock while steps are still under way in their threads."""
+    pressed: list[bool] = []
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+        if sys.stdout.isatty():
+            sys.stdout.write("\x1b[?25h\n")  # the live display hides the cursor
+        sys.stdout.flush()
+        sys.stderr.write("interrupted: the ledger records what was under way; run the same "
+                         "command again to resume.\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
 def main() -> None:
+    _interrupts()
     try:
         app(args=_normalise_argv(sys.argv[1:]), prog_name="provision")
     except OSError as exc:
         # What the machine refused (a file, a directory, a port): not a bug, and nothing a
         # traceback helps with.
+        if os.environ.get("PROVISION_DEBUG"):
+            raise
         _console(stderr=True).print(f"[red]error:[/] {environment_problem(exc)}",
                                     highlight=False, soft_wrap=True)
         sys.exit(INVALID)
+
+
+# What a file system refuses, and what to do about it.
+REFUSED_BY_THE_MACHINE = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space (the disk quota is reached)",
+    errno.EACCES: "make it writable by this user (for the ledger, or give --ledger a place "
+                  "that is)",
+    errno.EPERM: "make it writable by this user (for the ledger, or give --ledger a place "
+                 "that is)",
+    errno.EROFS: "choose a place on a writable file system (for the ledger, --ledger)",
+}
 
 
 def environment_problem(exc: OSError) -> str:
     """One line for what the machine refused: where, why, and what to do."""
     where = exc.filename or ""
     why = exc.strerror or str(exc)
-    advice = {
-        errno.ENOSPC: "free some space",
-        errno.EDQUOT: "free some space (the disk quota is reached)",
-        errno.EACCES: "make it writable by this user, or give --ledger a place that is",
-        errno.EPERM: "make it writable by this user, or give --ledger a place that is",
-        errno.EROFS: "give --ledger a place on a writable file system",
-    }.get(exc.errno or 0)
+    advice = REFUSED_BY_THE_MACHINE.get(exc.errno or 0)
     if advice is None:
         return f"{where + ': ' if where else ''}{why}"
     return (f"{where + ': ' if where else ''}{why}: {advice}, then run the command again "

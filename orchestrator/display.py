@@ -220,7 +220,8 @@ class LiveDisplay:
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         with self._lock:
             notes = [Text.from_markup("[yellow]note:[/] ") + Text(n) for n in self.notes]
-        return Group(table, Text(summary, style="dim italic"), *notes)
+        # Notes first: a frame taller than the terminal is cut at the bottom.
+        return Group(*notes, table, Text(summary, style="dim italic"))
 
 
 def json_events(stream: IO[str] | None = None) -> Any:

@@ -11,6 +11,7 @@ from orchestrator.engine.events import Event
 from orchestrator.engine.results import RunResult, StepFailure
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
+from orchestrator.ledger.model import Run
 from orchestrator.plan.errors import did_you_mean
 
 
@@ -207,7 +208,7 @@ class RecoveryCommands:
                 self._abort()
                 raise
             created = [s for s, r in resources.items()
-                       if r.created_run in ids and r.status != "gone"]
+                       if r.created_run in ids and not (r.status == "gone" and s in originals)]
             updated = [
                 s for s, r in resources.items()
                 if r.updated_run in ids and r.previous_spec is not None and s not in created
@@ -228,14 +229,18 @@ class RecoveryCommands:
             self._finish(result)
             return result
 
-    def _runs_to_undo(self: Any) -> list[Any]:
-        """The last apply not rolled back, and the applies right before it that it resumed
-        (interrupted or failed: what they did is its work as much)."""
-        applies = [r for r in self._ledger.runs[:-1]
-                   if r.command == "apply" and r.result != "rolled_back"]
-        undone = applies[-1:]
-        for run in reversed(applies[:-1]):
-            if run.result not in ("interrupted", "failed") or run.id != undone[0].id - 1:
+    def _runs_to_undo(self: Any) -> list[Run]:
+        """The last apply not rolled back, and the interrupted applies it resumed (killed, their
+        work was finished by it): those right before it, refreshes aside."""
+        undone: list[Run] = []
+        for run in reversed(self._ledger.runs[:-1]):
+            if run.command == "refresh" and undone:
+                continue
+            if run.command != "apply" or run.result == "rolled_back":
+                if undone:
+                    break
+                continue
+            if undone and run.result != "interrupted":
                 break
             undone.insert(0, run)
         return undone
@@ -310,7 +315,7 @@ class RecoveryCommands:
             rec = self._ledger.resources[step_id]
             rec.origin, rec.created_run, rec.updated_run = (
                 record.origin, record.created_run, record.updated_run)
-            rec.previous_spec, rec.replaced = record.previous_spec, None
+            rec.previous_spec, rec.replaced = record.previous_spec, record.replaced
         self._save(step_id)
         return record.path
 

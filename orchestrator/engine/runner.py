@@ -97,8 +97,9 @@ class Engine(Planning, RecoveryCommands):
 
     def _interrupted(self, under_way: int) -> None:
         self._emit(Event("diagnostic", message=(
-            f"interrupted: nothing new starts; the {under_way} steps under way finish and are "
-            "recorded. Ctrl-C again to stop at once (the next run resumes what is under way)."
+            f"interrupted: nothing new starts; what is under way ({under_way} "
+            f"step{'s' * (under_way != 1)}) finishes and is recorded. Ctrl-C again to stop at "
+            "once (the next run resumes what is under way)."
         )))
 
     def _on_poll(self, op: OperationRef, state: dict[str, Any]) -> None:
@@ -318,9 +319,8 @@ class Engine(Planning, RecoveryCommands):
                          data={"changes": [c.field for c in planned.changes]}))
         if rec is not None and rec.operation and rec.operation.name:
             self._await_recorded(kind, rec, deadline)
-        now_rec = self._ledger.resources.get(step_id)
-        if rec is not None and (now_rec is None or now_rec.status == "gone"):
-            pass  # its recorded delete finished, or it was found deleted
+        if rec is not None and _deleted_for(self._ledger.resources.get(step_id), planned.action):
+            pass  # its recorded delete finished
         elif planned.action == "leave":
             self._forget(step_id)
         else:
@@ -373,7 +373,8 @@ class Engine(Planning, RecoveryCommands):
             and rec.path == res.target.path
             and (rec.operation is None or rec.operation.action == "create")
         )
-        if live is not None and (rec is None or pending_create) and not kind.adopts_live:
+        unowned = rec is None or rec.status == "gone"  # a gone record owns nothing live
+        if live is not None and (unowned or pending_create) and not kind.adopts_live:
             self._check_owner(step, kind, res, live, recorded_intent=pending_create)
         if pending_create and live is not None and rec.fingerprint != res.fingerprint:
             # That create was sent for an older plan (it never became ready, say, for a
@@ -422,8 +423,11 @@ class Engine(Planning, RecoveryCommands):
             self._update(step, kind, res, live or {}, deadline,
                          origin="adopted" if rec is None else None)
         else:  # replace: planned, and its deletion has not happened (a resumed run)
-            self._keep_original(step.id)
-            self._delete(kind, step.id, res.target, deadline, replacing=True)
+            if rec is None or rec.status != "gone":
+                # What is deleted is the recorded resource, where it is recorded.
+                old = target_of(kind, rec.path, rec.spec) if rec is not None else res.target
+                self._keep_original(step.id)
+                self._delete(kind, step.id, old, deadline, replacing=True)
             self._create(step, kind, res, deadline)
         if action != "noop" or planned.action == "replace":
             self._emit(
@@ -621,7 +625,11 @@ class Engine(Planning, RecoveryCommands):
         with self._lock:
             rec = self._ledger.resources.get(step_id)
             if rec is not None and rec.status == "present":
-                rec.replaced = Replaced(self._run.id, replace(rec, replaced=None))
+                # The originals of earlier replaces stay behind it, for the rollbacks of their
+                # runs, as long as those runs are in the ledger's history.
+                kept = {run.id for run in self._ledger.runs}
+                rec.replaced = Replaced(self._run.id, replace(rec, replaced=_kept(rec.replaced,
+                                                                                  kept)))
 
     def _deleted_for_replace(self, step_id: str) -> None:
         with self._lock:
@@ -848,8 +856,8 @@ class Engine(Planning, RecoveryCommands):
             try:
                 if rec.operation and rec.operation.name:
                     self._await_recorded(kind, rec, deadline)
-                now_rec = self._ledger.resources.get(step_id)
-                if now_rec is None or (now_rec.status == "gone" and step_id in remade):
+                if _deleted_for(self._ledger.resources.get(step_id),
+                                "replace" if step_id in remade else "delete"):
                     pass  # deleted already
                 elif kind.left_on_destroy:
                     self._forget(step_id)
@@ -872,6 +880,22 @@ class Engine(Planning, RecoveryCommands):
         )
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)
+
+
+def _kept(chain: Replaced | None, runs: set[int]) -> Replaced | None:
+    """The chain of originals, without those of runs no longer in the ledger's history."""
+    if chain is None or chain.run not in runs:
+        return None
+    return Replaced(chain.run, replace(chain.record, replaced=_kept(chain.record.replaced, runs)))
+
+
+def _deleted_for(rec: ResourceRecord | None, action: str) -> bool:
+    """Whether the deletion `action` (delete, leave or replace) needs no call: the record is
+    gone from the ledger, or, for a replace, its deletion half is done. A record a refresh found
+    gone is deleted anyway (a 404 drops it): something may have made it again."""
+    if rec is None:
+        return True
+    return action == "replace" and rec.status == "gone" and rec.error is None
 
 
 def _lost_race(exc: ApiError) -> bool:

@@ -23,9 +23,8 @@ DNS_NAME = r"^(\*\.)?([a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\.)+$"
 APEX_TYPES = ("SOA", "NS")
 # google-cloud-dns always sends a TTL; the one gcloud uses when none is given.
 DEFAULT_TTL = 300
-# How many of a zone's latest changes are looked at for one still pending on a record set:
-# changes are done in sequence, so the pending ones are the latest.
-PENDING_WINDOW = 20
+# Changes read per page when looking for one still pending, latest first.
+PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -138,25 +137,34 @@ class RecordSetAdapter:
         the zone as its pending changes leave it, while the record sets read as they are, so a
         change made from what is read would be refused (412) or find nothing to delete."""
         key = (target.name, target.spec["type"])
-        try:
-            page = invoke(
-                clients.discovery("dns"), "dns.changes.list", project=target.scope["project"],
-                managedZone=target.scope["managed_zone"], sortBy="changeSequence",
-                sortOrder="descending", maxResults=PENDING_WINDOW,
-            )
-        except Exception as exc:
-            api = from_exception(exc)
-            if api is not None and api.not_found:  # no zone: the change says what is wrong
-                return
-            raise
-        for change in page.get("changes", []):
-            touched = change.get("additions", []) + change.get("deletions", [])
-            if change.get("status") == "pending" and any(
-                    (r.get("name"), r.get("type")) == key for r in touched):
-                raise ApiError(
-                    409, f"{target.name} {key[1]}: change {change.get('id')} to it is still "
-                    "pending; waiting for it to be done", reason="resourceNotReady",
+        token = None
+        while True:
+            try:
+                page = invoke(
+                    clients.discovery("dns"), "dns.changes.list",
+                    project=target.scope["project"], managedZone=target.scope["managed_zone"],
+                    sortBy="changeSequence", sortOrder="descending", maxResults=PAGE,
+                    **({"pageToken": token} if token else {}),
                 )
+            except Exception as exc:
+                api = from_exception(exc)
+                # No zone: the change itself says what is wrong. No permission to list
+                # changes (a role with record sets and changes.create only): not checked.
+                if api is not None and (api.not_found or api.code == 403):
+                    return
+                raise
+            for change in page.get("changes", []):
+                if change.get("status") != "pending":
+                    return  # done in sequence: what came before is done too
+                touched = change.get("additions", []) + change.get("deletions", [])
+                if any((r.get("name"), r.get("type")) == key for r in touched):
+                    raise ApiError(
+                        400, f"{target.name} {key[1]}: change {change.get('id')} to it is "
+                        "still pending; waiting for it to be done", reason="resourceNotReady",
+                    )
+            token = page.get("nextPageToken")
+            if not token:
+                return
 
     def _zone(self, clients: ClientFactory, target: Target) -> Any:
         return clients.dns(target.scope["project"]).zone(target.scope["managed_zone"])

@@ -22,8 +22,8 @@ class LedgerCorrupt(LedgerError):
         self.backup = backup
         if backup:
             advice = (
-                f"The previous version is kept in {backup}: restore it with "
-                f"`provision ledger restore --ledger {location}`."
+                f"Its last good version is kept in {backup}: `provision ledger restore "
+                f"--ledger {location}` shows it and puts it back."
             )
         else:
             advice = "No backup is available to restore."

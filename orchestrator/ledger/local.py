@@ -285,9 +285,11 @@ class LocalStore(SavesByStaging):
                 source = f"{self.location} and its journal up to the damage ({damage.reason})"
                 if confirm is not None and not confirm(current, source):
                     return None
-                os.replace(self.journal_path, self._beside(f"journal.replaced-{stamp}"))
+                # The file first: should the journal still be there after a crash, its lines
+                # are older than the file and skipped, up to the damage, which is reported again.
                 current.serial += 1
                 files.replace(self.path, encode(current, current.serial))
+                os.replace(self.journal_path, self._beside(f"journal.replaced-{stamp}"))
                 self._known = (current.lineage, current.serial)
                 return current
         try:

@@ -159,7 +159,7 @@ class ResourceRecord:
 @dataclass
 class Replaced:
     """A resource as it was before run `run` replaced it: what a rollback of that run makes
-    again."""
+    again. Its record may hold the original an earlier run replaced, and so on."""
 
     run: int
     record: ResourceRecord
@@ -171,9 +171,10 @@ class Replaced:
     def from_dict(cls, data: object, where: str) -> Replaced:
         d = _object(data, where)
         record = ResourceRecord.from_dict(d.get("record"), f"{where}.record")
-        if record.replaced is not None:
-            raise ValueError(f"{where}.record.replaced: expected null")
-        return cls(run=_get(d, "run", int, where), record=record)
+        run = _get(d, "run", int, where)
+        if record.replaced is not None and record.replaced.run >= run:
+            raise ValueError(f"{where}.record.replaced.run: not before run {run}")
+        return cls(run=run, record=record)
 
 
 @dataclass

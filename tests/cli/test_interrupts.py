@@ -62,7 +62,7 @@ def test_ctrl_c_on_a_terminal_lets_the_steps_under_way_finish_and_says_how_to_re
     status, shown = _on_a_terminal(tmp_path, "apply", str(PLAN), "--emulator", "--yes",
                                    interrupts=1)
     assert status == 130, shown[-2000:]
-    assert "steps under way finish and are recorded" in shown
+    assert "finishes and is recorded" in shown
     assert "run the same command again to resume" in shown
     resumed = _provision(tmp_path, "apply", str(PLAN), "--emulator", "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

@@ -4,11 +4,16 @@ they are restored."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
 
 from orchestrator.emulator import Emulator
 
-from .conftest import mutating
+from .conftest import BASICS, mutating
 from .test_apply import LONE_TUNNEL
 
 SECRET = "PROVISION_TEST_TUNNEL_SECRET"
@@ -84,3 +89,59 @@ def test_a_rollback_that_needs_a_rotated_secret_says_so_and_deletes_nothing(
     assert result.ok and result.actions == {"tunnel": "recreate"}
     assert _live(emulator, "vpnTunnels", "tunnel")["sharedSecret"] == "the-first-secret"
     assert not deploy(LONE_TUNNEL, readiness=False).plan_changes().has_changes
+
+
+def test_rollbacks_of_two_replaces_in_turn_make_each_original_again(
+    emulator: Emulator, deploy
+) -> None:
+    assert deploy().apply().ok
+    assert deploy(vars={"range": "10.30.0.0/24"}).apply().ok
+    assert deploy(vars={"range": "10.40.0.0/24"}).apply().ok
+    assert deploy(vars={"range": "10.40.0.0/24"}).rollback().ok
+    assert _live(emulator, "subnetworks", "eng-subnet")["ipCidrRange"] == "10.30.0.0/24"
+    assert deploy(vars={"range": "10.30.0.0/24"}).rollback().ok
+    assert _live(emulator, "subnetworks", "eng-subnet")["ipCidrRange"] == "10.10.0.0/24"
+    assert not deploy().plan_changes().has_changes
+
+
+def _firewalls(emulator: Emulator) -> tuple[compute_v1.FirewallsClient, Any]:
+    options = ClientOptions(api_endpoint=f"{emulator.url}/compute")
+    firewalls = compute_v1.FirewallsClient(credentials=AnonymousCredentials(),
+                                           client_options=options)
+    operations = compute_v1.GlobalOperationsClient(credentials=AnonymousCredentials(),
+                                                   client_options=options)
+    return firewalls, lambda op: operations.wait(project="eng-project", operation=op.name)
+
+
+def _delete_outside(emulator: Emulator, deploy) -> None:
+    """The firewall deleted outside provision (with Google's client), and a refresh that finds
+    it gone."""
+    firewalls, wait = _firewalls(emulator)
+    wait(firewalls.delete_unary(project="eng-project", firewall="eng-allow-internal"))
+    refreshed = deploy().refresh()
+    assert refreshed.actions["fw"] == "gone"
+
+
+def test_a_step_found_gone_and_then_removed_leaves_no_record(emulator: Emulator, deploy) -> None:
+    assert deploy().apply().ok
+    _delete_outside(emulator, deploy)
+    without_fw = BASICS[: BASICS.index("  - id: fw")]
+    assert deploy(without_fw).apply().ok
+    dep = deploy(without_fw)
+    assert "fw" not in dep.ledger().resources
+    assert not dep.plan_changes().has_changes
+
+
+def test_a_step_found_gone_and_renamed_onto_anothers_resource_does_not_take_it(
+    emulator: Emulator, deploy
+) -> None:
+    assert deploy().apply().ok
+    _delete_outside(emulator, deploy)
+    firewalls, wait = _firewalls(emulator)
+    wait(firewalls.insert_unary(project="eng-project", firewall_resource=compute_v1.Firewall(
+        name="their-firewall", network="global/networks/eng-vpc", source_ranges=["10.0.0.0/8"],
+        allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])])))
+    renamed = deploy(BASICS.replace("eng-allow-internal", "their-firewall")).apply()
+    assert [f.step for f in renamed.failures] == ["fw"]
+    assert "does not own it" in renamed.failures[0].message
+    assert _live(emulator, "firewalls", "their-firewall")["sourceRanges"] == ["10.0.0.0/8"]
