@@ -244,7 +244,14 @@ def _load(
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
-    except DefaultCredentialsError:
+    except DefaultCredentialsError as exc:
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if named:
+            raise _invalid(
+                f"GOOGLE_APPLICATION_CREDENTIALS={named}: {_first_sentence(exc)}. Point it at "
+                "a credentials file, or unset it and run `gcloud auth application-default "
+                "login`; or add --emulator to rehearse offline"
+            ) from None
         raise _invalid(
             "no Google credentials found: run `gcloud auth application-default login` (or set "
             "GOOGLE_APPLICATION_CREDENTIALS), or add --emulator to rehearse offline"
@@ -271,6 +278,10 @@ def _stores(emulator: str | None, lock_timeout: float, *locations: str) -> Itera
             ]
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
+
+
+def _first_sentence(exc: BaseException) -> str:
+    return str(exc).split(". ")[0].rstrip(".")
 
 
 def _require_ledger(store: Any, command: str) -> None:
@@ -313,6 +324,8 @@ def _no_ledger(location: str, command: str) -> NoReturn:
 def _run(fn: Any, live: Any = None) -> Any:
     """Run an engine call, turning the errors users cause into messages, not tracebacks.
     live: the live display to end before a message is printed."""
+    from google.auth.exceptions import RefreshError, TransportError
+
     from orchestrator.engine.runner import StepError
     from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.clock import ClockError
@@ -324,6 +337,19 @@ def _run(fn: Any, live: Any = None) -> Any:
         return fn()
     except (LedgerError, InvalidRequest) as exc:
         raise _invalid(str(exc)) from None
+    except TransportError as exc:
+        # Signing in happens at the first request: Google's token service was not reached.
+        raise _invalid(
+            f"could not reach Google to sign in ({_first_sentence(exc)}): check the network "
+            "and the proxy (HTTPS_PROXY); or add --emulator to rehearse offline"
+        ) from None
+    except RefreshError as exc:
+        raise _invalid(
+            f"Google refused to renew your credentials ({_first_sentence(exc)}): run `gcloud "
+            "auth application-default login` again; with --impersonate-service-account, check "
+            "that you may act as it (roles/iam.serviceAccountTokenCreator); or add --emulator "
+            "to rehearse offline"
+        ) from None
     except ClockError as exc:
         # Raised before the first request (the emulator is not there) or during a run (it
         # stopped answering): the ledger records whatever was under way either way.
@@ -374,6 +400,13 @@ def _emulator_value(value: str | None) -> str | None:
 
     if value in ("", "1", "true", EMBEDDED):
         return EMBEDDED
+    if value and not value.startswith(("http://", "https://")):
+        # Taken as a host, "localhost:8788" would be reached as https://localhost:8788.
+        raise _invalid(
+            f"--emulator {value!r}: expected the emulator's URL, such as "
+            f"http://{value if ':' in value and '/' not in value else '127.0.0.1:8788'}, "
+            "or --emulator alone for the embedded one (PROVISION_EMULATOR the same)"
+        )
     return value or None
 
 

@@ -1,0 +1,61 @@
+"""The first run against Google, as a new user meets it: credentials missing, unreadable or
+refused, Google's sign-in out of reach, an --emulator value that is not a URL. One line each,
+with the fix, exit 2, no traceback and no "this is a bug"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..engine.conftest import BASICS
+
+
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASICS)
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("PROVISION_EMULATOR", "GOOGLE_APPLICATION_CREDENTIALS")}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", args[0], str(plan), *args[1:]], cwd=tmp_path,
+        env=clean | env | {"COLUMNS": "300"}, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "Traceback" not in done.stderr and "bug" not in done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("content", [None, '{"type": "nonsense"}', "not json"])
+def test_a_credentials_file_that_is_missing_or_unreadable(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "credentials.json"
+    if content is not None:
+        path.write_text(content)
+    said = _one_line(_run(tmp_path, "plan", GOOGLE_APPLICATION_CREDENTIALS=str(path)))
+    assert f"GOOGLE_APPLICATION_CREDENTIALS={path}" in said
+    assert "gcloud auth application-default login" in said and "--emulator" in said
+
+
+def test_credentials_google_cannot_be_asked_to_renew(tmp_path: Path) -> None:
+    """A login with no access token yet: signing in asks Google's token service, out of reach
+    here (or, with a network, refusing this made-up login)."""
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps({"type": "authorized_user", "client_id": "c",
+                                "client_secret": "s", "refresh_token": "r"}))
+    said = _one_line(_run(tmp_path, "plan", GOOGLE_APPLICATION_CREDENTIALS=str(path)))
+    assert "sign in" in said or "renew your credentials" in said
+    assert "--emulator" in said
+
+
+def test_an_emulator_value_that_is_not_a_url(tmp_path: Path) -> None:
+    said = _one_line(_run(tmp_path, "plan", "--emulator=localhost:8788"))
+    assert "http://localhost:8788" in said
