@@ -68,19 +68,42 @@ class ApiProxyAdapter:
         self, clients: ClientFactory, target: Target, body: dict[str, Any]
     ) -> None:
         org, _ = self._names(target)
-        imported = clients.session().post(
-            clients.url("apigee", f"v1/{org}/apis"),
-            params={"name": target.name, "action": "import"},
-            data=proxy_bundle.build(target.name, body),
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        _raise_for(imported)
-        revision = imported.json()["revision"]
+        bundle = proxy_bundle.build(target.name, body)
+        revision = self._imported(clients, target, bundle)
+        if revision is None:
+            imported = clients.session().post(
+                clients.url("apigee", f"v1/{org}/apis"),
+                params={"name": target.name, "action": "import"},
+                data=bundle, headers={"Content-Type": "application/octet-stream"},
+            )
+            _raise_for(imported)
+            revision = imported.json()["revision"]
         invoke(
             clients.discovery("apigee"), "apigee.organizations.environments.apis.revisions.deploy",
             name=f"{org}/environments/{body['environment']}/apis/{target.name}/revisions/{revision}",
             override=True, serviceAccount=body["serviceAccount"],
         )
+
+    def _imported(self, clients: ClientFactory, target: Target, bundle: bytes) -> str | None:
+        """The proxy's latest revision if it holds `bundle`: imported by a run killed before it
+        asked for the deployment (each import makes a revision; a second would be a
+        duplicate)."""
+        _, proxy = self._names(target)
+        try:
+            latest = invoke(clients.discovery("apigee"), "apigee.organizations.apis.get",
+                            name=proxy).get("latestRevisionId")
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:
+                return None
+            raise
+        if not latest:
+            return None
+        held = clients.session().get(
+            clients.url("apigee", f"v1/{proxy}/revisions/{latest}"), params={"format": "bundle"}
+        )
+        _raise_for(held)
+        return str(latest) if proxy_bundle.read(held.content) == proxy_bundle.read(bundle) else None
 
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
