@@ -43,6 +43,9 @@ def _root(
     _TRUSTED[:] = trust_endpoint or []
 
 
+# What an interrupted run says.
+RESUME = "the ledger records what was under way; run the same command again to resume."
+
 INVALID = 2  # bad plan, flags or ledger
 FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
@@ -365,15 +368,12 @@ def _run(fn: Any, live: Any = None) -> Any:
     except KeyboardInterrupt:
         if live is not None:
             live.stop()
-        _console(stderr=True).print(
-            "[yellow]interrupted[/]: the ledger records what was under way; run the same "
-            "command again to resume."
-        )
+        _console(stderr=True).print(f"[yellow]interrupted[/]: {RESUME}")
         sys.stdout.flush()
         sys.stderr.flush()
-        # After a second Ctrl-C, steps are still under way in their threads, which the
-        # interpreter would wait for on the way out: their intents are recorded, so the
-        # process ends here, as a kill would end it.
+        # A Ctrl-C that came outside the scheduler's graceful wait (while it handed out steps,
+        # say) leaves steps under way in their threads, which closing the deployment would
+        # wait for: their intents are recorded, so the process ends here, as a kill would.
         os._exit(130)
     except OSError as exc:
         if exc.errno in REFUSED_BY_THE_MACHINE:
@@ -1035,8 +1035,7 @@ def _interrupts() -> None:
         if sys.stdout.isatty():
             sys.stdout.write("\x1b[?25h\n")  # the live display hides the cursor
         sys.stdout.flush()
-        sys.stderr.write("interrupted: the ledger records what was under way; run the same "
-                         "command again to resume.\n")
+        sys.stderr.write(f"interrupted: {RESUME}\n")
         sys.stderr.flush()
         os._exit(130)
 
@@ -1058,13 +1057,12 @@ def main() -> None:
 
 
 # What a file system refuses, and what to do about it.
+_UNWRITABLE = "make it writable by this user (for the ledger, or give --ledger a place that is)"
 REFUSED_BY_THE_MACHINE = {
     errno.ENOSPC: "free some space",
     errno.EDQUOT: "free some space (the disk quota is reached)",
-    errno.EACCES: "make it writable by this user (for the ledger, or give --ledger a place "
-                  "that is)",
-    errno.EPERM: "make it writable by this user (for the ledger, or give --ledger a place "
-                 "that is)",
+    errno.EACCES: _UNWRITABLE,
+    errno.EPERM: _UNWRITABLE,
     errno.EROFS: "choose a place on a writable file system (for the ledger, --ledger)",
 }
 

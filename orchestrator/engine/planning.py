@@ -232,18 +232,18 @@ class Planning:
         """recorded=False: as if the ledger had no record of the step."""
         rec = self._ledger.resources.get(step.id) if recorded else None
         path = res.target.path
+        previous = rec.path if rec is not None and rec.path != path else ""
+        moves = f"; moves from {previous} to {path}" if previous else ""
         if rec is not None and rec.status == "deleting":
             # The deletion half of a replace or a move did not finish: finish it, then create.
-            moves = f"; moves from {rec.path} to {path}" if rec.path != path else ""
             return StepChange(step.id, kind.name, "replace", path, (), f"resume: delete{moves}",
-                              previous=rec.path if rec.path != path else "")
+                              previous=previous)
         if rec is not None and rec.status == "gone" and rec.error is None:
             # The deletion half of a replace or a move is done: its create is what is left,
             # decided as for a step without a record (what is live there is not the ledger's).
             fresh = self._decide(step, kind, res, live, unknown, recorded=False)
-            moves = f"; moves from {rec.path} to {path}" if rec.path != path else ""
             return replace(fresh, reason=f"resume: replace{moves}" if live is None
-                           else fresh.reason, previous=rec.path if rec.path != path else "")
+                           else fresh.reason, previous=previous)
         stale_create = (
             rec is not None and rec.path == path and rec.status in ("pending", "in_flight")
             and live is not None and (rec.operation is None or rec.operation.action == "create")

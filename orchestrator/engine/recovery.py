@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.engine.events import Event
 from orchestrator.engine.results import RunResult, StepFailure
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import InvalidRequest, Resolved, StepError, kind_named, target_of
-from orchestrator.ledger.model import Run
+from orchestrator.ledger.model import Replaced, ResourceRecord, Run
 from orchestrator.plan.errors import did_you_mean
 
 
@@ -186,7 +187,7 @@ class RecoveryCommands:
             return result
 
     def rollback(self: Any) -> RunResult:
-        """Undo the last apply (with the interrupted or failed applies it resumed): delete what
+        """Undo the last apply (with the interrupted applies it resumed): delete what
         it created (dependents first), make again what it replaced, put back what it updated
         as recorded before, leave what existed before it. Safe to run again after a rollback
         that stopped halfway: what to restore stays recorded until it is restored."""
@@ -245,7 +246,9 @@ class RecoveryCommands:
             undone.insert(0, run)
         return undone
 
-    def _original_secrets(self: Any, step_id: str, original: Any) -> dict[str, str]:
+    def _original_secrets(
+        self: Any, step_id: str, original: ResourceRecord
+    ) -> dict[str, str]:
         """The values of the secret fields a replaced resource had, from the plan's secrets
         whose value has the recorded fingerprint. Raises StepError, before anything is
         deleted, when one is no longer to be had."""
@@ -277,8 +280,9 @@ class RecoveryCommands:
         return values
 
     def _undo_step(
-        self: Any, step_id: str, action: str, result: RunResult, undo: Any
+        self: Any, step_id: str, action: str, result: RunResult, undo: Callable[[str], str]
     ) -> None:
+        """Run `undo(step_id)`, which returns the path it restored, as one step of the run."""
         rec = self._ledger.resources[step_id]
         self._emit(Event("step_started", step=step_id, kind=rec.kind, action=action,
                          resource=rec.path))
@@ -299,7 +303,7 @@ class RecoveryCommands:
         finally:
             threading.current_thread().__dict__.pop("provision_step", None)
 
-    def _recreate(self: Any, step_id: str, original: Any, secrets: dict[str, str]) -> str:
+    def _recreate(self: Any, step_id: str, original: Replaced, secrets: dict[str, str]) -> str:
         """Make a replaced resource again from its recorded spec, and give its record back."""
         from types import SimpleNamespace
 
@@ -342,7 +346,7 @@ class RecoveryCommands:
         return rec.path
 
 
-def _in_dependency_order(originals: dict[str, Any]) -> list[str]:
+def _in_dependency_order(originals: dict[str, Replaced]) -> list[str]:
     """The steps whose originals are made again, each after those of its dependencies."""
     from graphlib import TopologicalSorter
 

@@ -41,6 +41,15 @@ def provision(emulator: Emulator, cwd: Path, *args: str) -> subprocess.Completed
     )
 
 
+def applied(emulator: Emulator, cwd: Path, text: str = BASICS) -> Path:
+    """A plan written in `cwd` and applied through the CLI; its path."""
+    plan = cwd / "plan.yaml"
+    plan.write_text(text)
+    done = provision(emulator, cwd, "apply", str(plan), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return plan
+
+
 def compute(emulator: Emulator, cls: type) -> object:
     return cls(credentials=AnonymousCredentials(),
                client_options=ClientOptions(api_endpoint=f"{emulator.url}/compute"))
@@ -59,9 +68,7 @@ def _firewall_sources(emulator: Emulator) -> list[str]:
 def test_apply_on_failure_rollback_undoes_only_that_apply(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS)
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path)
     plan.write_text(FAILING)
     failed = provision(emulator, tmp_path, "apply", str(plan), "--yes", "--on-failure",
                        "rollback")
@@ -75,9 +82,7 @@ def test_apply_on_failure_rollback_undoes_only_that_apply(
 
 
 def test_rollback_that_stops_halfway_can_be_run_again(emulator: Emulator, tmp_path: Path) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS.replace("name: basics", "name: halfway"))
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path, BASICS.replace("name: basics", "name: halfway"))
     emulator.set_faults(unavailable=1.0, methods=["compute.firewalls.delete"])
     first = provision(emulator, tmp_path, "rollback", str(plan))
     assert first.returncode == 1, first.stdout + first.stderr
@@ -91,9 +96,7 @@ def test_rollback_that_stops_halfway_can_be_run_again(emulator: Emulator, tmp_pa
 
 
 def test_plan_reports_drift_and_apply_repairs_it(emulator: Emulator, tmp_path: Path) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS)
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path)
     firewalls = compute(emulator, compute_v1.FirewallsClient)
     op = firewalls.patch_unary(project=PROJECT, firewall="eng-allow-internal",
                                firewall_resource=compute_v1.Firewall(source_ranges=["0.0.0.0/0"]))
@@ -147,9 +150,7 @@ def test_import_puts_an_existing_resource_under_the_ledger(
 
 
 def test_refresh_updates_outputs_from_live_state(emulator: Emulator, tmp_path: Path) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS)
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path)
     firewalls = compute(emulator, compute_v1.FirewallsClient)
     op = firewalls.patch_unary(project=PROJECT, firewall="eng-allow-internal",
                                firewall_resource=compute_v1.Firewall(priority=900))
@@ -162,9 +163,7 @@ def test_refresh_updates_outputs_from_live_state(emulator: Emulator, tmp_path: P
 def test_corrupt_ledger_stops_before_any_request_and_is_restored(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS)
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path)
     plan.write_text(BASICS.replace("sources: 10.10.0.0/24", "sources: 10.11.0.0/24"))
     assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
     path = tmp_path / ".provision" / "basics.ledger.json"
@@ -185,9 +184,7 @@ def test_corrupt_ledger_stops_before_any_request_and_is_restored(
 def test_a_ledger_damaged_after_one_clean_apply_is_restored_to_what_that_apply_made(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(BASICS)
-    assert provision(emulator, tmp_path, "apply", str(plan), "--yes").returncode == 0
+    plan = applied(emulator, tmp_path)
     path = tmp_path / ".provision" / "basics.ledger.json"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit, as a bad disk or a bad copy makes
