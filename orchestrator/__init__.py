@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Deployment", "PlanError", "load"]
+__all__ = ["Deployment", "PlanError", "__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from orchestrator import api
 
         return getattr(api, name)
+    if name == "__version__":
+        from orchestrator.version import VERSION
+
+        return VERSION
     if name == "PlanError":
         from orchestrator.plan import PlanError
 

@@ -29,6 +29,14 @@ app = typer.Typer(
 _TRUSTED: list[str] = []
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from orchestrator.version import VERSION
+
+        typer.echo(f"provision {VERSION}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     trust_endpoint: Annotated[
@@ -39,8 +47,14 @@ def _root(
                      ".com) need not be named. Repeatable; given on the command line only, "
                      "never by a plan."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version,
+                     metavar="", help="Print provision's version and exit."),
+    ] = False,
 ) -> None:
     _TRUSTED[:] = trust_endpoint or []
+
 
 
 # What an interrupted run says.

@@ -21,7 +21,8 @@ class RequestLog:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def open(
-        self, now: float, api: str, method_id: str, http_method: str, path: str, mutating: bool
+        self, now: float, api: str, method_id: str, http_method: str, path: str, mutating: bool,
+        user_agent: str = "",
     ) -> dict[str, Any]:
         """Log a request (its status is filled in when answered); returns the entry."""
         self.seq += 1
@@ -34,6 +35,7 @@ class RequestLog:
             "path": path,
             "status": None,
             "mutating": mutating,
+            "userAgent": user_agent,
         }
         self.entries.append(entry)
         if len(self.entries) > LIMIT:

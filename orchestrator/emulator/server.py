@@ -123,7 +123,8 @@ class Server:
         method = match.method
         now = self.cloud.now()
         entry = self.log.open(
-            now, api, method.id, request.method, request.rel_url.path, catalog.is_mutating(method)
+            now, api, method.id, request.method, request.rel_url.path, catalog.is_mutating(method),
+            request.headers.get("User-Agent", ""),
         )
         headers: dict[str, str] = {}
         try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestrator import discovery
 from orchestrator.gcp import trust
+from orchestrator.version import USER_AGENT
 
 _BUILD_LOCK = threading.Lock()
 
@@ -93,6 +94,20 @@ class ClientFactory:
                 cache[key] = build()
         return cache[key]
 
+    @staticmethod
+    def _client_info() -> Any:
+        from google.api_core.gapic_v1.client_info import ClientInfo
+
+        return ClientInfo(user_agent=USER_AGENT)
+
+    @staticmethod
+    def _named(client: Any) -> Any:
+        """A GAPIC REST client whose User-Agent header names the tool. Its ClientInfo goes to
+        x-goog-api-client only; the header would say python-requests, and the transport has no
+        public handle on its session."""
+        client.transport._session.headers["User-Agent"] = USER_AGENT
+        return client
+
     def _options(self, api: str) -> Any:
         from google.api_core.client_options import ClientOptions
 
@@ -106,9 +121,10 @@ class ClientFactory:
             from google.cloud import compute_v1
 
             cls = getattr(compute_v1, client_name)
-            return _EngineRetries(
-                cls(credentials=self.credentials, client_options=self._options("compute"))
-            )
+            return _EngineRetries(self._named(
+                cls(credentials=self.credentials, client_options=self._options("compute"),
+                    client_info=self._client_info())
+            ))
 
         return self._cached(("compute", client_name), build)
 
@@ -116,13 +132,14 @@ class ClientFactory:
         def build() -> Any:
             from google.cloud import run_v2
 
-            return _EngineRetries(
+            return _EngineRetries(self._named(
                 run_v2.ServicesClient(
                     credentials=self.credentials,
                     transport="rest",
                     client_options=self._options("run"),
+                    client_info=self._client_info(),
                 )
-            )
+            ))
 
         return self._cached(("run",), build)
 
@@ -131,7 +148,8 @@ class ClientFactory:
             from google.cloud import dns
 
             return dns.Client(
-                project=project, credentials=self.credentials, client_options=self._options("dns")
+                project=project, credentials=self.credentials, client_options=self._options("dns"),
+                client_info=self._client_info(),
             )
 
         return self._cached(("dns", project), build)
@@ -145,7 +163,8 @@ class ClientFactory:
             # project=None: objects need none (their bucket names them), and leaving it unset
             # would have the library look one up in the environment.
             return storage.Client(
-                project=None, credentials=self.credentials, client_options=self._options("storage")
+                project=None, credentials=self.credentials,
+                client_options=self._options("storage"), client_info=self._client_info(),
             )
 
         return self._cached(("storage",), build)
@@ -154,17 +173,24 @@ class ClientFactory:
         """A google-api-python-client service built from the shipped discovery document."""
 
         def build() -> Any:
+            import google_auth_httplib2
             from googleapiclient import discovery as gdiscovery
+            from googleapiclient.http import build_http, set_user_agent
 
             options = None
             root = self.root(api)
             if root:
                 service_path = discovery.document(api).get("servicePath", "")
                 options = {"api_endpoint": f"{root}/{service_path}"}
+            # An http of our own, only to name the tool in its user agent.
+            http = set_user_agent(
+                google_auth_httplib2.AuthorizedHttp(self.credentials, http=build_http()),
+                USER_AGENT,
+            )
             return gdiscovery.build(
                 api,
                 discovery.API_VERSIONS[api],
-                credentials=self.credentials,
+                http=http,
                 static_discovery=True,
                 cache_discovery=False,
                 client_options=options,
@@ -183,6 +209,8 @@ class ClientFactory:
         def build() -> Any:
             from google.auth.transport.requests import AuthorizedSession
 
-            return AuthorizedSession(self.credentials)
+            session = AuthorizedSession(self.credentials)
+            session.headers["User-Agent"] = USER_AGENT
+            return session
 
         return self._cached(("session",), build)

@@ -44,6 +44,9 @@ def resolve_credentials(
         from google.auth import impersonated_credentials
 
         creds = impersonated_credentials.Credentials(
-            source_credentials=creds, target_principal=impersonate, target_scopes=[CLOUD_PLATFORM]
+            source_credentials=creds, target_principal=impersonate, target_scopes=[CLOUD_PLATFORM],
+            # The API calls are made with these: without it they would bill the service
+            # account's project, not the one the user named.
+            quota_project_id=quota_project,
         )
     return creds

@@ -25,8 +25,16 @@ def applied(plan: Path, state_dir: Path) -> Iterator[tuple[Emulator, Any]]:
                                 state_dir=state_dir / ".provision")
         result = dep.apply()
         assert result.ok, [(f.step, f.message) for f in result.failures]
+        check_every_request_names_provision(emu)
         yield emu, dep
         dep.close()
+
+
+def check_every_request_names_provision(emu: Emulator) -> None:
+    """Every client the engine builds says who calls, as Google's logs show it."""
+    agents = {r["userAgent"] for r in emu.requests()}
+    assert agents and all(f"provision/{orchestrator.__version__}" in a.split() for a in agents), (
+        agents)
 
 
 def compute(emu: Emulator, client: str) -> Any:

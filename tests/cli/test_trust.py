@@ -25,14 +25,16 @@ TOKEN = "ya29.a-token-that-must-not-leave"
 
 class Recorder(BaseHTTPRequestHandler):
     """Answers every request with Google's 404; keeps each one's method, path and
-    Authorization header."""
+    Authorization header (and in `headers`, all of its headers)."""
 
     seen: list[tuple[str, str, str | None]] = []
+    headers: list[dict[str, str]] = []
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        type(self).headers.append({k.lower(): v for k, v in self.headers.items()})
         data = json.dumps({"error": {"code": 404, "message": "not found",
                                      "status": "NOT_FOUND"}}).encode()
         self.send_response(404)
@@ -48,14 +50,15 @@ class Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def recorder() -> Iterator[tuple[str, list[tuple[str, str, str | None]]]]:
+def recorder() -> Iterator[tuple[str, list[tuple[str, str, str | None]], list[dict[str, str]]]]:
     seen: list[tuple[str, str, str | None]] = []
-    handler = type("Handler", (Recorder,), {"seen": seen})
+    headers: list[dict[str, str]] = []
+    handler = type("Handler", (Recorder,), {"seen": seen, "headers": headers})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen, headers
     finally:
         server.shutdown()
         server.server_close()
@@ -82,9 +85,9 @@ def _plan(tmp_path: Path, origin: str) -> Path:
 @pytest.mark.parametrize("command", [["validate"], ["plan"], ["apply", "--yes"],
                                      ["destroy", "--yes"], ["refresh"]])
 def test_a_plan_cannot_send_credentials_to_an_address_of_its_choosing(
-    tmp_path: Path, recorder: tuple[str, list], command: list[str],
+    tmp_path: Path, recorder: tuple, command: list[str],
 ) -> None:
-    origin, seen = recorder
+    origin, seen, _ = recorder
     plan = _plan(tmp_path, origin)
     done = _run(tmp_path, origin, command[0], str(plan), *command[1:])
     assert done.returncode == 2, done.stdout + done.stderr
@@ -95,9 +98,9 @@ def test_a_plan_cannot_send_credentials_to_an_address_of_its_choosing(
 
 
 def test_an_endpoint_named_on_the_command_line_gets_the_credentials(
-    tmp_path: Path, recorder: tuple[str, list],
+    tmp_path: Path, recorder: tuple,
 ) -> None:
-    origin, seen = recorder
+    origin, seen, _ = recorder
     plan = _plan(tmp_path, origin)
     done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -105,15 +108,37 @@ def test_an_endpoint_named_on_the_command_line_gets_the_credentials(
     assert reads and all(auth == f"Bearer {TOKEN}" for _, auth in reads)
 
 
+def test_requests_name_the_tool_and_bill_the_quota_project_given(
+    tmp_path: Path, recorder: tuple,
+) -> None:
+    from orchestrator.version import VERSION
+
+    origin, _, sent = recorder
+    plan = _plan(tmp_path, origin)
+    done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin,
+                "--project", "billing-project")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sent and all(h.get("x-goog-user-project") == "billing-project" for h in sent)
+    assert all(f"provision/{VERSION}" in h["user-agent"].split() for h in sent)
+
+
+def test_version_is_the_installed_package_s() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"provision {version('provision')}\n")
+
+
 def test_a_deployment_sends_credentials_only_where_its_caller_trusts(
-    tmp_path: Path, recorder: tuple[str, list], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, recorder: tuple, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The clients check too: a plan validated with an endpoint trusted, then run by a
     caller who does not trust it, makes no client."""
     from orchestrator.api import Deployment
     from orchestrator.plan.loader import load_plan_text
 
-    origin, seen = recorder
+    origin, seen, _ = recorder
     _run(tmp_path, origin, "--help")  # writes the credentials file
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "adc.json"))
     text = _plan(tmp_path, origin).read_text()
