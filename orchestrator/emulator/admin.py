@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orchestrator.emulator.access import Access
 from orchestrator.emulator.clock import VirtualClock
 
 if TYPE_CHECKING:
@@ -46,6 +47,16 @@ def routes(server: Server) -> list[web.RouteDef]:
         except (ValueError, TypeError) as exc:
             return web.json_response({"error": {"code": 400, "message": str(exc)}}, status=400)
         return web.json_response(faults.to_json())
+
+    async def get_access(request: web.Request) -> web.Response:
+        return web.json_response(server.cloud.access.to_json())
+
+    async def set_access(request: web.Request) -> web.Response:
+        try:
+            given = Access.from_json(json.loads(await request.read() or b"{}"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": {"code": 400, "message": str(exc)}}, status=400)
+        return web.json_response(server.set_access(given).to_json())
 
     def bad(message: str) -> web.Response:
         return web.json_response({"error": {"code": 400, "message": message}}, status=400)
@@ -129,4 +140,6 @@ def routes(server: Server) -> list[web.RouteDef]:
         web.get("/_emulator/requests/counts", counts),
         web.get("/_emulator/faults", get_faults),
         web.post("/_emulator/faults", set_faults),
+        web.get("/_emulator/access", get_access),
+        web.post("/_emulator/access", set_access),
     ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator.emulator import catalog, formats, operations
 from orchestrator.emulator import faults as faultlib
+from orchestrator.emulator.access import Access
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
 from orchestrator.emulator.clock import Clock
@@ -41,6 +42,7 @@ class Config:
     enforce_services: bool = False
     durations: Mapping[str, float] = field(default_factory=dict)  # overrides operations.DURATIONS
     faults: Faults = field(default_factory=Faults)
+    access: Access = field(default_factory=Access)  # the caller's roles: see access.py
     long_poll: float = 120.0  # simulated seconds an operation `wait` may hold the request
 
 
@@ -70,6 +72,7 @@ class Cloud:
         self.request_ids: dict[str, Key] = {}  # "project/requestId" -> operation
         self.projects: dict[str, str] = {}  # project ids seen -> numbers, to look numbers up
         self.faults = self.config.faults
+        self.access = self.config.access
         self.draws: dict[str, int] = {}  # requests seen per (method, subject): see faults.py
         self.changed = False
 

@@ -9,7 +9,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.emulator import catalog, errors, filters, formats, schemas
+from orchestrator.emulator import access, catalog, errors, filters, formats, schemas
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
 from orchestrator.emulator.cloud import Cloud
@@ -262,9 +262,10 @@ def set_iam_policy(cloud: Cloud, call: Call) -> dict[str, Any]:
 
 
 def iam_permissions(cloud: Cloud, call: Call) -> dict[str, Any]:
-    iam_target(cloud, call)
-    permissions = (call.body or {}).get("permissions", [])
-    return {"permissions": permissions} if permissions else {}
+    _, path = iam_target(cloud, call)
+    asked = list((call.body or {}).get("permissions", []))
+    held = access.test_permissions(cloud, path, asked)
+    return {"permissions": held} if held else {}
 
 
 # --- operations -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator import discovery
 from orchestrator.discovery import Method, Parameter
-from orchestrator.emulator import catalog, errors, schemas
+from orchestrator.emulator import access, catalog, errors, schemas
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.cloud import Cloud
 from orchestrator.emulator.errors import ApiError
@@ -125,7 +125,13 @@ def project_of(cloud: Cloud, match: Match, path: str) -> str | None:
 
 
 def guard(cloud: Cloud, call: Call) -> None:
-    """Refuse calls into a project that does not exist, or whose API is not enabled."""
+    """Refuse calls into a project that does not exist, or whose API is not enabled, and calls
+    the caller may not make (access.py)."""
+    _exists_and_enabled(cloud, call)
+    access.check(cloud, call)
+
+
+def _exists_and_enabled(cloud: Cloud, call: Call) -> None:
     project = call.project
     if project is None:
         return

@@ -21,6 +21,7 @@ from aiohttp import web
 from orchestrator import discovery
 from orchestrator.emulator import admin, catalog, generic, persistence, pipeline, schemas
 from orchestrator.emulator import faults as faultlib
+from orchestrator.emulator.access import Access
 from orchestrator.emulator.apis import all_rules
 from orchestrator.emulator.call import Call, Raw
 from orchestrator.emulator.clock import ScaledClock, VirtualClock, for_scale
@@ -109,6 +110,10 @@ class Server:
     def set_faults(self, changes: Mapping[str, Any]) -> Faults:
         self.cloud.faults = self.cloud.faults.updated(dict(changes))
         return self.cloud.faults
+
+    def set_access(self, access: Access) -> Access:
+        self.cloud.access = access
+        return access
 
     # --- API requests ---------------------------------------------------------------------
 
@@ -244,6 +249,7 @@ def _config(
     projects: Iterable[str] | None,
     enforce_services: bool,
     durations: Mapping[str, float] | None,
+    access: Access | Mapping[str, Any] | None = None,
 ) -> Config:
     if faults is None:
         faults = Faults()
@@ -256,6 +262,7 @@ def _config(
         enforce_services=enforce_services,
         durations=dict(durations or {}),
         faults=faults,
+        access=access if isinstance(access, Access) else Access.from_json(access or {}),
     )
 
 
@@ -281,6 +288,8 @@ class Emulator:
     projects: the only project ids that exist (default: every well-formed id exists).
     enforce_services: answer 403 SERVICE_DISABLED for APIs not enabled with serviceusage.
     durations: simulated seconds per "api.collection" (or "api"), over operations.DURATIONS.
+    access: who the caller is and which roles it holds (an `Access`, or a dict of its JSON
+        form); default the owner of everything.
 
     The admin methods are safe to call from any thread: they run on the server's loop.
     """
@@ -296,10 +305,11 @@ class Emulator:
         projects: Iterable[str] | None = None,
         enforce_services: bool = False,
         durations: Mapping[str, float] | None = None,
+        access: Access | Mapping[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        config = _config(time_scale, seed, faults, projects, enforce_services, durations)
+        config = _config(time_scale, seed, faults, projects, enforce_services, durations, access)
         self._server = Server(config, state_file, start)
         self._host, self._port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -386,6 +396,12 @@ class Emulator:
         reach a later state without waiting for it."""
         self._on_loop(lambda: self._server.skip(seconds))
 
+    def set_access(self, access: Access | Mapping[str, Any]) -> Access:
+        """Who the caller is and what it may do (see access.py); `reset` restores the one
+        the emulator started with."""
+        given = access if isinstance(access, Access) else Access.from_json(access)
+        return self._on_loop(lambda: self._server.set_access(given))
+
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
         """Replace the fault configuration (`faults`) or change some of its fields."""
         if faults is not None:
@@ -423,6 +439,7 @@ def serve(
         options.get("projects"),
         options.get("enforce_services", False),
         options.get("durations"),
+        options.get("access"),
     )
     server = Server(config, state_file)
 

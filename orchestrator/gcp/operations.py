@@ -120,7 +120,7 @@ class Waiter:
 
     def _longrunning(self, op: OperationRef, deadline: float) -> dict[str, Any]:
         svc = self.clients.discovery(op.api)
-        get_id, wait_id = _operation_methods(op.api)
+        get_id, wait_id = operation_methods(op.api)
         if self._fixed is not None:
             wait_id = None
         interval = self._fixed or FIRST_POLL
@@ -179,7 +179,7 @@ def fixed_interval(poll: str) -> float | None:
     return interval
 
 
-def _operation_methods(api: str) -> tuple[str, str | None]:
+def operation_methods(api: str) -> tuple[str, str | None]:
     """The discovery ids of an API's operations.get and, where it has one, operations.wait."""
     from orchestrator import discovery
 

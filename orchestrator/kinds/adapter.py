@@ -7,6 +7,7 @@ library uses underneath, so the engine and the ledger see one shape everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,11 @@ class Target:
 
 
 class Adapter(Protocol):
+    # The discovery ids of the methods each verb calls ("read", "create", "update", "delete";
+    # an operation's wait included): what the caller's permissions are checked against.
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]: ...
+
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None: ...
 
     def create(
@@ -55,6 +61,18 @@ class ComputeAdapter:
     client: str
     resource_field: str
     message: str
+    operations: str = "compute.globalOperations.wait"  # the scope's, where its operations go
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        collection = self.client.removesuffix("Client")
+        method = f"compute.{collection[0].lower()}{collection[1:]}"
+        return {
+            "read": (f"{method}.get",),
+            "create": (f"{method}.insert", self.operations),
+            "update": (f"{method}.patch", self.operations),
+            "delete": (f"{method}.delete", self.operations),
+        }
 
     @property
     def _name_param(self) -> str:

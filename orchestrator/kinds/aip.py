@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
-from orchestrator.gcp.operations import OperationRef, invoke
+from orchestrator.gcp.operations import OperationRef, invoke, operation_methods
 from orchestrator.kinds.adapter import Target
 
 
@@ -26,6 +26,8 @@ class AipAdapter:
     match: for resources Google names itself (attachments), the property that identifies one
         among its parent's list; `Target.path` is then the plan's own handle for it.
     delete_params: extra parameters of the delete call.
+    waits: whether its mutations answer with long-running operations, waited for with the
+        API's operations methods.
     """
 
     collection: str
@@ -33,10 +35,24 @@ class AipAdapter:
     update_style: str | None = "patch"
     match: str | None = None
     delete_params: Mapping[str, str] = field(default_factory=dict)
+    waits: bool = True
 
     @property
     def api(self) -> str:
         return self.collection.split(".", 1)[0]
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        waits = tuple(m for m in operation_methods(self.api) if m) if self.waits else ()
+        methods = self.collection
+        found = (f"{methods}.list",) if self.match else ()
+        update = (f"{methods}.{self.update_style}", *waits) if self.update_style else ()
+        return {
+            "read": found or (f"{methods}.get",),
+            "create": (f"{methods}.create", *waits),
+            "update": update,
+            "delete": (*found, f"{methods}.delete", *waits),
+        }
 
     def _service(self, clients: ClientFactory) -> Any:
         return clients.discovery(self.api)

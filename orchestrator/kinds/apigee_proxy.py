@@ -3,8 +3,9 @@ with a service account, ready once its deployment is READY."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import ApiError, from_exception
@@ -26,6 +27,25 @@ def _raise_for(response: Any) -> None:
 
 @dataclass(frozen=True)
 class ApiProxyAdapter:
+    # A bundle is imported with apis.create and read with apis.revisions.get (format=bundle).
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": (
+            "apigee.organizations.apis.get", "apigee.organizations.apis.revisions.get",
+            "apigee.organizations.environments.apis.deployments.list",
+            "apigee.organizations.environments.apis.revisions.getDeployments",
+        ),
+        **{verb: (
+            "apigee.organizations.apis.get", "apigee.organizations.apis.revisions.get",
+            "apigee.organizations.apis.create",
+            "apigee.organizations.environments.apis.revisions.deploy",
+        ) for verb in ("create", "update")},
+        "delete": (
+            "apigee.organizations.apis.deployments.list",
+            "apigee.organizations.environments.apis.revisions.undeploy",
+            "apigee.organizations.apis.delete",
+        ),
+    }
+
     def _names(self, target: Target) -> tuple[str, str]:
         org = f"organizations/{target.scope['organization']}"
         return org, f"{org}/apis/{target.name}"
@@ -153,6 +173,7 @@ KINDS = [
         scope=("organization",),
         name_pattern=r"^[A-Za-z0-9._\-$%]{1,255}$",
         adapter=ApiProxyAdapter(),
+        runs_as="serviceAccount",
         mutable=frozenset({"basePath", "targets", "serviceAccount"}),
         serialize="organizations/{organization}",
         timeout=10 * MINUTE,

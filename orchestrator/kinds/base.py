@@ -11,8 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import permissions
+
 if TYPE_CHECKING:
     from orchestrator.kinds.adapter import Adapter
+
+# The adapter verbs each planned action calls.
+VERBS_OF = {"create": ("create",), "update": ("update",), "replace": ("delete", "create"),
+            "delete": ("delete",)}
 
 # RFC 1035 names, as compute and most Google resources demand.
 RFC1035 = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -72,6 +78,11 @@ class Kind:
         resource under it (a router interface's `linkedVpnTunnel`: the interface stays, its
         BGP session goes down until a tunnel of that name returns). A replacement of what such
         a field names does not replace this step.
+    also: permissions Google documents for a verb beyond those of the methods its adapter
+        calls (`Adapter.calls`), as (verb, permission, property): needed when the property is
+        set, or always when it is "" (a forwarding rule's create uses its network).
+    runs_as: the property naming the service account the resource runs as ("" when none):
+        deploying it needs iam.serviceAccounts.actAs on that account.
     left_on_destroy: the resource belongs to its project, not to the step (an enabled API,
         shared by everything in the project): found live and unrecorded, it is adopted without
         import; destroy forgets it without deleting it, and says so in these words.
@@ -98,7 +109,19 @@ class Kind:
     configures: bool = False
     left_on_destroy: str = ""
     releases: frozenset[str] = frozenset()
+    also: tuple[tuple[str, str, str], ...] = ()
+    runs_as: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+
+    def permissions(self, action: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
+        """The permissions a step's `action` (create, update, replace, delete; anything else
+        only reads) needs on its project, in the order first needed."""
+        verbs = ("read", *VERBS_OF.get(action, ()))
+        calls = self.adapter.calls
+        out = [p for verb in verbs for method in calls.get(verb, ())
+               for p in permissions.required(method)]
+        out += [p for verb, p, prop in self.also if verb in verbs and (not prop or prop in spec)]
+        return tuple(dict.fromkeys(out))
 
     def changes_in_place(self, field: str) -> bool:
         """Whether a change of `field` (dotted, "bgp.asn") is an update rather than a replace."""

@@ -7,8 +7,9 @@ name and scope, as they do in Google's own naming.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.operations import OperationRef
@@ -52,6 +53,7 @@ def _compute(
             client=client or f"{prefix}{plural}Client",
             resource_field=f"{_snake(schema)}_resource",
             message=schema,
+            operations=f"compute.{'region' if scope == 'regional' else 'global'}Operations.wait",
         ),
         mutable=mutable,
         outputs=("path", "selfLink"),
@@ -76,6 +78,11 @@ def _psc_connected(neg: dict[str, Any]) -> NotReady | None:
     final = status in ("REJECTED", "CLOSED")
     return NotReady(f"PSC connection {status or 'not yet reported'}: {fix}", final)
 
+
+# forwardingRules.insert's reference: besides its own permission, the network and subnetwork
+# a rule is made in are used (compute.networks.use, compute.subnetworks.use).
+_USES_NETWORK = (("create", "compute.networks.use", "network"),
+                 ("create", "compute.subnetworks.use", "subnetwork"))
 
 KINDS = [
     _compute(
@@ -102,6 +109,9 @@ KINDS = [
                 "priority", "disabled", "logConfig", "direction",
             }
         ),
+        # firewalls.patch's and delete's references: the rule changes its network's policy.
+        also=(("update", "compute.networks.updatePolicy", ""),
+              ("delete", "compute.networks.updatePolicy", "")),
     ),
     _compute("compute.global_address", "Address", client="GlobalAddressesClient"),
     _compute("compute.address", "Address", scope="regional", client="AddressesClient"),
@@ -133,6 +143,7 @@ KINDS = [
     _compute(
         "compute.forwarding_rule", "ForwardingRule", scope="regional",
         client="ForwardingRulesClient", mutable=frozenset({"allowGlobalAccess"}),
+        also=_USES_NETWORK,
     ),
     _compute(
         "compute.service_attachment", "ServiceAttachment", scope="regional",
@@ -150,6 +161,12 @@ class PeeringRoutesAdapter:
     """Route exchange on an existing peering of a network (the one Service Networking made
     for Apigee): `networks.updatePeering`. Destroy puts Google's defaults back (no custom
     routes either way); the peering itself belongs to whoever made it."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("compute.networks.get",),
+        **{verb: ("compute.networks.updatePeering", "compute.globalOperations.wait")
+           for verb in ("create", "update", "delete")},
+    }
 
     def _request(self, target: Target) -> dict[str, str]:
         return {"project": target.scope["project"], "network": target.scope["network"]}
@@ -246,5 +263,6 @@ KINDS += [
     ),
     _compute(
         "compute.global_forwarding_rule", "ForwardingRule", client="GlobalForwardingRulesClient",
+        also=_USES_NETWORK,
     ),
 ]

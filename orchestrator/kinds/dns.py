@@ -8,8 +8,9 @@ after the zone and destroyed before it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import ApiError, from_exception
@@ -30,6 +31,14 @@ PAGE = 20
 @dataclass(frozen=True)
 class ManagedZoneAdapter:
     """A managed zone; synchronous in Google (no operation to wait on)."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("dns.managedZones.get",),
+        "create": ("dns.managedZones.create",),
+        "update": ("dns.managedZones.patch",),
+        # A zone refused as not empty is listed, to say which records are left.
+        "delete": ("dns.managedZones.delete", "dns.resourceRecordSets.list"),
+    }
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         try:
@@ -108,6 +117,13 @@ def _not_empty(clients: ClientFactory, target: Target, error: ApiError) -> ApiEr
 class RecordSetAdapter:
     """A record set, changed through a change set (an update is one change deleting the old
     record set and adding the new), whose completion the engine awaits as a "dns" operation."""
+
+    # (dns.changes.list, to wait out a pending change, is read where allowed: see _settled.)
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("dns.resourceRecordSets.list",),
+        **{verb: ("dns.resourceRecordSets.list", "dns.changes.create", "dns.changes.get")
+           for verb in ("create", "update", "delete")},
+    }
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         record = self._find(clients, target)
@@ -242,6 +258,10 @@ KINDS = [
             }
         ),
         outputs=("path", "name", "dnsName", "nameServers"),
+        # Cloud DNS access control: a private zone binds networks, a peering zone targets one.
+        also=tuple((verb, permission, prop) for verb in ("create", "update") for permission, prop
+                   in (("dns.networks.bindPrivateDNSZone", "privateVisibilityConfig"),
+                       ("dns.networks.targetWithPeeringZone", "peeringConfig"))),
     ),
     Kind(
         name="dns.record_set",
@@ -253,5 +273,8 @@ KINDS = [
         adapter=RecordSetAdapter(),
         name_pattern=DNS_NAME,
         mutable=frozenset({"ttl", "rrdatas"}),
+        # changes.create's reference: the record sets it adds, changes or deletes.
+        also=tuple((verb, f"dns.resourceRecordSets.{verb}", "")
+                   for verb in ("create", "update", "delete")),
     ),
 ]

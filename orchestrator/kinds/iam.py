@@ -25,6 +25,7 @@ class ServiceAccountAdapter(AipAdapter):
     request of their own ({accountId, serviceAccount}, {serviceAccount, updateMask})."""
 
     collection: str = ACCOUNTS
+    waits: bool = False
 
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str

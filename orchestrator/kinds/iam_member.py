@@ -12,6 +12,7 @@ the other gRPC-style clients), or compute's own per-scope methods (a subnetwork'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +30,17 @@ POLICY_VERSION = 3
 class _PolicyMember:
     """client: the client that holds the policy methods.
     resource: the template, over `name` and the scope fields, of the resource whose policy it is.
+    methods: the discovery id prefix of its policy methods ("compute.subnetworks").
     """
 
     client: str
     resource: str
+    methods: str
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        change = (f"{self.methods}.getIamPolicy", f"{self.methods}.setIamPolicy")
+        return {"read": (f"{self.methods}.getIamPolicy",), "create": change, "delete": change}
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         policy = self._policy(clients, target)

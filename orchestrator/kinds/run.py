@@ -3,8 +3,9 @@ IAM policy (an Apigee proxy's service account as roles/run.invoker)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator import discovery
 from orchestrator.gcp.clients import ClientFactory
@@ -24,6 +25,13 @@ SERVICE_NAME = r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$"
 @dataclass(frozen=True)
 class RunServiceAdapter:
     """A Cloud Run service. Every mutation is a google.longrunning.Operation of the run API."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("run.projects.locations.services.get",),
+        **{verb: (f"run.projects.locations.services.{method}",
+                  "run.projects.locations.operations.wait")
+           for verb, method in (("create", "create"), ("update", "patch"), ("delete", "delete"))},
+    }
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         try:
@@ -85,6 +93,7 @@ KINDS = [
         path=SERVICE,
         scope=("project", "region"),
         adapter=RunServiceAdapter(),
+        runs_as="template.serviceAccount",
         name_pattern=SERVICE_NAME,
         # Only the name (and location) is fixed: every other field updates in place, as in the
         # Terraform provider's google_cloud_run_v2_service.
@@ -102,7 +111,7 @@ KINDS = [
         # member of each role is its own resource.
         path=SERVICE + "/iam/{role}/{member}",
         scope=("project", "region"),
-        adapter=PolicyMemberAdapter("run_services", SERVICE),
+        adapter=PolicyMemberAdapter("run_services", SERVICE, "run.projects.locations.services"),
         name_pattern=SERVICE_NAME,
         mutable=frozenset(),
         name_field="",

@@ -8,8 +8,9 @@ id, so the adapters look the number up in Resource Manager.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
@@ -20,6 +21,7 @@ from orchestrator.kinds.base import MINUTE, Kind
 
 SERVICE = "services/servicenetworking.googleapis.com"
 CONNECTION = f"{SERVICE}/connections/servicenetworking-googleapis-com"
+PEERED_DNS_DOMAINS = "servicenetworking.services.projects.global.networks.peeredDnsDomains"
 _NETWORK = re.compile(r"projects/([^/]+)/global/networks/([^/]+)$")
 
 
@@ -53,6 +55,17 @@ def _not_found_is_none(fn: Any) -> Any:
 @dataclass(frozen=True)
 class ConnectionAdapter:
     """The private services access connection of one consumer network (`properties.network`)."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        # The network is named by its project's number.
+        "read": ("cloudresourcemanager.projects.get",
+                 "servicenetworking.services.connections.list"),
+        **{verb: ("cloudresourcemanager.projects.get",
+                  f"servicenetworking.services.connections.{method}",
+                  "servicenetworking.operations.get")
+           for verb, method in (("create", "create"), ("update", "patch"),
+                                ("delete", "deleteConnection"))},
+    }
 
     def _network(self, clients: ClientFactory, target: Target) -> str:
         return numbered_network(clients, target.spec["network"])
@@ -100,13 +113,19 @@ class ConnectionAdapter:
 class PeeredDnsDomainAdapter:
     """A DNS suffix the Apigee runtime resolves through the consumer network's private zones."""
 
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("cloudresourcemanager.projects.get", f"{PEERED_DNS_DOMAINS}.list"),
+        **{verb: ("cloudresourcemanager.projects.get", f"{PEERED_DNS_DOMAINS}.{verb}",
+                  "servicenetworking.operations.get") for verb in ("create", "delete")},
+    }
+
     def _parent(self, clients: ClientFactory, target: Target) -> str:
         number = project_number(clients, target.scope["project"])
         return f"{SERVICE}/projects/{number}/global/networks/{target.scope['network']}"
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         svc = clients.discovery("servicenetworking")
-        method = "servicenetworking.services.projects.global.networks.peeredDnsDomains.list"
+        method = f"{PEERED_DNS_DOMAINS}.list"
         found = _not_found_is_none(
             lambda: invoke(svc, method, parent=self._parent(clients, target))
         )
@@ -119,7 +138,7 @@ class PeeredDnsDomainAdapter:
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
     ) -> OperationRef | None:
         svc = clients.discovery("servicenetworking")
-        method = "servicenetworking.services.projects.global.networks.peeredDnsDomains.create"
+        method = f"{PEERED_DNS_DOMAINS}.create"
         result = invoke(svc, method, parent=self._parent(clients, target), body=body)
         return operation_of("servicenetworking", result)
 
@@ -130,7 +149,7 @@ class PeeredDnsDomainAdapter:
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
         svc = clients.discovery("servicenetworking")
-        method = "servicenetworking.services.projects.global.networks.peeredDnsDomains.delete"
+        method = f"{PEERED_DNS_DOMAINS}.delete"
         name = f"{self._parent(clients, target)}/peeredDnsDomains/{target.name}"
         return operation_of("servicenetworking", invoke(svc, method, name=name))
 
@@ -139,6 +158,11 @@ class PeeredDnsDomainAdapter:
 class ServiceAdapter:
     """An enabled Google API. Destroy leaves it enabled (the kind's `left_on_destroy`):
     disabling an API a project shares with other workloads breaks them."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("serviceusage.services.get",),
+        "create": ("serviceusage.services.enable", "serviceusage.operations.get"),
+    }
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         svc = clients.discovery("serviceusage")

@@ -16,6 +16,7 @@ from a request, so a router's last interface or peer could not be removed with i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,13 @@ class RouterElementAdapter:
     """One element, by name, of a router's `field` list ("interfaces", "bgpPeers")."""
 
     field: str
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        reads = ("compute.routers.get",) + (
+            ("compute.routers.getRouterStatus",) if self.field == "bgpPeers" else ())
+        change = ("compute.routers.get", "compute.routers.patch", "compute.regionOperations.wait")
+        return {"read": reads, "create": change, "update": change, "delete": change}
 
     def _request(self, target: Target) -> dict[str, str]:
         return {

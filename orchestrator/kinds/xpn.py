@@ -7,8 +7,9 @@ project, read and changed through `projects.*` methods; a step names the project
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.operations import OperationRef
@@ -35,6 +36,12 @@ def _operation(op: Any, project: str) -> OperationRef:
 class SharedVpcHostAdapter:
     """The step's name is the project that becomes a host. Destroy disables it, which Google
     refuses while service projects are attached: their steps depend on this one and go first."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("compute.projects.get",),
+        "create": ("compute.projects.enableXpnHost", "compute.globalOperations.wait"),
+        "delete": ("compute.projects.disableXpnHost", "compute.globalOperations.wait"),
+    }
 
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         project = to_json(_projects(clients).get(project=target.name))
@@ -65,6 +72,12 @@ class ServiceProjectAdapter:
     """The step's name is the service project; its `project` the host. Read back with the
     service project's number, which its service agents' addresses are made of
     (`NUMBER@cloudservices.gserviceaccount.com` needs roles/compute.networkUser)."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": ("compute.projects.getXpnResources", "cloudresourcemanager.projects.get"),
+        "create": ("compute.projects.enableXpnResource", "compute.globalOperations.wait"),
+        "delete": ("compute.projects.disableXpnResource", "compute.globalOperations.wait"),
+    }
 
     def _resource(self, body: dict[str, Any]) -> Any:
         from google.cloud import compute_v1
@@ -133,7 +146,8 @@ KINDS = [
         # The step is named by its subnetwork; role and member complete the path.
         path=SUBNET + "/iam/{role}/{member}",
         scope=("project", "region"),
-        adapter=RegionalComputePolicyMemberAdapter("SubnetworksClient", SUBNET),
+        adapter=RegionalComputePolicyMemberAdapter("SubnetworksClient", SUBNET,
+                                                   "compute.subnetworks"),
         name_field="",
         # One policy writer per subnetwork in this run; the etag guards against everyone else.
         serialize="compute/" + SUBNET,

@@ -13,6 +13,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
 import orchestrator
+from orchestrator import permissions
 from orchestrator.emulator import Emulator
 
 
@@ -26,6 +27,7 @@ def applied(plan: Path, state_dir: Path) -> Iterator[tuple[Emulator, Any]]:
         result = dep.apply()
         assert result.ok, [(f.step, f.message) for f in result.failures]
         check_every_request_names_provision(emu)
+        check_every_method_called_has_a_known_permission(emu)
         yield emu, dep
         dep.close()
 
@@ -35,6 +37,13 @@ def check_every_request_names_provision(emu: Emulator) -> None:
     agents = {r["userAgent"] for r in emu.requests()}
     assert agents and all(f"provision/{orchestrator.__version__}" in a.split() for a in agents), (
         agents)
+
+
+def check_every_method_called_has_a_known_permission(emu: Emulator) -> None:
+    """The permission table covers whatever the engine calls: the emulator's IAM model and
+    the permission check both read it (a method missing from it raises KeyError)."""
+    for method in {r["method"] for r in emu.requests()}:
+        permissions.required(method)
 
 
 def compute(emu: Emulator, client: str) -> Any:
