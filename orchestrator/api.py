@@ -70,6 +70,7 @@ class Deployment:
         lock_lease: float | None = None,
         targets: tuple[str, ...] = (),
         trust_endpoints: tuple[str, ...] = (),
+        check_permissions: bool = True,
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -91,6 +92,7 @@ class Deployment:
         )
         self.parallelism = parallelism
         self.targets = frozenset(targets)
+        self.check_permissions = check_permissions
         self.on_event = on_event
         self.poll = poll
         self.readiness = readiness
@@ -161,6 +163,7 @@ class Deployment:
             readiness=self.readiness,
             workers=self._step_threads(),
             targets=self.targets,
+            check_permissions=self.check_permissions,
         )
 
     def _step_threads(self) -> ThreadPoolExecutor:
@@ -297,7 +300,10 @@ def load(
     targets (step ids: plan and apply only these and what they need, destroy only these and
     what needs them; not for routine use, as the rest goes unchecked), trust_endpoints (URLs
     besides Google's API endpoints that the plan's `endpoints:` may name, and that the
-    credentials may therefore go to: the caller's, never the plan's, choice).
+    credentials may therefore go to: the caller's, never the plan's, choice), check_permissions
+    (False: plan, apply and destroy do not first ask Google whether the caller holds the
+    permissions their changes need; by default they do, and raise MissingPermissions, before
+    any change, listing what is missing per project and step).
     """
     from orchestrator.plan import load_plan
 

@@ -63,6 +63,7 @@ RESUME = "the ledger records what was under way; run the same command again to r
 INVALID = 2  # bad plan, flags or ledger
 FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
+DENIED = 4  # the caller lacks permissions the run needs (found before any change)
 
 
 def _complete_plan(incomplete: str) -> list[str]:
@@ -189,6 +190,12 @@ TargetOpt = Annotated[
                  help="Only this step, with what it needs (destroy: with what needs it); "
                  "repeatable. Not for routine use: the rest goes unchecked."),
 ]
+SkipCheckOpt = Annotated[
+    bool,
+    typer.Option("--skip-permission-check", metavar="",
+                 help="Do not first ask Google whether you hold the permissions the changes "
+                 "need (a missing one then fails its step mid-run)."),
+]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
 ]
@@ -228,6 +235,7 @@ def _load(
     on_event: Any = None,
     lock_timeout: float = 0.0,
     targets: list[str] | None = None,
+    check_permissions: bool = True,
 ) -> Any:
     from google.auth.exceptions import DefaultCredentialsError
 
@@ -258,6 +266,7 @@ def _load(
             lock_timeout=lock_timeout,
             targets=tuple(targets or ()),
             trust_endpoints=tuple(_TRUSTED),
+            check_permissions=check_permissions,
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
@@ -343,6 +352,7 @@ def _run(fn: Any, live: Any = None) -> Any:
     live: the live display to end before a message is printed."""
     from google.auth.exceptions import RefreshError, TransportError
 
+    from orchestrator.engine.preflight import MissingPermissions
     from orchestrator.engine.runner import StepError
     from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.clock import ClockError
@@ -376,6 +386,13 @@ def _run(fn: Any, live: Any = None) -> Any:
         ) from None
     except SecretError as exc:
         raise _invalid(f"{exc}. Nothing was sent to Google.") from None
+    except MissingPermissions as exc:
+        _console(stderr=True).print(
+            f"[red]error:[/] {exc}\nGrant the caller these roles (gcloud projects "
+            "add-iam-policy-binding PROJECT --member=... --role=ROLE; on a service account, "
+            "gcloud iam service-accounts add-iam-policy-binding), or run with "
+            "--skip-permission-check to find out step by step.", highlight=False, markup=False)
+        raise typer.Exit(DENIED) from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
         _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(FAILED) from None
@@ -427,16 +444,41 @@ def _emulator_value(value: str | None) -> str | None:
 @app.command()
 def validate(plan: PlanArg, var: VarOpt = None) -> None:
     """Check a plan without calling any API."""
+    model = _validated(plan, var)
+    _console().print(f"{plan}: valid ({len(model.steps)} steps).")
+
+
+def _validated(plan: Path, var: list[str] | None) -> Any:
+    """The plan, or each of its diagnostics printed and exit 2."""
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        model = load_plan(plan, _parse_vars(var), _TRUSTED)
+        return load_plan(plan, _parse_vars(var), _TRUSTED)
     except PlanError as exc:
         err = _console(stderr=True)
         for diag in exc.diagnostics:
             err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(INVALID) from None
-    _console().print(f"{plan}: valid ({len(model.steps)} steps).")
+
+
+@app.command()
+def roles(plan: PlanArg, var: VarOpt = None, json_: JsonOpt = False) -> None:
+    """The predefined roles that apply and destroy of the plan need, per project, from what
+    each step's kind declares; no API is called (plan and apply check the caller's own)."""
+    from orchestrator.engine.preflight import roles_for
+
+    needed = roles_for(_validated(plan, var))
+    if json_:
+        print(json.dumps(needed))
+        return
+    print(render_roles(needed))
+
+
+def render_roles(needed: dict[str, list[str]]) -> str:
+    """One line per project (or the organization), as `provision roles` prints it."""
+    lines = [f"  {where.replace('projects/', 'project ', 1)}: {', '.join(granted)}"
+             for where, granted in needed.items()]
+    return "\n".join(["To apply and destroy it, the caller needs these roles:", *lines])
 
 
 @app.command("plan")
@@ -461,6 +503,7 @@ def plan_cmd(
                      help="Save the plan: provision apply FILE then does exactly it, or "
                      "nothing if the ledger or the cloud changed since."),
     ] = None,
+    skip_permission_check: SkipCheckOpt = False,
 ) -> None:
     """Show what apply would change, from live reads."""
     from orchestrator.display import notes, render_preview
@@ -468,7 +511,8 @@ def plan_cmd(
     _warn_targets(target)
     with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                impersonate=impersonate, project=project, lock_timeout=lock_timeout,
-               on_event=notes(_console(stderr=json_)), targets=target) as dep:
+               on_event=notes(_console(stderr=json_)), targets=target,
+               check_permissions=not skip_permission_check) as dep:
         preview = _run(dep.plan_changes)
         if out is not None:
             _save_plan(out, plan, var, target, dep.ledger_location, preview)
@@ -522,6 +566,7 @@ def apply(
     ] = "stop",
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
+    skip_permission_check: SkipCheckOpt = False,
 ) -> None:
     """Create or update everything the plan declares; or do what a saved plan says."""
     from orchestrator.engine.saved_plan import is_saved_plan
@@ -546,7 +591,8 @@ def apply(
     _warn_targets(target)
     _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
              on_failure=on_failure, lock_timeout=lock_timeout, targets=target,
-             saved=saved.preview if saved else None)
+             saved=saved.preview if saved else None,
+             check_permissions=not skip_permission_check)
 
 
 @app.command()
@@ -562,13 +608,15 @@ def destroy(
     yes: YesOpt = False,
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
+    skip_permission_check: SkipCheckOpt = False,
 ) -> None:
     """Delete everything the ledger records, dependents first."""
     if plan is None and ledger is None:
         ledger = str(_only_ledger())
     _warn_targets(target)
     _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             lock_timeout=lock_timeout, targets=target)
+             lock_timeout=lock_timeout, targets=target,
+             check_permissions=not skip_permission_check)
 
 
 def _only_ledger() -> Path:
@@ -596,6 +644,7 @@ def _execute(
     lock_timeout: float = 0.0,
     targets: list[str] | None = None,
     saved: Any = None,
+    check_permissions: bool = True,
 ) -> None:
     from orchestrator.display import (
         LiveDisplay,
@@ -611,7 +660,7 @@ def _execute(
         _require_local_ledger(plan, var, ledger, command)
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project, parallelism=parallelism,
-                lock_timeout=lock_timeout, targets=targets)
+                lock_timeout=lock_timeout, targets=targets, check_permissions=check_permissions)
     with dep:
         if command == "destroy":
             _require_ledger(dep.store, command)
@@ -1002,17 +1051,38 @@ def emulator(
             "connected waits, so CPU load never spends simulated time.",
         ),
     ] = None,
+    caller: Annotated[
+        str, typer.Option(metavar="MEMBER", help="Who the emulator takes every request to "
+                          "come from (user:NAME@DOMAIN, serviceAccount:EMAIL).")
+    ] = "user:owner@example.com",
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(metavar="RESOURCE=ROLE",
+                     help="Give the caller a predefined role on a project, a service account "
+                     "or the organization (projects/P=roles/compute.networkAdmin); repeatable. "
+                     "With none, the caller may do anything."),
+    ] = None,
 ) -> None:
     """Serve the local Google Cloud emulator in the foreground."""
     from orchestrator.emulator import serve
 
+    grants: dict[str, list[str]] = {}
+    for item in grant or []:
+        resource, sep, role = item.partition("=")
+        if not sep or not resource or not role:
+            raise _invalid(f"--grant {item!r}: expected RESOURCE=ROLE "
+                           "(projects/P=roles/compute.networkAdmin)")
+        grants.setdefault(resource, []).append(role)
+    access = {"caller": caller, "restricted": bool(grants), "grants": grants}
     try:
-        serve(port=port, state_file=state, time_scale=time_scale)
+        serve(port=port, state_file=state, time_scale=time_scale, access=access)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
         raise _invalid(f"127.0.0.1:{port}: the address is in use: another process listens "
                        "there; choose another --port (0: any free one)") from None
+    except ValueError as exc:  # a role the emulator does not know
+        raise _invalid(f"--grant: {exc}") from None
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:

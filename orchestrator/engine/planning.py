@@ -26,8 +26,10 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orchestrator.engine import ownership
+from orchestrator import permissions
+from orchestrator.engine import ownership, preflight
 from orchestrator.engine.diff import Change, diff, same_value
+from orchestrator.engine.events import Event
 from orchestrator.engine.results import KNOWN_AFTER_APPLY, Preview, StepChange
 from orchestrator.engine.scheduler import run_graph
 from orchestrator.engine.steps import (
@@ -85,6 +87,15 @@ class Planning:
         self._plan_live = {}
         in_scope = self._targeted()
         order = [s.id for s in in_scope]
+        # Before any read: what the ledger says each step will need (a step it does not
+        # record, a create); the plan's actual changes are checked once known, below.
+        recorded = self._ledger.resources
+        self._check_permissions(
+            [(s.id, "read" if recorded.get(s.id) and recorded[s.id].status == "present"
+              else "create") for s in in_scope]
+            + [(sid, "delete") for sid in recorded
+               if sid not in order and (not self.targets or sid in self.targets)]
+        )
 
         def read_step(step_id: str) -> None:
             step = self.plan.step(step_id)
@@ -137,8 +148,27 @@ class Planning:
             raise next(iter(outcome.failed.values()))
         moved = dict((new, old) for old, new in self._moved)
         steps = [replace(planned[s], moved_from=moved.get(s, "")) for s in order]
-        return Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial,
-                       lineage=self._ledger.lineage)
+        preview = Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial,
+                          lineage=self._ledger.lineage)
+        self._check_permissions([(c.step, c.action) for c in preview.steps])
+        return preview
+
+    def _check_permissions(self: Any, actions: list[tuple[str, str]]) -> None:
+        """Refuse (MissingPermissions) when the caller lacks what these (step, action) pairs
+        need (see engine/preflight.py)."""
+        if self.permission_check is None:
+            return
+        wanted = [need for step_id, action in actions
+                  for need in preflight.step_needs(self.plan, self._ledger.resources, step_id,
+                                                   action)]
+        report = self.permission_check.check(wanted)
+        if report.missing:
+            raise preflight.MissingPermissions(report)
+        for need in report.unchecked:
+            self._emit(Event("diagnostic", step=need.step, message=(
+                f"not checked: {need.permission} ({need.action}) is granted on the "
+                "organization or folder above the project, not on the project: it needs "
+                f"{', '.join(permissions.roles_granting(need.permission))} there")))
 
     def _targeted(self: Any) -> list[Any]:
         """The plan's steps, or with targets, the targeted ones and all they need."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from typing import Any
 
-from orchestrator.engine import ownership
+from orchestrator.engine import ownership, preflight
 from orchestrator.engine.events import Event, EventCallback
 from orchestrator.engine.planning import Planning
 from orchestrator.engine.recovery import RecoveryCommands
@@ -45,6 +45,9 @@ from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
 from orchestrator.ledger.model import Replaced, now
 
+# Simulated seconds a read outside the steps (the permission preflight's) may take, retries
+# included.
+ASK_DEADLINE = 300.0
 _REQUEST_NAMESPACE = uuid.UUID("5f2b8c1e-7c4d-4d8e-9a57-3c9e0b7c2a10")
 
 
@@ -70,8 +73,13 @@ class Engine(Planning, RecoveryCommands):
     # Steps to plan, apply or destroy alone (with what they need, or for destroy, what needs
     # them); empty for all. Not for routine use: the rest is left as it is, unchecked.
     targets: frozenset[str] = frozenset()
+    # Whether plan, apply and destroy first ask Google whether the caller holds the
+    # permissions their changes need (see engine/preflight.py).
+    check_permissions: bool = True
 
     def __post_init__(self) -> None:
+        self.permission_check = preflight.Checker(self.clients, self._ask) if (
+            self.check_permissions) else None
         self._lock = threading.RLock()
         self._locks: dict[str, Any] = {}
         self._ledger: Any = None
@@ -664,6 +672,11 @@ class Engine(Planning, RecoveryCommands):
                 return None
             raise
 
+    def _ask(self, fn: Callable[[], Any]) -> Any:
+        """One read outside any step, under the retry policy (the permission preflight's)."""
+        return retry.call(fn, deadline=self.clock.now() + ASK_DEADLINE, clock=self.clock,
+                          stream="")
+
     def _wait(self, op: OperationRef, deadline: float) -> None:
         self._waiter.wait(op, deadline)
 
@@ -799,12 +812,15 @@ class Engine(Planning, RecoveryCommands):
 
     def destroy(self, command: str = "destroy") -> RunResult:
         with self._locked(command):
-            self._start_run(command)
-            result = RunResult(command=command, run_id=str(self._run.id))
-            started = self.clock.now()
+            self._load()
             order = list(reversed(list(self._ledger.resources)))
             if self.targets:
                 order = self._with_dependents(order)
+            self._check_permissions([(sid, "delete") for sid in order
+                                     if self._ledger.resources[sid].status == "present"])
+            self._start_run(command, reload=False)
+            result = RunResult(command=command, run_id=str(self._run.id))
+            started = self.clock.now()
             self._destroy_steps(order, result)
             result.elapsed = self.clock.now() - started
             self._finish(result)
@@ -815,7 +831,6 @@ class Engine(Planning, RecoveryCommands):
         records = self._ledger.resources
         unknown = sorted(self.targets - set(records))
         if unknown:
-            self._abort()
             raise InvalidRequest(f"--target {unknown[0]}: the ledger records no such step")
         wanted = set(self.targets)
         grew = True

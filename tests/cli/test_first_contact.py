@@ -45,12 +45,14 @@ def test_a_credentials_file_that_is_missing_or_unreadable(
     assert "gcloud auth application-default login" in said and "--emulator" in said
 
 
-def test_credentials_google_cannot_be_asked_to_renew(tmp_path: Path) -> None:
-    """A login with no access token yet: signing in asks Google's token service, out of reach
-    here (or, with a network, refusing this made-up login)."""
+@pytest.mark.parametrize("token", [{}, {"token": "ya29.old", "expiry": "2020-01-01T00:00:00Z"}],
+                         ids=["no-token-yet", "expired"])
+def test_credentials_google_cannot_be_asked_to_renew(tmp_path: Path, token: dict) -> None:
+    """A login with no access token yet, or an expired one: signing in asks Google's token
+    service, out of reach here (or, with a network, refusing this made-up login)."""
     path = tmp_path / "adc.json"
     path.write_text(json.dumps({"type": "authorized_user", "client_id": "c",
-                                "client_secret": "s", "refresh_token": "r"}))
+                                "client_secret": "s", "refresh_token": "r", **token}))
     said = _one_line(_run(tmp_path, "plan", GOOGLE_APPLICATION_CREDENTIALS=str(path)))
     assert "sign in" in said or "renew your credentials" in said
     assert "--emulator" in said
@@ -59,3 +61,29 @@ def test_credentials_google_cannot_be_asked_to_renew(tmp_path: Path) -> None:
 def test_an_emulator_value_that_is_not_a_url(tmp_path: Path) -> None:
     said = _one_line(_run(tmp_path, "plan", "--emulator=localhost:8788"))
     assert "http://localhost:8788" in said
+
+
+def test_an_api_endpoint_out_of_reach_at_first_contact(tmp_path: Path) -> None:
+    """The permission preflight is the run's first request: an endpoint that does not answer
+    is said so there, before anything was asked of Google."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    origin = f"https://127.0.0.1:{port}"
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps({"type": "authorized_user", "client_id": "c",
+                                "client_secret": "s", "refresh_token": "r",
+                                "token": "ya29.t", "expiry": "2099-01-01T00:00:00Z"}))
+    plan = tmp_path / "reach.yaml"
+    plan.write_text(BASICS + f"endpoints:\n  cloudresourcemanager: {origin}\n")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("PROVISION_EMULATOR", "GOOGLE_APPLICATION_CREDENTIALS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "plan", str(plan), "--trust-endpoint", origin],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=clean | {"COLUMNS": "300", "GOOGLE_APPLICATION_CREDENTIALS": str(path)},
+    )
+    said = _one_line(done)
+    assert "could not reach cloudresourcemanager" in said and "Nothing was changed" in said
