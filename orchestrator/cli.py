@@ -387,11 +387,13 @@ def _run(fn: Any, live: Any = None) -> Any:
     except SecretError as exc:
         raise _invalid(f"{exc}. Nothing was sent to Google.") from None
     except MissingPermissions as exc:
+        from rich.markup import escape
+
         _console(stderr=True).print(
-            f"[red]error:[/] {exc}\nGrant the caller these roles (gcloud projects "
+            f"[red]error:[/] {escape(str(exc))}\nGrant the caller these roles (gcloud projects "
             "add-iam-policy-binding PROJECT --member=... --role=ROLE; on a service account, "
             "gcloud iam service-accounts add-iam-policy-binding), or run with "
-            "--skip-permission-check to find out step by step.", highlight=False, markup=False)
+            "--skip-permission-check to find out step by step.", highlight=False)
         raise typer.Exit(DENIED) from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
         _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)

@@ -102,8 +102,9 @@ def check(cloud: Cloud, call: Call) -> None:
         for permission in needed:
             if not access.holds(f"projects/{project}", permission):
                 raise _denied(call, permission)
-    account = _runs_as(call)
-    if account is not None and not access.holds(_account_path(account), permissions.ACT_AS):
+    account = _runs_as(cloud, call)
+    if account is not None and not access.holds(_account_path(cloud, account),
+                                                permissions.ACT_AS):
         raise ApiError(
             403, f"Permission 'iam.serviceaccounts.actAs' denied on service account {account} "
             "(or it may not exist).", reason="forbidden")
@@ -134,18 +135,29 @@ def _project(cloud: Cloud, call: Call) -> str | None:
     return None
 
 
-def _runs_as(call: Call) -> str | None:
+def _runs_as(cloud: Cloud, call: Call) -> str | None:
     body = call.body if isinstance(call.body, dict) else {}
     if call.method.id in ("run.projects.locations.services.create",
                           "run.projects.locations.services.patch"):
-        return (body.get("template") or {}).get("serviceAccount") or None
+        # Without one, a service runs as its project's Compute Engine default account
+        # (https://cloud.google.com/run/docs/securing/service-identity).
+        named = (body.get("template") or {}).get("serviceAccount")
+        number = cloud.project_number(call.project) if call.project else ""
+        return named or f"{number}-compute@developer.gserviceaccount.com"
     if call.method.id == "apigee.organizations.environments.apis.revisions.deploy":
         return (call.query.get("serviceAccount") or [""])[0] or None
     return None
 
 
-def _account_path(email: str) -> str:
-    project = email.split("@", 1)[-1].split(".", 1)[0]
+def _account_path(cloud: Cloud, email: str) -> str:
+    """An account under its project: the one its domain names (NAME@P.iam.gserviceaccount
+    .com), or for a default one (NUMBER-compute@developer.gserviceaccount.com) its number's."""
+    local, _, domain = email.partition("@")
+    if domain == "developer.gserviceaccount.com":
+        number = local.split("-", 1)[0]
+        project = cloud.project_id(number) or number
+    else:
+        project = domain.split(".", 1)[0]
     return f"projects/{project}/serviceAccounts/{email}"
 
 

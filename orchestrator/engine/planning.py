@@ -26,7 +26,6 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orchestrator import permissions
 from orchestrator.engine import ownership, preflight
 from orchestrator.engine.diff import Change, diff, same_value
 from orchestrator.engine.events import Event
@@ -88,13 +87,15 @@ class Planning:
         in_scope = self._targeted()
         order = [s.id for s in in_scope]
         # Before any read: what the ledger says each step will need (a step it does not
-        # record, a create); the plan's actual changes are checked once known, below.
+        # record, a create). Refused here only if the reads themselves would be; the changes
+        # the plan decides are checked once known, below, before any is made.
         recorded = self._ledger.resources
         self._check_permissions(
             [(s.id, "read" if recorded.get(s.id) and recorded[s.id].status == "present"
               else "create") for s in in_scope]
             + [(sid, "delete") for sid in recorded
-               if sid not in order and (not self.targets or sid in self.targets)]
+               if sid not in order and (not self.targets or sid in self.targets)],
+            unless_readable=True,
         )
 
         def read_step(step_id: str) -> None:
@@ -153,22 +154,30 @@ class Planning:
         self._check_permissions([(c.step, c.action) for c in preview.steps])
         return preview
 
-    def _check_permissions(self: Any, actions: list[tuple[str, str]]) -> None:
+    def _check_permissions(
+        self: Any, actions: list[tuple[str, str]], unless_readable: bool = False,
+    ) -> None:
         """Refuse (MissingPermissions) when the caller lacks what these (step, action) pairs
-        need (see engine/preflight.py)."""
+        need (see engine/preflight.py). unless_readable: only if some of it is what reading
+        the steps needs (what the plan then decides may need less: a step found made)."""
         if self.permission_check is None:
             return
+        records = self._ledger.resources
         wanted = [need for step_id, action in actions
-                  for need in preflight.step_needs(self.plan, self._ledger.resources, step_id,
-                                                   action)]
+                  for need in preflight.step_needs(self.plan, records, step_id, action)]
         report = self.permission_check.check(wanted)
-        if report.missing:
+        reads = {need for step_id, _ in actions
+                 for need in preflight.step_needs(self.plan, records, step_id, "read")}
+        blocking = report.missing and (not unless_readable or any(
+            preflight.Need(n.step, "read", n.resource, n.permission) in reads
+            for n in report.missing))
+        if blocking:
             raise preflight.MissingPermissions(report)
-        for need in report.unchecked:
-            self._emit(Event("diagnostic", step=need.step, message=(
-                f"not checked: {need.permission} ({need.action}) is granted on the "
-                "organization or folder above the project, not on the project: it needs "
-                f"{', '.join(permissions.roles_granting(need.permission))} there")))
+        for need, why in report.unchecked:
+            said = preflight.unchecked(need, why)
+            if said not in self._said:  # once per run, though asked before and after reads
+                self._said.add(said)
+                self._emit(Event("diagnostic", step=need.step, message=said))
 
     def _targeted(self: Any) -> list[Any]:
         """The plan's steps, or with targets, the targeted ones and all they need."""

@@ -20,7 +20,7 @@ from typing import Any
 from httplib2 import HttpLib2Error
 
 from orchestrator import permissions
-from orchestrator.engine.steps import InvalidRequest, kind_named
+from orchestrator.engine.steps import InvalidRequest, StepError, kind_named
 from orchestrator.gcp.errors import from_exception
 from orchestrator.gcp.operations import invoke
 from orchestrator.kinds.base import Kind
@@ -44,10 +44,12 @@ class Need:
 
 @dataclass
 class Report:
-    """What the caller lacks (`missing`) and what could not be asked (`unchecked`)."""
+    """What the caller lacks (`missing`), and what could not be asked (`unchecked`, each with
+    why)."""
 
     missing: list[Need] = field(default_factory=list)
-    unchecked: list[Need] = field(default_factory=list)
+    unchecked: list[tuple[Need, str]] = field(default_factory=list)
+    unseen: set[str] = field(default_factory=set)  # projects Google would not answer for
 
     def describe(self) -> str:
         lines: list[str] = []
@@ -55,21 +57,28 @@ class Report:
         for need in self.missing:
             by_resource[need.resource].append(need)
         for resource, needs in by_resource.items():
-            lines.append(f"  on {_label(resource)}:")
+            gone = " (it does not exist, or you may not see it)" if resource in self.unseen else ""
+            lines.append(f"  on {_label(resource)}{gone}:")
             by_step: dict[tuple[str, str], list[str]] = defaultdict(list)
             for need in needs:
                 by_step[(need.step, need.action)].append(need.permission)
             for (step, action), perms in by_step.items():
                 lines.append(f"    {step} ({action}): {', '.join(perms)}")
             roles = covering_roles({n.permission for n in needs})
-            lines.append(f"    roles that grant them: {', '.join(roles)}")
-        for need in self.unchecked:
-            lines.append(
-                f"  not checked: {need.permission} for {need.step} ({need.action}) is granted "
-                "on the organization or folder above the project, "
-                f"as in {', '.join(permissions.roles_granting(need.permission))}"
-            )
+            lines.append(f"    roles that grant them: {', '.join(roles) or '(none known)'}")
+        lines += [f"  {unchecked(need, why)}" for need, why in self.unchecked]
         return "\n".join(lines)
+
+
+ABOVE = "granted on the organization or folder above the project, never on it"
+INVALID = "Google would not test it on this resource"
+
+
+def unchecked(need: Need, why: str) -> str:
+    """The line that says a permission was not asked, and which roles grant it."""
+    roles = ", ".join(permissions.roles_granting(need.permission)) or "(none known)"
+    return (f"not checked: {need.permission} for {need.step} ({need.action}) on "
+            f"{_label(need.resource)}: {why}; it is in {roles}")
 
 
 def _label(resource: str) -> str:
@@ -107,16 +116,24 @@ def project_of(path: str) -> str | None:
 
 
 def needs(step: str, kind: Kind, action: str, path: str, spec: Mapping[str, Any],
-          account: str | None) -> list[Need]:
+          account: str | None, elsewhere: Callable[[Any], str | None] = lambda value: None,
+          ) -> list[Need]:
     """What `action` on one step needs. `account`: the service account it runs as, when the
-    kind has one (its email, or "projects/P" when only its project is known yet)."""
+    kind has one (its email, or "projects/P" when only its project is known: one still to
+    make, or the project's default identity). `elsewhere`: the project a property's value
+    names (a referenced step's), where it is not in the value itself."""
     project = project_of(path)
     if project is None:
         return []
-    out = [Need(step, action, f"projects/{project}", p)
-           for p in kind.permissions(action, spec)]
-    if account and action in ("create", "update", "replace"):
-        resource = account if account.startswith("projects/") else _account(account)
+    out = [Need(step, action, f"projects/{project}", p) for p in kind.permissions(action)]
+    for permission, value in kind.uses(action, spec):
+        used_in = (project_of(value) if isinstance(value, str) else None) or elsewhere(value)
+        out.append(Need(step, action, f"projects/{used_in or project}", permission))
+    if action in ("create", "update", "replace"):
+        if account is None and kind.default_identity:
+            account = f"projects/{project}"
+        resource = account if account is None or account.startswith("projects/") else (
+            _account(account))
         if resource:
             out.append(Need(step, action, resource, permissions.ACT_AS))
     return out
@@ -131,11 +148,23 @@ def step_needs(plan: Any, records: Mapping[str, Any], step_id: str, action: str)
     rec = records.get(step_id)
     if step is not None and action != "delete":
         kind = kind_named(step.kind)
-        out += needs(step_id, kind, action, f"projects/{_project_of(plan, step)}",
-                     step.properties, _runs_as(plan, records, step, kind))
+        # A replace makes the new resource where the plan says (a move: another project,
+        # maybe) and deletes the old one where the ledger recorded it.
+        made = "create" if action == "replace" and rec is not None else action
+        out += needs(step_id, kind, made, f"projects/{_project_of(plan, step)}",
+                     step.properties, _runs_as(plan, records, step, kind),
+                     lambda value: _referenced_project(plan, value))
     if rec is not None and action in ("delete", "replace"):
-        out += needs(step_id, kind_named(rec.kind), "delete", rec.path, rec.spec, None)
+        kind = kind_named(rec.kind)
+        if not kind.left_on_destroy:  # destroy leaves it: nothing is called
+            out += needs(step_id, kind, "delete", rec.path, rec.spec, None)
     return out
+
+
+def _referenced_project(plan: Any, value: Any) -> str | None:
+    refs = [r for r in find_refs(value) if r.scope == "step"] if isinstance(value, str) else []
+    named = _plan_step(plan, refs[0].target) if refs else None
+    return _project_of(plan, named) if named is not None else None
 
 
 def roles_for(plan: Any) -> dict[str, list[str]]:
@@ -145,10 +174,11 @@ def roles_for(plan: Any) -> dict[str, list[str]]:
     wanted: dict[str, set[str]] = defaultdict(set)
     for step in plan.steps:
         kind = kind_named(step.kind)
-        for need in step_needs(plan, {}, step.id, "create") + needs(
+        made = step_needs(plan, {}, step.id, "create")
+        deleted = [] if kind.left_on_destroy else needs(
             step.id, kind, "delete", f"projects/{_project_of(plan, step)}", step.properties,
-            None,
-        ):
+            None, lambda value: _referenced_project(plan, value))
+        for need in made + deleted:
             above = need.permission in permissions.ABOVE_PROJECT
             wanted["organization or folder" if above else need.resource].add(need.permission)
     return {resource: covering_roles(perms) for resource, perms in wanted.items()}
@@ -190,9 +220,11 @@ def _runs_as(plan: Any, records: Mapping[str, Any], step: Any, kind: Kind) -> st
     return f"projects/{_project_of(plan, made_by)}" if made_by is not None else None
 
 
-def _account(email: str) -> str | None:
+def _account(email: str) -> str:
+    """An account's resource name: under its project where its email says which, else under
+    `-`, which IAM resolves (a default account, NUMBER-compute@developer...)."""
     found = _ACCOUNT.match(email)
-    return f"projects/{found.group(1)}/serviceAccounts/{email}" if found else None
+    return f"projects/{found.group(1) if found else '-'}/serviceAccounts/{email}"
 
 
 class MissingPermissions(Exception):
@@ -215,6 +247,8 @@ class Checker:
         self._call = call  # the engine's retry policy around one request
         self._held: dict[str, set[str]] = defaultdict(set)
         self._asked: dict[str, set[str]] = defaultdict(set)
+        self._unseen: set[str] = set()
+        self._invalid: dict[str, set[str]] = defaultdict(set)  # refused as not testable
 
     def check(self, wanted: Iterable[Need]) -> Report:
         wanted = list(wanted)
@@ -229,9 +263,12 @@ class Checker:
             self._ask(resource, sorted(perms))
         for need in wanted:
             if need.permission in permissions.ABOVE_PROJECT:
-                report.unchecked.append(need)
+                report.unchecked.append((need, ABOVE))
+            elif need.permission in self._invalid[need.resource]:
+                report.unchecked.append((need, INVALID))
             elif need.permission not in self._held[need.resource]:
                 report.missing.append(need)
+        report.unseen = {n.resource for n in report.missing} & self._unseen
         return report
 
     def _ask(self, resource: str, perms: list[str]) -> None:
@@ -259,9 +296,26 @@ class Checker:
             ) from None
         except Exception as exc:
             api = from_exception(exc)
-            if api is None or not api.not_found or "/serviceAccounts/" not in resource:
+            if api is None:
                 raise
-            # An account the plan is still to make: what its project grants is what counts.
-            project = resource.split("/serviceAccounts/")[0]
-            return self._test(project, perms)
+            account = "/serviceAccounts/" in resource
+            if api.code == 403:
+                # Google's answer for a project or account that does not exist, or that the
+                # caller may not see: none of its permissions are held.
+                self._unseen.add(resource)
+                return set()
+            if api.not_found and account and not resource.startswith("projects/-/"):
+                # An account the plan is still to make: what its project grants counts.
+                return self._test(resource.split("/serviceAccounts/")[0], perms)
+            if api.code == 400:
+                # A permission Google will not test on this resource: find it, halving.
+                if len(perms) == 1:
+                    self._invalid[resource].add(perms[0])
+                    return set()
+                half = len(perms) // 2
+                return self._test(resource, perms[:half]) | self._test(resource, perms[half:])
+            raise StepError(
+                f"could not check your permissions on {_label(resource)}: {api.message}. "
+                "Run with --skip-permission-check to go without the check."
+            ) from None
         return set(answer.get("permissions", []))

@@ -91,6 +91,7 @@ class Engine(Planning, RecoveryCommands):
         # What the last plan read of each step: (resolution, live, whether it had unknowns).
         self._plan_live: dict[str, tuple[Resolved, dict[str, Any] | None, bool]] = {}
         self._moved: list[tuple[str, str]] = []
+        self._said: set[str] = set()  # the permission check's notes, said once a run
 
     # --- events -----------------------------------------------------------------------------
 
@@ -816,8 +817,8 @@ class Engine(Planning, RecoveryCommands):
             order = list(reversed(list(self._ledger.resources)))
             if self.targets:
                 order = self._with_dependents(order)
-            self._check_permissions([(sid, "delete") for sid in order
-                                     if self._ledger.resources[sid].status == "present"])
+            # Every record, whatever its state: a resumed delete or a failed create calls too.
+            self._check_permissions([(sid, "delete") for sid in order])
             self._start_run(command, reload=False)
             result = RunResult(command=command, run_id=str(self._run.id))
             started = self.clock.now()

@@ -83,6 +83,8 @@ class Kind:
         set, or always when it is "" (a forwarding rule's create uses its network).
     runs_as: the property naming the service account the resource runs as ("" when none):
         deploying it needs iam.serviceAccounts.actAs on that account.
+    default_identity: with `runs_as` unset, the resource runs as its project's Compute Engine
+        default service account (Cloud Run's service identity), which needs actAs too.
     left_on_destroy: the resource belongs to its project, not to the step (an enabled API,
         shared by everything in the project): found live and unrecorded, it is adopted without
         import; destroy forgets it without deleting it, and says so in these words.
@@ -111,17 +113,26 @@ class Kind:
     releases: frozenset[str] = frozenset()
     also: tuple[tuple[str, str, str], ...] = ()
     runs_as: str = ""
+    default_identity: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
-    def permissions(self, action: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
-        """The permissions a step's `action` (create, update, replace, delete; anything else
-        only reads) needs on its project, in the order first needed."""
-        verbs = ("read", *VERBS_OF.get(action, ()))
+    def permissions(self, action: str) -> tuple[str, ...]:
+        """The permissions a step's `action` needs on its own project, in the order first
+        needed: create, update and replace read it first (a plan reads every step), delete
+        does not (nothing is read for it); anything else only reads."""
+        verbs = (*(() if action == "delete" else ("read",)), *VERBS_OF.get(action, ()))
         calls = self.adapter.calls
         out = [p for verb in verbs for method in calls.get(verb, ())
                for p in permissions.required(method)]
-        out += [p for verb, p, prop in self.also if verb in verbs and (not prop or prop in spec)]
+        out += [p for verb, p, prop in self.also if verb in verbs and not prop]
         return tuple(dict.fromkeys(out))
+
+    def uses(self, action: str, spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The permissions `action` needs on what the step's properties name (a forwarding
+        rule's network, which a Shared VPC keeps in its host project): (permission, value)."""
+        verbs = VERBS_OF.get(action, ())
+        return [(p, spec[prop]) for verb, p, prop in self.also
+                if verb in verbs and prop and prop in spec]
 
     def changes_in_place(self, field: str) -> bool:
         """Whether a change of `field` (dotted, "bgp.asn") is an update rather than a replace."""

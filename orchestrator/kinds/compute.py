@@ -164,8 +164,9 @@ class PeeringRoutesAdapter:
 
     calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "read": ("compute.networks.get",),
-        **{verb: ("compute.networks.updatePeering", "compute.globalOperations.wait")
-           for verb in ("create", "update", "delete")},
+        # (delete reads first: a peering that is gone has nothing to put back)
+        **{verb: ("compute.networks.get", "compute.networks.updatePeering",
+                  "compute.globalOperations.wait") for verb in ("create", "update", "delete")},
     }
 
     def _request(self, target: Target) -> dict[str, str]:

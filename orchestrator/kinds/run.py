@@ -94,6 +94,7 @@ KINDS = [
         scope=("project", "region"),
         adapter=RunServiceAdapter(),
         runs_as="template.serviceAccount",
+        default_identity=True,
         name_pattern=SERVICE_NAME,
         # Only the name (and location) is fixed: every other field updates in place, as in the
         # Terraform provider's google_cloud_run_v2_service.

@@ -36,7 +36,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_commands_and_option_values(tree: Path) -> None:
-    assert _complete("provision r", tree) == ["refresh", "rollback"]
+    assert _complete("provision r", tree) == ["roles", "refresh", "rollback"]
     assert _complete("provision graph top.yaml --format ", tree) == ["mermaid", "dot", "svg"]
     assert _complete("provision apply top.yaml --on-failure r", tree) == ["rollback"]
 

@@ -185,3 +185,46 @@ def test_act_as_is_asked_of_the_account_the_proxy_runs_as(tmp_path: Path) -> Non
                 ("proxy", account, permissions.ACT_AS)]
             emu.set_access({"grants": {**grants, account: ["roles/iam.serviceAccountUser"]}})
             assert [c.action for c in dep.plan_changes().steps if c.step == "proxy"] == ["update"]
+
+
+def test_a_project_google_will_not_answer_for_is_said_so(tmp_path: Path) -> None:
+    plan = tmp_path / "basics.yaml"
+    plan.write_text(BASICS)
+    with Emulator(projects=["another-project"]) as emu:
+        report = _missing(emu, tmp_path, plan).report
+    assert report.unseen == {"projects/eng-project"}
+    assert "on project eng-project (it does not exist, or you may not see it):" in (
+        report.describe())
+    assert {n.step for n in report.missing} == {"vpc", "subnet", "fw"}
+
+
+def test_a_step_the_plan_finds_made_asks_only_what_reading_it_needs(tmp_path: Path) -> None:
+    """An API someone else enabled is adopted, not enabled again: a caller who may read but
+    not enable it is not refused for it (the check before the reads waits for the plan)."""
+    plan = tmp_path / "basics.yaml"
+    plan.write_text(BASICS.replace("steps:\n", (
+        "steps:\n  - id: api-compute\n    kind: serviceusage.service\n"
+        "    name: compute.googleapis.com\n"), 1))
+    with Emulator() as emu:
+        from google.auth.credentials import AnonymousCredentials
+        from googleapiclient import discovery
+
+        usage = discovery.build("serviceusage", "v1", credentials=AnonymousCredentials(),
+                                static_discovery=True,
+                                client_options={"api_endpoint": f"{emu.url}/serviceusage/"})
+        usage.services().enable(name="projects/eng-project/services/compute.googleapis.com",
+                                body={}).execute()
+        emu.skip(600)  # its operation done
+        emu.set_access({"grants": {"projects/eng-project": [
+            "roles/compute.networkAdmin", "roles/compute.securityAdmin"]}})
+        with orchestrator.load(plan, emulator=emu, ledger=tmp_path / "l.json") as dep:
+            preview = dep.plan_changes()
+            assert {c.step: c.action for c in preview.steps}["api-compute"] == "noop"
+            assert dep.apply().ok
+        emu.set_access({"grants": {"projects/eng-project": ["roles/compute.networkAdmin"]}})
+        plan.write_text(plan.read_text().replace("eng-allow-internal", "eng-allow-all"))
+        with (orchestrator.load(plan, emulator=emu, ledger=tmp_path / "l.json") as dep,
+              pytest.raises(MissingPermissions) as caught):
+            dep.plan_changes()  # the rename replaces the rule: the security admin's
+        assert {(n.step, n.permission) for n in caught.value.report.missing} >= {
+            ("fw", "compute.firewalls.create"), ("fw", "compute.firewalls.delete")}
