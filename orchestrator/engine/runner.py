@@ -45,6 +45,9 @@ from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
 from orchestrator.ledger.model import Replaced, now
 
+# Simulated seconds a create answered "already exists" may take to read back (Google's own
+# consistency lag) before the conflict is taken to be with something else.
+CONFLICT_GRACE = 120.0
 # Simulated seconds a read outside the steps (the permission preflight's) may take, retries
 # included.
 ASK_DEADLINE = 300.0
@@ -469,11 +472,23 @@ class Engine(Planning, RecoveryCommands):
             deadline=deadline, clock=self.clock, stream=_current_step() or "",
         )
 
-    def _await_ready(self, kind: Kind, target: Target, deadline: float) -> dict[str, Any]:
-        """Read the resource back, and for kinds that declare readiness, until it is ready."""
+    def _await_ready(
+        self, kind: Kind, target: Target, deadline: float, conflict: ApiError | None = None,
+    ) -> dict[str, Any]:
+        """Read the resource back, and for kinds that declare readiness, until it is ready.
+        conflict: the create was answered "already exists": if nothing reads back at the path
+        for a while, what exists is something else Google will not have twice (Apigee's one
+        endpoint attachment per service attachment), and Google's words say what."""
         interval = FIRST_POLL
+        started = self.clock.now()
         while True:
             live = self._read(kind, target, deadline)
+            if live is None and conflict is not None and (
+                    self.clock.now() - started >= CONFLICT_GRACE):
+                raise StepError(
+                    f"Google refused the create ({conflict}), and nothing is at {target.path}: "
+                    "what exists is another resource Google will not have beside this one"
+                )
             if live is None:
                 # Eventual consistency: a resource just made may read 404 for a moment.
                 reason = NotReady(f"{target.path} was created but does not read back yet")
@@ -520,16 +535,18 @@ class Engine(Planning, RecoveryCommands):
             rec.created_run = self._run.id
             rec.depends_on = sorted(step.deps)
         self._save(step.id)
+        conflicts: list[ApiError] = []
         with self._serialized(kind, res.target, deadline) as deadline:
             body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
             op = self._call(
                 lambda: kind.adapter.create(self.clients, res.target, body, request_id),
-                deadline, conflict_ok=True, retry_if=_lost_race,
+                deadline, conflicts=conflicts, retry_if=_lost_race,
             )
             if op is not None:
                 self._record_operation(step.id, op)
                 self._wait(op, deadline)
-        live = self._await_ready(kind, res.target, deadline)
+        live = self._await_ready(kind, res.target, deadline,
+                                 conflict=conflicts[0] if conflicts else None)
         if op is None:
             # The create met an existing resource (409) or answered synchronously: make sure
             # what is there is the one this step made.
@@ -658,18 +675,20 @@ class Engine(Planning, RecoveryCommands):
         fn: Callable[[], OperationRef | None],
         deadline: float,
         *,
-        conflict_ok: bool = False,
+        conflicts: list[ApiError] | None = None,
         retry_if: Callable[[ApiError], bool] | None = None,
     ) -> OperationRef | None:
+        """conflicts: where a create's "already exists" goes, instead of raising it."""
         try:
             return retry.call(
                 fn, deadline=deadline, clock=self.clock, stream=_current_step() or "",
                 retry_if=retry_if,
             )
         except ApiError as exc:
-            if conflict_ok and exc.conflict and not _lost_race(exc):
-                # Our own create, already under way (a retried call after a lost response):
-                # read-back decides.
+            if conflicts is not None and exc.already_exists:
+                # Our own create, already under way (a retried call after a lost response),
+                # or someone else's resource: read-back decides.
+                conflicts.append(exc)
                 return None
             raise
 

@@ -52,8 +52,11 @@ class ApiError(Exception):
         return self.code == 404
 
     @property
-    def conflict(self) -> bool:
-        return self.code == 409
+    def already_exists(self) -> bool:
+        """Google's 409 for a name taken (ALREADY_EXISTS, compute's alreadyExists); other 409s
+        are refusals of their own (ABORTED: a concurrent change won)."""
+        return self.code == 409 and (
+            self.status == "ALREADY_EXISTS" or self.reason in ("alreadyExists", "ALREADY_EXISTS"))
 
     def __str__(self) -> str:
         label = self.reason or self.status or "error"

@@ -160,3 +160,27 @@ def test_an_accept_list_without_the_tenant_project_fails_the_attachment_naming_t
     assert "apigeeProjectId" in message
     assert {"apigee-record", "proxy"} <= set(result.skipped)
     assert result.actions["backend-record"] == "create"  # independent work finished
+
+
+def test_a_second_endpoint_attachment_to_one_service_attachment_fails_with_google_s_words(
+    tmp_path: Path,
+) -> None:
+    """Google answers it 409 though nothing has its name: the step fails at once with the
+    reason, instead of waiting for a resource that will never read back."""
+    second = (
+        "  - id: endpoint-attachment-2\n    kind: apigee.endpoint_attachment\n"
+        "    name: cloud-run-backends-2\n    organization: ${org.name}\n    properties:\n"
+        "      location: ${vars.region}\n      serviceAttachment: ${service-attachment.path}\n"
+        "    depends_on: [endpoint-attachment]\n"
+    )
+    text = PLAN.read_text().replace("  - id: apigee-zone\n", second + "  - id: apigee-zone\n")
+    plan = tmp_path / "two-attachments.yaml"
+    plan.write_text(text.replace("demo-tls/", f"{PLAN.parent}/demo-tls/"))
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu, state_dir=tmp_path / ".provision")
+        result = dep.apply()
+        dep.close()
+    assert [f.step for f in result.failures] == ["endpoint-attachment-2"]
+    message = result.failures[0].message
+    assert "only one per service attachment" in message and "409" in message
+    assert "does not read back" not in message
