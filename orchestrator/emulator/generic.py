@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import discovery
 from orchestrator.emulator import access, catalog, errors, filters, formats, schemas
 from orchestrator.emulator.call import Call
 from orchestrator.emulator.catalog import Collection
@@ -23,6 +24,12 @@ DEFAULT_PAGE = 500
 
 async def dispatch(cloud: Cloud, call: Call) -> Any:
     rules = cloud.rules[call.api]
+    if call.method.version != discovery.API_VERSIONS[call.api]:
+        handler = rules.handlers.get(f"{call.method.version}:{call.method.id}")
+        if handler is None:
+            raise errors.unimplemented(f"The emulator does not implement {call.method.id} "
+                                       f"{call.method.version}.")
+        return handler(cloud, call)
     handler = rules.handlers.get(call.method.id)
     if handler is None:
         role = catalog.role(call.method)

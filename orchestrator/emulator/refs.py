@@ -4,6 +4,11 @@ Any string value that is the path or URL of a resource in a collection the emula
 that clients can create) is a reference: `https://www.googleapis.com/compute/v1/projects/p/global/
 networks/n`, `//run.googleapis.com/projects/p/locations/l/services/s`, `projects/p/regions/r/
 subnetworks/s`. Paths of collections the emulator does not serve (KMS keys, ...) are left alone.
+
+Google takes a URL on any of its hosts for the API (www.googleapis.com, API.googleapis.com, the
+mTLS API.mtls.googleapis.com) as the resource it names; a client pointed at the emulator (gcloud
+with an api_endpoint_override) sends them on the emulator's own address, under `/API/`, which is
+taken the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from orchestrator.emulator import catalog
 from orchestrator.emulator.catalog import VAR, Collection
 
 _VERSION = r"v\d+\w*|beta|alpha"
+# The emulator's own address, as a client pointed at it names its resources.
+_LOOPBACK = r"(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?"
 # A bare path's segments are resource names, ids or numbers (a service account's email too); a
 # base64 fingerprint or etag (`b/mzd+E0Lxk=`) only looks like one.
 _NAME_SEGMENTS = re.compile(r"^[A-Za-z0-9._~@-]+(?:/[A-Za-z0-9._~@-]+)+$")
@@ -54,9 +61,11 @@ class References:
         doc = discovery.document(api)
         base = re.sub(r"(^|/)(v\d+\w*)/?$", "", doc.get("servicePath", "").rstrip("/"))
         base = f"{re.escape(base)}/" if base else ""
+        name = re.escape(api)
         return re.compile(
-            rf"^(?:https?://(?:www|{re.escape(api)})\.googleapis\.com/{base}(?:{_VERSION})/"
-            rf"|//{re.escape(api)}\.googleapis\.com/)(.+)$"
+            rf"^(?:https?://(?:www|{name}|{name}\.mtls)\.googleapis\.com/{base}(?:{_VERSION})/"
+            rf"|https?://{_LOOPBACK}/{name}/{base}(?:{_VERSION})/"
+            rf"|//{name}\.googleapis\.com/)(.+)$"
         )
 
     def _add(self, coll: Collection) -> None:

@@ -44,7 +44,7 @@ class Server:
         self, config: Config, state_file: str | Path | None = None, start: float | None = None
     ) -> None:
         rules = all_rules()
-        self.routers = {api: Router(discovery.methods(api)) for api in rules}
+        self.routers = {api: Router(_served(api, rule)) for api, rule in rules.items()}
         self.service_paths = {api: discovery.document(api).get("servicePath", "") for api in rules}
         self.cloud = Cloud(rules, config, for_scale(config.time_scale, start))
         self.log = RequestLog()
@@ -120,6 +120,9 @@ class Server:
     async def handle(self, request: web.Request) -> web.Response:
         api, _, rest = request.rel_url.raw_path.lstrip("/").partition("/")
         match = self._route(api, request.method, rest)
+        if match is None and api not in self.routers:
+            api, match = self._route_at_root(request.method,
+                                             request.rel_url.raw_path.lstrip("/"))
         if match is None:
             error = ApiError(
                 404, f"The requested URL {request.rel_url.path} was not found.", reason="notFound"
@@ -153,6 +156,13 @@ class Server:
             )
         entry["status"] = status
         return _json(body, status, headers)
+
+    def _route_at_root(self, http_method: str, path: str) -> tuple[str, Match | None]:
+        """A path sent without the `/API/` mount (gcloud's Apigee commands keep only the
+        scheme and host of their endpoint override): the one API whose routes take it."""
+        found = [(api, m) for api, router in self.routers.items()
+                 if (m := router.match(http_method, path)) is not None]
+        return found[0] if len(found) == 1 else ("", None)
 
     def _route(self, api: str, http_method: str, rest: str) -> Match | None:
         router = self.routers.get(api)
@@ -234,6 +244,14 @@ class Server:
         if int_enums and cloud.rules[method.api].numeric_enums and not isinstance(result, Raw):
             result = schemas.to_numbers(method.api, method.response, result)
         return result
+
+
+def _served(api: str, rules: Any) -> list[discovery.Method]:
+    """The API's methods, and those of its other versions that its rules handle."""
+    methods = list(discovery.methods(api))
+    for version, ids in rules.other_versions.items():
+        methods += [m for m in discovery.methods(api, version) if m.id in ids]
+    return methods
 
 
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -194,6 +194,21 @@ def _org(cloud: Cloud, org: str) -> Resource:
     return res
 
 
+@RULES.handler("apigee.organizations.list")
+def list_organizations(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """The caller's organizations as Google lists them: not the organizations themselves but
+    each one's project mapping (ListOrganizationsResponse, OrganizationProjectMapping)."""
+    if call.params.get("parent", call.path) != "organizations":
+        raise errors.invalid("parent must be 'organizations'.")
+    mappings = [
+        {"organization": res.body["name"], "projectId": res.body.get("projectId", ""),
+         "projectIds": [res.body.get("projectId", "")]}
+        for res in sorted(cloud.store.in_collection("apigee", "organizations"),
+                          key=lambda r: r.path)
+    ]
+    return {"organizations": mappings} if mappings else {}
+
+
 def _ca_certificate(org: str) -> str:
     pem = (
         "-----BEGIN CERTIFICATE-----\n"

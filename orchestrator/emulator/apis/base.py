@@ -59,6 +59,10 @@ class ApiRules:
     # Collections whose resources clients poll as they poll operations, their status moving as
     # an operation of theirs ends (Cloud DNS changes: pending, then done).
     polled_collections: frozenset[str] = frozenset()
+    # Methods of other versions of the API that clients call (gcloud reads a project's number
+    # with Resource Manager v1): version -> method ids, each with a handler registered for
+    # "VERSION:ID". Nothing of those versions is served generically.
+    other_versions: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, api: str) -> None:
         self.api = api
@@ -72,7 +76,8 @@ class ApiRules:
     # --- registration ---------------------------------------------------------------------
 
     def handler(self, *method_ids: str) -> Callable[[Handler], Handler]:
-        """Replace the generic behaviour of these methods (or give one to a special method)."""
+        """Replace the generic behaviour of these methods (or give one to a special method);
+        "VERSION:ID" names a method of one of `other_versions`."""
 
         def register(fn: Handler) -> Handler:
             for method_id in method_ids:

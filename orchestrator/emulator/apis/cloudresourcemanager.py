@@ -27,6 +27,7 @@ CREATED = 1_600_000_000.0
 
 class ResourceManagerRules(ApiRules):
     generic_collections: frozenset[str] = frozenset()  # projects.get and IAM policies only
+    other_versions = {"v1": ("cloudresourcemanager.projects.get",)}
 
     def canonical(self, cloud: Cloud, path: str) -> str:
         return project_by_id(cloud, path)
@@ -47,13 +48,32 @@ class ResourceManagerRules(ApiRules):
 RULES = ResourceManagerRules("cloudresourcemanager")
 
 
-@RULES.handler("cloudresourcemanager.projects.get")
-def get_project(cloud: Cloud, call: Call) -> dict[str, Any]:
-    path = RULES.canonical(cloud, call.path)
+def _project(cloud: Cloud, path: str) -> tuple[str, str]:
+    """(id, number) of the project at `projects/ID` (or NUMBER); Google's 403 if none."""
+    path = RULES.canonical(cloud, path)
     if not RULES.implicit(cloud, path, catalog.collections(RULES.api)["projects"]):
         raise RULES.not_found(path)
     project = path.split("/")[1]
-    number = cloud.project_number(project)
+    return project, cloud.project_number(project)
+
+
+@RULES.handler("v1:cloudresourcemanager.projects.get")
+def get_project_v1(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """Resource Manager v1's Project (the discovery document's `Project` of v1): the number
+    as a field of its own, lifecycleState rather than state."""
+    project, number = _project(cloud, f"projects/{call.params['projectId']}")
+    return {
+        "projectNumber": number,
+        "projectId": project,
+        "lifecycleState": "ACTIVE",
+        "name": project,
+        "createTime": formats.rfc3339(CREATED),
+    }
+
+
+@RULES.handler("cloudresourcemanager.projects.get")
+def get_project(cloud: Cloud, call: Call) -> dict[str, Any]:
+    project, number = _project(cloud, call.path)
     return {
         "name": f"projects/{number}",
         "projectId": project,

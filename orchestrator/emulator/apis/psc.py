@@ -90,3 +90,28 @@ def _psc_status(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, 
         status = consumer_status(cloud, project, attachment.body if attachment else None)
     body["pscData"] = {**(body.get("pscData") or {}), "pscConnectionStatus": status}
     return body
+
+
+@compute.RULES.on_read(ATTACHMENTS)
+def _connected_endpoints(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    """Who connects to a service attachment, as Google lists them (`connectedEndpoints`: each
+    consumer's status and PSC connection id): the PSC NEGs that target it and the Apigee
+    endpoint attachments (from the organization's tenant project)."""
+    connected: list[tuple[str, str]] = []  # (consumer project, PSC connection id)
+    for neg in cloud.store.in_collection("compute", NEGS):
+        if str(neg.body.get("pscTargetService", "")).removeprefix(compute.BASE_URL) == res.path:
+            connection = (neg.body.get("pscData") or {}).get("pscConnectionId", "")
+            connected.append((neg.path.split("/")[1], connection))
+    for attachment in cloud.store.in_collection("apigee", "organizations.endpointAttachments"):
+        if attachment.body.get("serviceAttachment") == res.path:
+            org = cloud.store.get("apigee", "/".join(attachment.path.split("/")[:2]))
+            tenant = org.body.get("apigeeProjectId", "") if org else ""
+            connected.append((tenant, formats.numeric_id("psc-connection", attachment.path,
+                                                          digits=17)))
+    endpoints = [
+        {"status": consumer_status(cloud, project, body), "pscConnectionId": connection}
+        for project, connection in connected
+    ]
+    if endpoints:
+        body["connectedEndpoints"] = endpoints
+    return body
