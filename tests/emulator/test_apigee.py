@@ -644,3 +644,28 @@ def test_the_connection_can_go_once_the_organization_is_released() -> None:
         cloud.wait(cloud.apigee.delete(name=ORG).execute())
         assert "error" not in delete_connection(cloud)
         assert not cloud.compute.networks.get(project=PROJECT, network="net").peerings
+
+
+def test_an_instance_range_of_a_28_alone_is_accepted_and_odd_sizes_are_not(
+    cloud: Cloud, org: dict
+) -> None:
+    """Instance.ipRange: "/22 or /28 or both (or neither)" (docs/emulator-fidelity.md C53)."""
+    with pytest.raises(HttpError) as caught:
+        cloud.instance(ipRange="10.20.0.0/24")
+    assert "Invalid ipRange" in error_of(caught.value)["message"]
+    done = cloud.instance(ipRange="10.21.0.0/28")
+    assert "error" not in done
+
+
+def test_an_endpoint_attachment_id_follows_google_s_pattern(cloud: Cloud, org: dict) -> None:
+    """endpointAttachmentId: a lowercase letter, then up to 31 lowercase letters, digits or
+    hyphens, not ending with one (C55)."""
+    cloud.instance()
+    target = cloud.producer_attachment()
+    for wanted in ("Backend", "b", "backend-", "9backend"):
+        with pytest.raises(HttpError) as caught:
+            cloud.apigee.endpointAttachments().create(
+                parent=ORG, endpointAttachmentId=wanted,
+                body={"location": REGION, "serviceAttachment": target},
+            ).execute()
+        assert "Invalid endpointAttachmentId" in error_of(caught.value)["message"], wanted

@@ -5,6 +5,7 @@ google-api-python-client, the rest through google-cloud-compute."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,8 +219,9 @@ def test_external_https_load_balancer_to_the_instance(
 
 
 def test_self_managed_certificate_key_is_never_answered(cloud: Cloud) -> None:
-    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+    tls = Path(__file__).parents[2] / "plans" / "demo-tls"  # a certificate Google would take
+    pem = (tls / "api.internal.example.com.crt").read_text()
+    key = (tls / "api.internal.example.com.key").read_text()
     with pytest.raises(exceptions.BadRequest, match="privateKey"):
         cloud.compute.ssl_certificates.insert(
             project=PROJECT, ssl_certificate_resource={"name": "own", "certificate": pem}

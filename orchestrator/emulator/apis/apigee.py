@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import catalog, errors, formats, generic, schemas
@@ -41,6 +42,7 @@ ENVIRONMENTS = "organizations.environments"
 ENVGROUP_ATTACHMENTS = "organizations.envgroups.attachments"
 INSTANCE_ATTACHMENTS = "organizations.instances.attachments"
 ENDPOINT_ATTACHMENTS = "organizations.endpointAttachments"
+ENDPOINT_ATTACHMENT_ID = re.compile(r"^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])$")
 DNS_ZONES = "organizations.dnsZones"
 FULL_NAMES = frozenset({ENDPOINT_ATTACHMENTS, DNS_ZONES})  # `name` is the resource path
 SERVER_NAMED = frozenset({ENVGROUP_ATTACHMENTS, INSTANCE_ATTACHMENTS})  # Google picks the id
@@ -388,12 +390,16 @@ def _runtime_range(
                     f"ipRange {cidr} is not within the ranges reserved for Service Networking "
                     f"on {network}."
                 )
+        # "CIDR blocks of length 22 and/or 28 ... just /22 or /28 or both (or neither)"
+        # (Instance.ipRange; C53): without a /22, Apigee picks the runtime's itself.
+        if sorted(c.prefixlen for c in chosen) not in ([22], [28], [22, 28]):
+            raise errors.invalid(f"Invalid ipRange '{ip_range}': expected a.b.c.d/22, "
+                                 "e.f.g.h/28 or a.b.c.d/22,e.f.g.h/28.")
         runtime = next((c for c in chosen if c.prefixlen == RUNTIME_PREFIX), None)
-        if runtime is None:
-            raise errors.invalid(f"ipRange '{ip_range}' must include a /{RUNTIME_PREFIX} range.")
-        if any(runtime.overlaps(t) for t in taken):
-            raise errors.invalid(f"ipRange {runtime} is already used by another instance.")
-        return runtime
+        if runtime is not None:
+            if any(runtime.overlaps(t) for t in taken):
+                raise errors.invalid(f"ipRange {runtime} is already used by another instance.")
+            return runtime
     for block in reserved:
         if block.prefixlen > RUNTIME_PREFIX:
             continue
@@ -614,6 +620,13 @@ def _endpoint_host(cloud: Cloud, org: Resource) -> str:
 @RULES.on_create(ENDPOINT_ATTACHMENTS)
 def _endpoint_attachment(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     org = _org(cloud, _org_of(call))
+    wanted = (call.query.get("endpointAttachmentId") or [""])[0]
+    if not ENDPOINT_ATTACHMENT_ID.match(wanted):
+        # "ID must start with a lowercase letter followed by up to 31 lowercase letters,
+        # numbers, or hyphens, and cannot end with a hyphen. The minimum length is 2." (C55)
+        raise errors.invalid(f"Invalid endpointAttachmentId '{wanted}': it must start with a "
+                             "lowercase letter followed by up to 31 lowercase letters, numbers "
+                             "or hyphens, not end with a hyphen, and be at least 2 long.")
     target = str(body.get("serviceAttachment") or "")
     attachment = cloud.resolve(call, target)
     if attachment is None or attachment.collection != "serviceAttachments":

@@ -38,8 +38,47 @@ def _certificate(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
         if not (body.get(field) or self_managed.get(field)):
             raise compute.required_field(field)
     certificate = body.get("certificate") or self_managed["certificate"]
-    if "-----BEGIN CERTIFICATE-----" not in certificate:
-        raise compute.invalid_field("certificate", "", "The SSL certificate could not be parsed.")
+    key = body.get("privateKey") or self_managed["privateKey"]
+    body.update(_parsed(certificate, key))
+
+
+def _parsed(certificate: str, key: str) -> dict[str, Any]:
+    """A self-managed certificate checked as Google checks it (C16-C18 of
+    docs/emulator-fidelity.md: PEM, with a CN or SAN, its key PEM without a passphrase and
+    matching it), and what Google reports of it: its names and when it expires."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.encode())
+    except ValueError:
+        raise compute.invalid_field("certificate", "", "The SSL certificate could not be "
+                                    "parsed.") from None
+    try:
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError):
+        raise compute.invalid_field("privateKey", "", "The private key could not be parsed "
+                                    "(PEM, without a passphrase).") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.PEM
+    if private.public_key().public_bytes(encoding, public) != (
+            cert.public_key().public_bytes(encoding, public)):
+        raise compute.invalid_field("privateKey", "", "The private key does not match the "
+                                    "SSL certificate.")
+    try:
+        names = cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    common = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if not names and not common:
+        raise compute.invalid_field("certificate", "", "The SSL certificate is missing a Common "
+                                    "Name(CN) or Subject Alternative Name(SAN).")
+    return {
+        "subjectAlternativeNames": names or common,
+        "expireTime": formats.compute_time(cert.not_valid_after_utc.timestamp()),
+    }
 
 
 def _managed(call: Call, body: dict[str, Any]) -> None:

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 BASE_URL = "https://www.googleapis.com/compute/v1/"
 NAME = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
 PROXY_ONLY = frozenset({"REGIONAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
+# "The proxy-only subnet must provide 64 or more IP addresses" (C25).
+PROXY_ONLY_LONGEST = 26
+# Subnet purposes whose addresses no forwarding rule may take (C1, C2).
+NOT_FOR_RULES = frozenset({*PROXY_ONLY, "GLOBAL_MANAGED_PROXY", "PRIVATE_SERVICE_CONNECT"})
 MANAGED_PROXY = PROXY_ONLY | {"GLOBAL_MANAGED_PROXY"}
 INTERNAL_SCHEMES = frozenset({"INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"})
 PENDING_SECONDS = 1.0  # simulated: how long an operation reports PENDING before RUNNING
@@ -395,13 +399,19 @@ def _subnetwork(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     if not cidr:
         raise required_field("ipCidrRange")
     if ipam.network(cidr) is None:
-        raise invalid_field("ipCidrRange", cidr, f"Invalid IPCidrRange: {cidr}.")
+        # Google's words for a range with host bits set or no valid prefix (constraint C22 of
+        # docs/emulator-fidelity.md).
+        raise invalid_field("ipCidrRange", cidr, "Must be a CIDR address range.")
     network = _resolve(cloud, call, body, "network")
     if network is None:
         raise required_field("network")
     region = region_of(call.path) or ""
     purpose = body.setdefault("purpose", "PRIVATE")
     if purpose in MANAGED_PROXY:
+        if ipam.network(cidr).prefixlen > PROXY_ONLY_LONGEST:  # type: ignore[union-attr]
+            raise invalid_field(  # C25
+                "ipCidrRange", cidr, f"A subnetwork with purpose {purpose} needs at least 64 "
+                f"addresses (a /{PROXY_ONLY_LONGEST} or larger range).")
         role = body.get("role")
         if not role:
             raise invalid_field(
@@ -451,6 +461,38 @@ def _firewall(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     body.setdefault("direction", "INGRESS")
     body.setdefault("priority", 1000)
     body.setdefault("disabled", False)
+    _check_firewall(body)
+
+
+@RULES.on_update("firewalls")
+def _firewall_update(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any]) -> None:
+    _check_firewall(body)
+
+
+_PORTS = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+
+
+def _check_firewall(body: dict[str, Any]) -> None:
+    """The Firewall schema's documented bounds (C34-C36): priority 0-65535; ports "N" or "N-M"
+    within 0-65535 (Google: "Invalid port range specification."); source and destination
+    ranges CIDRs ("Must be a CIDR address range.")."""
+    priority = body.get("priority")
+    if isinstance(priority, int) and not 0 <= priority <= 65535:
+        raise invalid_field("priority", priority, "Must be less than or equal to 65535."
+                            if priority > 65535 else "Must be greater than or equal to 0.")
+    for verdict in ("allowed", "denied"):
+        for i, rule in enumerate(body.get(verdict) or []):
+            for j, ports in enumerate(rule.get("ports") or []):
+                found = _PORTS.match(str(ports))
+                low, high = (int(found.group(1)), int(found.group(2) or found.group(1))) if (
+                    found) else (1, 0)
+                if not (found and low <= high <= 65535):
+                    raise invalid_field(f"{verdict}[{i}].ports[{j}]", ports,
+                                        "Invalid port range specification.")
+    for field in ("sourceRanges", "destinationRanges"):
+        for i, cidr in enumerate(body.get(field) or []):
+            if ipam.network(str(cidr)) is None:
+                raise invalid_field(f"{field}[{i}]", cidr, "Must be a CIDR address range.")
 
 
 @RULES.on_create("forwardingRules", "globalForwardingRules")
@@ -459,6 +501,11 @@ def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     body.setdefault("IPProtocol", "TCP")
     region = region_of(call.path)
     subnet = _resolve(cloud, call, body, "subnetwork")
+    if subnet is not None and subnet.body.get("purpose") in NOT_FOR_RULES:
+        # "The IP address for the load balancer's forwarding rule doesn't come from the
+        # proxy-only subnet"; PSC NAT subnets "cannot be used for ... forwarding rules".
+        raise invalid_field("subnetwork", body.get("subnetwork"), "A forwarding rule's "
+                            f"subnetwork cannot have purpose {subnet.body.get('purpose')}.")
     network = _resolve(cloud, call, body, "network")
     if network is None and subnet is not None:
         network = cloud.resolve(call, subnet.body.get("network", ""))
@@ -511,6 +558,9 @@ def _address(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     if given and not _is_ip(given):
         raise invalid_field("address", given, "Invalid IP address.")
     purpose = body.get("purpose")
+    if purpose == "VPC_PEERING" and kind != "INTERNAL":
+        raise invalid_field("purpose", purpose,  # C46
+                            "The field cannot be specified with external address.")
     if purpose == "VPC_PEERING":
         prefix = body.get("prefixLength")
         if not prefix:
@@ -552,13 +602,46 @@ def _address_users(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[st
     return body
 
 
+# A serverless NEG's targets: "Only one of cloudRun, appEngine, cloudFunction or
+# serverlessDeployment may be set" (the NetworkEndpointGroup schema; C7).
+SERVERLESS_TARGETS = ("cloudRun", "appEngine", "cloudFunction", "serverlessDeployment")
+
+
+@RULES.on_create("networkEndpointGroups", "regionNetworkEndpointGroups")
+def _serverless_neg(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    targets = [t for t in SERVERLESS_TARGETS if body.get(t)]
+    if body.get("networkEndpointType") == "SERVERLESS" and len(targets) > 1:
+        raise invalid_field(targets[1], "", f"Only one of {', '.join(SERVERLESS_TARGETS)} may "
+                            "be set.")
+
+
+@RULES.on_create("targetHttpsProxies", "regionTargetHttpsProxies")
+def _https_proxy(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    """"At least one SSL certificate must be specified. Currently, you may specify up to 15"
+    (TargetHttpsProxy.sslCertificates; C13, C15), unless Certificate Manager's are given."""
+    if body.get("certificateManagerCertificates") or body.get("certificateMap"):
+        return
+    count = len(body.get("sslCertificates") or [])
+    if not 1 <= count <= 15:
+        raise invalid_field("sslCertificates", "", "At least one SSL certificate must be "
+                            "specified, and at most 15.")
+
+
 # Network endpoint groups whose backend services take no health checks, as Google names them.
 UNCHECKED_NEGS = {"SERVERLESS": "Serverless", "PRIVATE_SERVICE_CONNECT": "Private Service Connect"}
 
 
 def _check_backends(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     groups = [cloud.resolve(call, b["group"]) for b in body.get("backends", []) if b.get("group")]
-    for group in groups:
+    for i, group in enumerate(groups):
+        if (group is not None and group.body.get("networkEndpointType") == "SERVERLESS"
+                and body.get("loadBalancingScheme") in ("INTERNAL", "EXTERNAL")
+                and body.get("protocol") in ("TCP", "UDP", "SSL", "UNSPECIFIED")):
+            # "Serverless NEGs are not supported by proxy Network Load Balancers and
+            # passthrough Network Load Balancers" (C12).
+            raise invalid_field(f"backends[{i}].group", body["backends"][i]["group"],
+                                "Serverless network endpoint groups can only back Application "
+                                "Load Balancers (HTTP, HTTPS or HTTP2 backend services).")
         kind = UNCHECKED_NEGS.get(group.body.get("networkEndpointType", "")) if group else None
         if kind and body.get("healthChecks"):
             raise invalid_field(
@@ -594,6 +677,12 @@ def _service_attachment(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
                 link,
                 "The subnetwork must have purpose PRIVATE_SERVICE_CONNECT.",
             )
+        users = [r for r in cloud.store.referrers("compute", subnet.path)
+                 if r.collection == "serviceAttachments"] if subnet is not None else []
+        if users:
+            # "a NAT subnet cannot be used in more than one service attachment" (C28).
+            raise invalid_field("natSubnets", link, "The subnetwork is already used by service "
+                                f"attachment '{users[0].body.get('name')}'.")
     number = formats.numeric_id("psc", call.path, call.seq)
     body["pscServiceAttachmentId"] = {"high": number[:9], "low": number[9:]}
     body.setdefault("enableProxyProtocol", False)

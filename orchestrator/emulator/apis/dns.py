@@ -8,6 +8,7 @@ DNS's discovery paths carry their own `dns/v1/` prefix, so stored paths do too.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import discovery
@@ -92,6 +93,9 @@ RULES = DnsRules("dns")
 # --- Google's forms -------------------------------------------------------------------------
 
 
+ZONE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+
+
 def _stamp(t: float) -> str:
     return formats.compute_time(t).replace("+00:00", "Z")
 
@@ -141,6 +145,11 @@ def _name_servers(zone: dict[str, Any]) -> list[str]:
 
 @RULES.on_create(ZONES)
 def _check_zone(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    name = str(body.get("name") or "")
+    if not ZONE_NAME.match(name):
+        # C62: "must start with a letter, end with a letter or digit, and only contain lowercase
+        # letters, digits or dashes", up to 63 (ManagedZone.name).
+        raise errors.invalid(f"Invalid value for 'entity.managedZone.name': '{name}'")
     dns_name = str(body.get("dnsName") or "")
     if not dns_name.endswith("."):
         raise errors.invalid(f"Invalid value for 'entity.managedZone.dnsName': '{dns_name}'")
@@ -276,6 +285,15 @@ def _normalized(given: dict[str, Any], zone: dict[str, Any], field: str) -> dict
                 family(data)
         except ValueError as exc:
             raise errors.invalid(f"Invalid value for '{field}.rrdata[{i}]': '{data}'") from exc
+    if kind in ("CNAME", "SOA") and len(rrdatas) > 1:
+        # C66, https://cloud.google.com/dns/docs/error-messages
+        raise ApiError(400, f"The resource record set {field} is only permitted to have one "
+                       f"record because it is of type {kind}.", reason="invalidRecordCount")
+    if kind == "CNAME" and name == apex:
+        # C67: the apex holds the zone's SOA and NS, which a CNAME may not stand beside.
+        raise ApiError(400, f"The resource record set {field} is invalid because a CNAME "
+                       "resource record set is not permitted at the zone apex.",
+                       reason="recordTypeDisallowedAtZoneApex")
     ttl = given.get("ttl")
     record = _record(name, kind, int(ttl) if ttl is not None else None, rrdatas)
     for extra in ("routingPolicy", "signatureRrdatas"):
@@ -318,6 +336,13 @@ def _apply(
                 f"The 'entity.change.additions[{i}]' resource named '{_record_label(new)}' "
                 "already exists"
             )
+        others = {kind for name, kind in records if name == new["name"]}
+        if (new["type"] == "CNAME" and others) or "CNAME" in others:
+            # C65, https://cloud.google.com/dns/docs/error-messages
+            raise ApiError(
+                400, f"The resource record set 'entity.change.additions[{i}]' is invalid because "
+                "the DNS name may have either one CNAME resource record set or resource record "
+                "sets of other types, but not both.", reason="cnameResourceRecordSetConflict")
         records[key] = new
 
 

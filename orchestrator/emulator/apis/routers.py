@@ -79,8 +79,9 @@ def _check_asn(asn: Any) -> None:
     if asn is None:
         raise compute.required_field("bgp.asn")
     if asn != GOOGLE_ASN and not any(asn in r for r in PRIVATE_ASNS):
-        raise compute.invalid_field(
-            "bgp.asn", asn, "Must be an RFC6996 private ASN, either 16-bit or 32-bit."
+        raise compute.invalid_field(  # Google's words (C37)
+            "bgp.asn", asn, "Local ASN must be either in the RFC6996 private ASN ranges: "
+            "[64512..65534], [4200000000..4294967294]; or be the value of [16550]."
         )
 
 

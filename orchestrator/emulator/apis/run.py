@@ -3,6 +3,7 @@ operations whose response and metadata are the Service) and their IAM policies."
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.emulator import errors, formats, schemas
@@ -38,6 +39,9 @@ REGION_CODES = {
     "asia-southeast1": "as",
     "australia-southeast1": "ts",
 }
+
+
+SERVICE_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,47}[a-z0-9])?$")
 
 
 def region_code(region: str) -> str:
@@ -133,6 +137,12 @@ def _create_service(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     _check_template(body)
     path = body["name"]
     _, project, _, location, _, name = path.split("/")
+    if not SERVICE_ID.match(name):
+        # Google's words (C73 of docs/emulator-fidelity.md).
+        raise errors.invalid(
+            "Violation in CreateServiceRequest.service_id: only lowercase, digits, and hyphens; "
+            "must begin with letter, and cannot end with hyphen; must be less than 50 "
+            "characters.")
     number = cloud.project_number(project)
     body.setdefault("ingress", "INGRESS_TRAFFIC_ALL")
     body.setdefault("launchStage", "GA")
