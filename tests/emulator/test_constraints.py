@@ -50,6 +50,7 @@ def compute(emulator: Emulator) -> Compute:
     balancer through to a service attachment: what the refusals below are refused against."""
     c = Compute(emulator)
     c.insert("networks", {"name": "n", "autoCreateSubnetworks": False})
+    c.insert("vpnGateways", {"name": "gw", "network": NET})
     c.insert("regionHealthChecks", {"name": "hc", "type": "HTTPS",
                                     "httpsHealthCheck": {"port": 443}})
     for name, cidr, extra in (
@@ -85,10 +86,10 @@ def _firewall(**fields: Any) -> dict[str, Any]:
             "sourceRanges": ["10.0.0.0/8"], **fields}
 
 
-def _rule(subnet: str) -> dict[str, Any]:
+def _rule(subnet: str, **fields: Any) -> dict[str, Any]:
     return {"name": "fr2", "loadBalancingScheme": "INTERNAL_MANAGED", "network": NET,
             "subnetwork": regional("subnetworks", subnet), "portRange": "443",
-            "target": regional("targetHttpsProxies", "tp")}
+            "target": regional("targetHttpsProxies", "tp"), **fields}
 
 
 CASES = [
@@ -147,6 +148,15 @@ CASES = [
      "cannot have purpose REGIONAL_MANAGED_PROXY"),
     ("C2 forwarding rule in a PSC subnet", "forwardingRules", _rule("psc"),
      "cannot have purpose PRIVATE_SERVICE_CONNECT"),
+    ("C3 an address outside the network", "forwardingRules",
+     _rule("app", IPAddress="192.168.1.5"),
+     "Address '192.168.1.5' is not in the subnetwork ranges of network 'n'."),
+    ("C4 not an address", "forwardingRules", _rule("app", IPAddress="300.1.1.1"),
+     "Invalid IP address specified."),
+    ("C44 a tunnel without its secret", "vpnTunnels",
+     {"name": "t", "vpnGateway": regional("vpnGateways", "gw"), "vpnGatewayInterface": 0,
+      "peerIp": "203.0.113.1", "ikeVersion": 2},
+     "Required field 'resource.sharedSecret' not specified"),
     ("C28 a NAT subnet for a second attachment", "serviceAttachments",
      {"name": "sa2", "targetService": regional("forwardingRules", "fr"),
       "connectionPreference": "ACCEPT_AUTOMATIC", "natSubnets": [regional("subnetworks", "psc")]},
@@ -266,6 +276,11 @@ def test_cloud_run_refuses_a_service_id_in_its_own_words(emulator: Emulator) -> 
     """C73: Cloud Run v2's CreateServiceRequest.service_id rule."""
     services = _client(emulator, "run", "v2").projects().locations().services()
     body = {"template": {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/hello"}]}}
+    with pytest.raises(HttpError) as caught:  # C74: IngressTraffic's values only
+        services.create(parent=f"projects/{P}/locations/{R}", serviceId="orders",
+                        body={**body, "ingress": "EVERYONE"}).execute()
+    assert "Invalid value at 'service.ingress' (TYPE_ENUM)" in json.loads(
+        caught.value.content)["error"]["message"]
     for wanted in ("Orders", "orders-", "o" * 50):
         with pytest.raises(HttpError) as caught:
             services.create(parent=f"projects/{P}/locations/{R}", serviceId=wanted,

@@ -90,11 +90,11 @@ def test_reserved_ranges_must_be_peering_addresses_of_the_network(
     compute.wait(
         compute.global_addresses.insert(project=PROJECT, address_resource={"name": "public-ip"})
     )
+    # Google takes the request and fails its operation, code 9 (FAILED_PRECONDITION).
     for ranges in (["missing"], ["public-ip"]):
-        with pytest.raises(HttpError) as caught:
-            connect(emulator, google_api, ranges)
-        assert caught.value.status_code == 400
-        assert "not found in network" in error_of(caught.value)["message"]
+        error = connect(emulator, google_api, ranges)["error"]
+        assert error["code"] == 9
+        assert error["message"] == f"Allocated IP range '{ranges[0]}' not found in network."
 
 
 def test_connection_peers_the_network(emulator: Emulator, compute: Compute, google_api) -> None:
@@ -137,9 +137,8 @@ def test_create_again_is_idempotent_but_cannot_change_ranges(
     network_setup(compute)
     connect(emulator, google_api, ["psa-runtime"])
     assert connect(emulator, google_api, ["psa-runtime"])["done"]
-    with pytest.raises(HttpError) as caught:
-        connect(emulator, google_api, ["psa-runtime", "psa-support"])
-    assert "Please use UpdateConnection" in error_of(caught.value)["message"]
+    error = connect(emulator, google_api, ["psa-runtime", "psa-support"])["error"]
+    assert error["code"] == 9 and "Please use UpdateConnection" in error["message"]
 
     api = google_api("servicenetworking", "v1")
     network = f"projects/{number_of(google_api)}/global/networks/net"

@@ -524,8 +524,16 @@ def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     address = body.get("IPAddress")
     if address and not _is_ip(address):
         reserved = cloud.resolve(call, address)
-        if reserved is not None:
-            body["IPAddress"] = reserved.body.get("address")
+        if reserved is None:  # neither an address nor one reserved (C4)
+            raise invalid_field("IPAddress", address, "Invalid IP address specified.")
+        body["IPAddress"] = reserved.body.get("address")
+    elif address and scheme in INTERNAL_SCHEMES and network is not None:
+        ranges = [ipam.network(r) for s in _in_network(cloud, network, "subnetworks")
+                  for r in _ranges(s)]
+        if not any(n is not None and ipaddress.ip_address(address) in n for n in ranges):
+            # Google's words (C3 of docs/emulator-fidelity.md).
+            raise invalid_field("IPAddress", address, f"Address '{address}' is not in the "
+                                f"subnetwork ranges of network '{network.body.get('name')}'.")
     elif not address and scheme in INTERNAL_SCHEMES and region:
         if subnet is None and network is not None:
             subnet = next(

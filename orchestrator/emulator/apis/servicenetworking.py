@@ -152,9 +152,9 @@ def _still_used(cloud: Cloud, body: dict[str, Any], now: float) -> bool:
     )
 
 
-def _check_ranges(cloud: Cloud, network: Resource, ranges: list[str]) -> None:
-    if not ranges:
-        raise errors.invalid("reservedPeeringRanges must name at least one allocated IP range.")
+def _range_refused(cloud: Cloud, network: Resource, ranges: list[str]) -> str | None:
+    """Why Google fails the connection's operation over its ranges, or None: each must be a
+    VPC_PEERING address of the network (C49 of docs/emulator-fidelity.md)."""
     project = network.path.split("/")[1]
     for name in ranges:
         address = cloud.store.get("compute", f"projects/{project}/global/addresses/{name}")
@@ -163,7 +163,8 @@ def _check_ranges(cloud: Cloud, network: Resource, ranges: list[str]) -> None:
             or address.body.get("purpose") != "VPC_PEERING"
             or address.body.get("network") != compute.self_link(network.path)
         ):
-            raise errors.invalid(f"Allocated IP range '{name}' not found in network.")
+            return f"Allocated IP range '{name}' not found in network."
+    return None
 
 
 @RULES.handler("servicenetworking.services.connections.create")
@@ -172,12 +173,14 @@ def create_connection(cloud: Cloud, call: Call) -> dict[str, Any]:
     given = call.body or {}
     network = _numbered_network(cloud, given.get("network", ""), "network")
     ranges = list(given.get("reservedPeeringRanges") or [])
-    _check_ranges(cloud, network, ranges)
+    if not ranges:
+        raise errors.invalid("reservedPeeringRanges must name at least one allocated IP range.")
+    refused = _range_refused(cloud, network, ranges)
     current = connection(cloud, network.path, service)
-    if current is not None and sorted(current.body["reservedPeeringRanges"]) != sorted(ranges):
-        raise errors.invalid(
-            "Cannot modify allocated ranges in CreateConnection. Please use UpdateConnection."
-        )
+    if refused is None and current is not None and (
+            sorted(current.body["reservedPeeringRanges"]) != sorted(ranges)):
+        refused = ("Cannot modify allocated ranges in CreateConnection. Please use "
+                   "UpdateConnection.")  # C50
     body = {
         "network": given["network"],
         "reservedPeeringRanges": ranges,
@@ -188,7 +191,12 @@ def create_connection(cloud: Cloud, call: Call) -> dict[str, Any]:
         body = current.body
     path = _connection_path(service, network.path)
     payload = {"network": network.path, "body": body}
-    return _answer(cloud, call, _start(cloud, call, path, "connect", payload, "Connection"))
+    op = _start(cloud, call, path, "connect", payload, "Connection")
+    if refused is not None:
+        # Google accepts the request and fails its operation: "Error code 9" (observed in
+        # hashicorp/terraform-provider-google#3294 and the issues quoted in the doc).
+        op.error = cloudlib.failure(errors.failed_precondition(refused))
+    return _answer(cloud, call, op)
 
 
 @RULES.effect("connect")
@@ -222,12 +230,19 @@ def patch_connection(cloud: Cloud, call: Call) -> dict[str, Any]:
         raise _no_connection(service)
     mask = [m.strip() for m in (call.arg("updateMask") or "reservedPeeringRanges").split(",")]
     body = dict(current.body)
+    refused = None
     if "reservedPeeringRanges" in mask or "reserved_peering_ranges" in mask:
         ranges = list(given.get("reservedPeeringRanges") or [])
-        _check_ranges(cloud, network, ranges)
+        if not ranges:
+            raise errors.invalid(
+                "reservedPeeringRanges must name at least one allocated IP range.")
+        refused = _range_refused(cloud, network, ranges)
         body["reservedPeeringRanges"] = ranges
     payload = {"network": network.path, "body": body}
-    return _answer(cloud, call, _start(cloud, call, current.path, "connect", payload, "Connection"))
+    op = _start(cloud, call, current.path, "connect", payload, "Connection")
+    if refused is not None:  # as create's (C49)
+        op.error = cloudlib.failure(errors.failed_precondition(refused))
+    return _answer(cloud, call, op)
 
 
 def _no_connection(service: str) -> ApiError:
