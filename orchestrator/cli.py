@@ -56,7 +56,6 @@ def _root(
     _TRUSTED[:] = trust_endpoint or []
 
 
-
 # What an interrupted run says.
 RESUME = "the ledger records what was under way; run the same command again to resume."
 
@@ -467,20 +466,15 @@ def _validated(plan: Path, var: list[str] | None) -> Any:
 def roles(plan: PlanArg, var: VarOpt = None, json_: JsonOpt = False) -> None:
     """The predefined roles that apply and destroy of the plan need, per project, from what
     each step's kind declares; no API is called (plan and apply check the caller's own)."""
-    from orchestrator.engine.preflight import roles_for
+    from orchestrator.engine.preflight import label, roles_for
 
     needed = roles_for(_validated(plan, var))
     if json_:
         print(json.dumps(needed))
         return
-    print(render_roles(needed))
-
-
-def render_roles(needed: dict[str, list[str]]) -> str:
-    """One line per project (or the organization), as `provision roles` prints it."""
-    lines = [f"  {where.replace('projects/', 'project ', 1)}: {', '.join(granted)}"
-             for where, granted in needed.items()]
-    return "\n".join(["To apply and destroy it, the caller needs these roles:", *lines])
+    print("To apply and destroy it, the caller needs these roles:")
+    for where, granted in needed.items():
+        print(f"  {label(where)}: {', '.join(granted)}")
 
 
 @app.command("plan")

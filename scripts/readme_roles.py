@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from orchestrator.engine.preflight import roles_for
+from orchestrator.engine.preflight import label, roles_for
 from orchestrator.plan import load_plan
 
 ROOT = Path(__file__).parents[1]
@@ -25,8 +25,8 @@ def table() -> str:
     rows = ["| plan | where | roles |", "|---|---|---|"]
     for path in sorted((ROOT / "plans").glob("*.yaml")):
         for where, granted in roles_for(load_plan(path, {}, ())).items():
-            where = where.replace("projects/", "project ", 1)
-            rows.append(f"| `{path.name}` | {where} | {', '.join(f'`{r}`' for r in granted)} |")
+            roles = ", ".join(f"`{r}`" for r in granted)
+            rows.append(f"| `{path.name}` | {label(where)} | {roles} |")
     return "\n".join(rows)
 
 

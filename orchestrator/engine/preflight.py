@@ -2,11 +2,9 @@
 permissions its steps need the caller holds, and refuses to start without them.
 
 Each kind says what its actions need (`Kind.permissions`, from Google's documentation of each
-method it calls); Resource Manager's `projects.testIamPermissions` answers for a project, IAM's
-`serviceAccounts.testIamPermissions` for the account a resource runs as (`Kind.runs_as`).
-Neither needs a permission of its own (Resource Manager's reference: "There are no permission
-requirements for this API"). A permission held above the project (Shared VPC's) is not asked,
-but named, as no project can answer for it.
+method it calls); Google answers for a project, and for the account a resource runs as
+(`Kind.runs_as`), through gcp/iam.py. A permission held above the project (Shared VPC's) is not
+asked, but named, as no project can answer for it.
 """
 
 from __future__ import annotations
@@ -17,12 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from httplib2 import HttpLib2Error
-
 from orchestrator import permissions
 from orchestrator.engine.steps import InvalidRequest, StepError, kind_named
 from orchestrator.gcp.errors import from_exception
-from orchestrator.gcp.operations import invoke
+from orchestrator.gcp.iam import held_permissions
 from orchestrator.kinds.base import Kind
 from orchestrator.plan.refs import find_refs, has_refs
 
@@ -58,7 +54,7 @@ class Report:
             by_resource[need.resource].append(need)
         for resource, needs in by_resource.items():
             gone = " (it does not exist, or you may not see it)" if resource in self.unseen else ""
-            lines.append(f"  on {_label(resource)}{gone}:")
+            lines.append(f"  on {label(resource)}{gone}:")
             by_step: dict[tuple[str, str], list[str]] = defaultdict(list)
             for need in needs:
                 by_step[(need.step, need.action)].append(need.permission)
@@ -78,10 +74,12 @@ def unchecked(need: Need, why: str) -> str:
     """The line that says a permission was not asked, and which roles grant it."""
     roles = ", ".join(permissions.roles_granting(need.permission)) or "(none known)"
     return (f"not checked: {need.permission} for {need.step} ({need.action}) on "
-            f"{_label(need.resource)}: {why}; it is in {roles}")
+            f"{label(need.resource)}: {why}; it is in {roles}")
 
 
-def _label(resource: str) -> str:
+def label(resource: str) -> str:
+    """A resource permissions are granted on, as a person says it: "project P", "service
+    account E" (anything else as it is)."""
     if "/serviceAccounts/" in resource:
         return f"service account {resource.rsplit('/', 1)[-1]}"
     return resource.replace("projects/", "project ", 1)
@@ -173,12 +171,8 @@ def roles_for(plan: Any) -> dict[str, list[str]]:
     a few roles that together grant every permission its steps' kinds declare."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for step in plan.steps:
-        kind = kind_named(step.kind)
-        made = step_needs(plan, {}, step.id, "create")
-        deleted = [] if kind.left_on_destroy else needs(
-            step.id, kind, "delete", f"projects/{_project_of(plan, step)}", step.properties,
-            None, lambda value: _referenced_project(plan, value))
-        for need in made + deleted:
+        # With nothing recorded, a step's replace is its create and its delete, in its project.
+        for need in step_needs(plan, {}, step.id, "replace"):
             above = need.permission in permissions.ABOVE_PROJECT
             wanted["organization or folder" if above else need.resource].add(need.permission)
     return {resource: covering_roles(perms) for resource, perms in wanted.items()}
@@ -278,21 +272,13 @@ class Checker:
             self._asked[resource] |= set(batch)
 
     def _test(self, resource: str, perms: list[str]) -> set[str]:
-        if "/serviceAccounts/" not in resource:
-            svc = self._clients.discovery("cloudresourcemanager")
-            method = "cloudresourcemanager.projects.testIamPermissions"
-        else:
-            svc = self._clients.discovery("iam")
-            method = "iam.projects.serviceAccounts.testIamPermissions"
         try:
-            answer = self._call(lambda: invoke(svc, method, resource=resource,
-                                               body={"permissions": perms}))
-        except (OSError, HttpLib2Error) as exc:
+            return self._call(lambda: held_permissions(self._clients, resource, perms))
+        except OSError as exc:
             # The run's first contact with Google: nothing has been asked of it yet.
             raise InvalidRequest(
-                f"could not reach {method.split('.')[0]} to check your permissions ({exc}): "
-                "check the network and proxy (HTTPS_PROXY), and the plan's endpoints:; or add "
-                "--emulator to rehearse offline. Nothing was changed."
+                f"{exc}: check the network and proxy (HTTPS_PROXY), and the plan's endpoints:; "
+                "or add --emulator to rehearse offline. Nothing was changed."
             ) from None
         except Exception as exc:
             api = from_exception(exc)
@@ -315,7 +301,6 @@ class Checker:
                 half = len(perms) // 2
                 return self._test(resource, perms[:half]) | self._test(resource, perms[half:])
             raise StepError(
-                f"could not check your permissions on {_label(resource)}: {api.message}. "
+                f"could not check your permissions on {label(resource)}: {api.message}. "
                 "Run with --skip-permission-check to go without the check."
             ) from None
-        return set(answer.get("permissions", []))

@@ -82,6 +82,16 @@ def _plan(tmp_path: Path, origin: str) -> Path:
     return plan
 
 
+def _plan_trusting(tmp_path: Path, origin: str, *args: str) -> None:
+    """`provision plan` of a plan whose compute endpoint is `origin`, trusted on the command
+    line; it must succeed. (No permission check: it would ask Resource Manager, whose endpoint
+    is Google's.)"""
+    plan = _plan(tmp_path, origin)
+    done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin,
+                "--skip-permission-check", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("command", [["validate"], ["plan"], ["apply", "--yes"],
                                      ["destroy", "--yes"], ["refresh"]])
 def test_a_plan_cannot_send_credentials_to_an_address_of_its_choosing(
@@ -101,11 +111,7 @@ def test_an_endpoint_named_on_the_command_line_gets_the_credentials(
     tmp_path: Path, recorder: tuple,
 ) -> None:
     origin, seen, _ = recorder
-    plan = _plan(tmp_path, origin)
-    # (No permission preflight: it would ask Resource Manager, whose endpoint is Google's.)
-    done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin,
-                "--skip-permission-check")
-    assert done.returncode == 0, done.stdout + done.stderr
+    _plan_trusting(tmp_path, origin)
     reads = [(path, auth) for method, path, auth in seen if path.startswith("/compute")]
     assert reads and all(auth == f"Bearer {TOKEN}" for _, auth in reads)
 
@@ -116,10 +122,7 @@ def test_requests_name_the_tool_and_bill_the_quota_project_given(
     from orchestrator.version import VERSION
 
     origin, _, sent = recorder
-    plan = _plan(tmp_path, origin)
-    done = _run(tmp_path, origin, "plan", str(plan), "--trust-endpoint", origin,
-                "--project", "billing-project", "--skip-permission-check")
-    assert done.returncode == 0, done.stdout + done.stderr
+    _plan_trusting(tmp_path, origin, "--project", "billing-project")
     assert sent and all(h.get("x-goog-user-project") == "billing-project" for h in sent)
     assert all(f"provision/{VERSION}" in h["user-agent"].split() for h in sent)
 

@@ -625,8 +625,9 @@ def _serverless_neg(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
 
 @RULES.on_create("targetHttpsProxies", "regionTargetHttpsProxies")
 def _https_proxy(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
-    """"At least one SSL certificate must be specified. Currently, you may specify up to 15"
-    (TargetHttpsProxy.sslCertificates; C13, C15), unless Certificate Manager's are given."""
+    """Google: "At least one SSL certificate must be specified. Currently, you may specify up
+    to 15" (TargetHttpsProxy.sslCertificates; C13, C15), unless Certificate Manager's are
+    given."""
     if body.get("certificateManagerCertificates") or body.get("certificateMap"):
         return
     count = len(body.get("sslCertificates") or [])
