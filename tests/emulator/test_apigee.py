@@ -379,6 +379,34 @@ def test_instance_delete_takes_its_service_attachment(cloud: Cloud, org: dict) -
 # --- environments, groups and attachments ---------------------------------------------------
 
 
+def test_an_evaluation_organization_has_one_instance(cloud: Cloud) -> None:
+    """C54: only paid organizations expand to more regions."""
+    cloud.peered_network()
+    cloud.org(billingType="EVALUATION")
+    cloud.instance()
+    with pytest.raises(HttpError) as caught:
+        cloud.instance("eu2", "europe-west4")
+    assert caught.value.status_code == 400
+    assert "evaluation organizations have one instance" in error_of(caught.value)["message"]
+
+
+def test_a_hostname_belongs_to_one_environment_group(cloud: Cloud, org: dict) -> None:
+    """C57, on create and on patch; a group may keep its own hostnames when patched."""
+    groups = cloud.apigee.envgroups()
+    cloud.wait(groups.create(parent=ORG, body={"name": "g", "hostnames": ["a.example"]}).execute())
+    cloud.wait(groups.create(parent=ORG, body={"name": "h", "hostnames": ["b.example"]}).execute())
+    with pytest.raises(HttpError) as caught:
+        groups.create(parent=ORG, body={"name": "i", "hostnames": ["a.example"]}).execute()
+    assert caught.value.status_code == 400
+    assert "already used by environment group g" in error_of(caught.value)["message"]
+    with pytest.raises(HttpError) as caught:
+        groups.patch(name=f"{ORG}/envgroups/h", updateMask="hostnames",
+                     body={"hostnames": ["b.example", "a.example"]}).execute()
+    assert "already used by environment group g" in error_of(caught.value)["message"]
+    cloud.wait(groups.patch(name=f"{ORG}/envgroups/g", updateMask="hostnames",
+                            body={"hostnames": ["a.example", "c.example"]}).execute())
+
+
 def test_environments_groups_and_attachments(cloud: Cloud, org: dict) -> None:
     cloud.instance()
     env = cloud.environment()["response"]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 ORGS = "organizations"
 INSTANCES = "organizations.instances"
 ENVIRONMENTS = "organizations.environments"
+ENVGROUPS = "organizations.envgroups"
 ENVGROUP_ATTACHMENTS = "organizations.envgroups.attachments"
 INSTANCE_ATTACHMENTS = "organizations.instances.attachments"
 ENDPOINT_ATTACHMENTS = "organizations.endpointAttachments"
@@ -447,6 +448,13 @@ def create_instance(cloud: Cloud, call: Call) -> dict[str, Any]:
     if cloud.store.get("apigee", path) is not None:
         raise RULES.already_exists(path, coll)
     siblings = [r.body for r in cloud.store.children("apigee", call.path)]
+    if siblings and org.body.get("billingType") == "EVALUATION":
+        # Only paid organizations expand to more regions ("Expand an existing Apigee X paid
+        # organization to multiple regions", provisioning-req; C54).
+        raise errors.failed_precondition(
+            f"organization {org_name} is an evaluation organization and already has an "
+            "instance; evaluation organizations have one instance."
+        )
     if any(b.get("location") == location for b in siblings):
         raise errors.failed_precondition(
             f"organization {org_name} already has an instance in location {location}; there can "
@@ -559,6 +567,30 @@ def _environment_exists(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     attached = [r.body.get("environment") for r in cloud.store.children("apigee", call.path)]
     if env in attached:
         raise errors.already_exists(f'environment "{env}" is already attached to {call.path}')
+
+
+def _hostnames_free(cloud: Cloud, org: str, group: str, body: dict[str, Any]) -> None:
+    """A hostname belongs to one group: "The names assigned to an environment group must be
+    unique to that group: they can't be used by other environment groups"
+    (environmentgroups-working-with; C57)."""
+    for other in cloud.store.children("apigee", f"organizations/{org}/envgroups"):
+        name = other.path.rsplit("/", 1)[-1]
+        taken = set(other.body.get("hostnames") or ()) & set(body.get("hostnames") or ())
+        if name != group and taken:
+            raise errors.invalid(
+                f"hostname {sorted(taken)[0]} is already used by environment group {name}; a "
+                "hostname can belong to only one environment group."
+            )
+
+
+@RULES.on_create(ENVGROUPS)
+def _envgroup(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    _hostnames_free(cloud, _org_of(call), str(body.get("name") or ""), body)
+
+
+@RULES.on_update(ENVGROUPS)
+def _envgroup_patch(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any]) -> None:
+    _hostnames_free(cloud, _org_of(call), res.path.rsplit("/", 1)[-1], body)
 
 
 @RULES.on_create(ENVGROUP_ATTACHMENTS)

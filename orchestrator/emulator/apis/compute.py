@@ -617,10 +617,18 @@ SERVERLESS_TARGETS = ("cloudRun", "appEngine", "cloudFunction", "serverlessDeplo
 
 @RULES.on_create("networkEndpointGroups", "regionNetworkEndpointGroups")
 def _serverless_neg(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    if body.get("networkEndpointType") != "SERVERLESS":
+        return
     targets = [t for t in SERVERLESS_TARGETS if body.get(t)]
-    if body.get("networkEndpointType") == "SERVERLESS" and len(targets) > 1:
+    if len(targets) > 1:
         raise invalid_field(targets[1], "", f"Only one of {', '.join(SERVERLESS_TARGETS)} may "
                             "be set.")
+    # network "cannot be set for NEGs with networkEndpointType set to SERVERLESS", and
+    # defaultPort "must not be specified" (the NetworkEndpointGroup schema; C8).
+    for field in ("network", "defaultPort"):
+        if body.get(field):
+            raise invalid_field(field, str(body[field]), f"{field} cannot be set for a network "
+                                "endpoint group of type SERVERLESS.")
 
 
 @RULES.on_create("targetHttpsProxies", "regionTargetHttpsProxies")
