@@ -100,7 +100,7 @@ class Deployment:
         self._embedded: Any = None
         emulator_url = None
         if emulator == EMBEDDED:
-            from orchestrator.emulator import Emulator
+            from provision_emulator import Emulator
 
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._embedded = Emulator(

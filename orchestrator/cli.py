@@ -1060,7 +1060,7 @@ def emulator(
     ] = None,
 ) -> None:
     """Serve the local Google Cloud emulator in the foreground."""
-    from orchestrator.emulator import serve
+    from provision_emulator import serve
 
     grants: dict[str, list[str]] = {}
     for item in grant or []:

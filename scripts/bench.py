@@ -30,7 +30,7 @@ organization. For the no-op re-apply the reference is the slowest single read ch
 step's resource read once, alone, summed along the heaviest dependency path, each read costing
 its requests x 0.1 s plus the real time of its local work.
 
-Time: each scenario runs on its emulator's virtual clock (orchestrator/emulator/clock.py), every
+Time: each scenario runs on its emulator's virtual clock (provision_emulator/clock.py), every
 request costing Google's 0.1 s round trip in simulated time (the emulator's latency fault). The
 apply and destroy rows are simulated seconds: the schedule as it would unfold on Google, which
 the machine's load cannot change; the engine's own work (CPU, ledger fsyncs) stands the clock

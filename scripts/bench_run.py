@@ -24,8 +24,8 @@ from typing import Any
 import critical_path as cp
 
 import orchestrator
-from orchestrator.emulator import Emulator
 from orchestrator.engine.steps import kind_named, target_of
+from provision_emulator import Emulator
 
 COMPUTE_POLL = re.compile(r"^compute\.\w*Operations\.(wait|get)$")
 OTHER_POLL = re.compile(r"\.operations\.(wait|get)$|^dns\.changes\.get$")

@@ -2,7 +2,7 @@
 
 The ideal run has unlimited workers, free requests and no polling delay: a step starts the
 moment the steps it depends on have finished, and takes exactly the simulated duration the
-emulator gives its operations (`orchestrator.emulator.operations.duration`, i.e. the DURATIONS
+emulator gives its operations (`provision_emulator.operations.duration`, i.e. the DURATIONS
 table). Google's one-operation-at-a-time parents (an Apigee organization; a network's peering)
 are modelled as locks, named by the kind's own `serialize` template: a step that needs a busy
 lock queues for it, first come first served, file order breaking ties. Work that follows an
@@ -26,11 +26,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.emulator.operations import duration
 from orchestrator.engine.steps import kind_named, target_of
 from orchestrator.kinds.adapter import ComputeAdapter
 from orchestrator.kinds.aip import AipAdapter
 from orchestrator.kinds.base import Kind
+from provision_emulator.operations import duration
 
 # kind -> (operations of a create, readiness after it, operations of a delete), as emulator
 # "api.collection" keys. Empty: the call answers at once (a synchronous create, or a delete

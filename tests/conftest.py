@@ -1,6 +1,6 @@
 """Fixtures shared by every test folder.
 
-`emulator` is the local Google Cloud control plane (`orchestrator.emulator.Emulator`): one server
+`emulator` is the local Google Cloud control plane (`provision_emulator.Emulator`): one server
 for the whole session, reset (resources, operations, request log, faults) before each test.
 Point a client library at it with `client_options={"api_endpoint": f"{emulator.url}/{api}"}` and
 `AnonymousCredentials()` (google-api-python-client wants a trailing slash: `.../{api}/`), or give it
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import functools
 import re
 from typing import Any
 
-from orchestrator import discovery
+from google_facts import discovery
 from orchestrator.kinds.base import Kind
 
 LINEAGE_LABEL = "provision-lineage"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import permissions
+from google_facts import permissions
 from orchestrator.engine.steps import InvalidRequest, StepError, kind_named
 from orchestrator.gcp.errors import from_exception
 from orchestrator.gcp.iam import held_permissions

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from orchestrator import discovery
+from google_facts import discovery
 from orchestrator.gcp import trust
 from orchestrator.version import USER_AGENT
 

@@ -3,7 +3,7 @@ their meaning on an emulator.
 
 `WallClock` is real time (Google, or an emulator at a time scale: 0.001 makes a 10 s poll
 interval 10 ms). `SimulatedClock` is an emulator's virtual clock (see
-orchestrator/emulator/clock.py), on which simulated time moves only when every participant
+provision_emulator/clock.py), on which simulated time moves only when every participant
 waits. The engine therefore says when it works and when it waits:
 
 - `busy()`: this thread works (an engine command, its lease renewer);

@@ -181,7 +181,7 @@ def fixed_interval(poll: str) -> float | None:
 
 def operation_methods(api: str) -> tuple[str, str | None]:
     """The discovery ids of an API's operations.get and, where it has one, operations.wait."""
-    from orchestrator import discovery
+    from google_facts import discovery
 
     get_id = wait_id = None
     for m in discovery.methods(api):

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from google_facts import discovery
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import ApiError, from_exception
 from orchestrator.gcp.operations import OperationRef, invoke
 from orchestrator.kinds import proxy_bundle
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.base import MINUTE, Kind, NotReady
+
+# This kind's properties, which no Google API describes, in the discovery format, so that
+# plans are validated the same way as Google's resources.
+discovery.register_local("provision", Path(__file__).parents[1] / "schemas" / "provision.json")
 
 
 def _raise_for(response: Any) -> None:

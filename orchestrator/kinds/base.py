@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import permissions
+from google_facts import permissions
 
 if TYPE_CHECKING:
     from orchestrator.kinds.adapter import Adapter

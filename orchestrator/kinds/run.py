@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from orchestrator import discovery
+from google_facts import discovery
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
 from orchestrator.gcp.operations import OperationRef

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import discovery, kinds
+from google_facts import discovery
+from orchestrator import kinds
 from orchestrator.kinds.base import RFC1035, Kind
 from orchestrator.plan import refs
 from orchestrator.plan.errors import Diagnostic, did_you_mean

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator import discovery, kinds
+from google_facts import discovery
+from orchestrator import kinds
 from orchestrator.plan.structure import EXTENSION_PREFIX, SCOPE_FIELDS, PlanSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator import discovery
+from google_facts import discovery
 from orchestrator.kinds.base import Kind
 from orchestrator.plan.errors import did_you_mean
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from orchestrator import discovery
+from google_facts import discovery
 from orchestrator.gcp import trust
 from orchestrator.plan import refs
 from orchestrator.plan.checks import SCOPE_VALUE

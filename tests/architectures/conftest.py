@@ -13,8 +13,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
 import orchestrator
-from orchestrator import permissions
-from orchestrator.emulator import Emulator
+from google_facts import permissions
+from provision_emulator import Emulator
 
 
 @contextmanager

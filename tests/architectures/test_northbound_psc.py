@@ -13,7 +13,7 @@ from google.auth.credentials import AnonymousCredentials
 from googleapiclient import discovery
 
 import orchestrator
-from orchestrator.emulator import Emulator, operations
+from provision_emulator import Emulator, operations
 
 from .conftest import (
     applied,

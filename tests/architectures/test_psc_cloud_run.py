@@ -17,7 +17,7 @@ from google.cloud import compute_v1, dns, run_v2
 from googleapiclient import discovery
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import (
     applied,

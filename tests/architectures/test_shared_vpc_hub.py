@@ -11,7 +11,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from googleapiclient import discovery
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import (
     applied,

@@ -19,7 +19,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, dns
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import (
     applied,

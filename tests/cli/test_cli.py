@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import _normalise_argv, app
-from orchestrator.emulator import Emulator
 from orchestrator.ledger import LocalStore
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 

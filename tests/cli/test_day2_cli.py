@@ -11,8 +11,8 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from orchestrator.emulator import Emulator
 from orchestrator.engine.events import SCHEMA_VERSION
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 from ..engine.test_day2 import WITH_ADDRESS

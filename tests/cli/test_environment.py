@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.emulator import Emulator
 from orchestrator.ledger import files
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import jsonschema
 
-from orchestrator.emulator import Emulator
 from orchestrator.engine.events import SCHEMA_VERSION
 from orchestrator.plan import load_plan
+from provision_emulator import Emulator
 
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
 

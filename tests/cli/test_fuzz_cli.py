@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 

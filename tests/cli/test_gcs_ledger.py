@@ -15,10 +15,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 import orchestrator
-from orchestrator.emulator import Emulator
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import LocalBackend, SimulatedClock
 from orchestrator.ledger import Ledger, LocalStore, gcslock, open_store
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 import orchestrator
 from orchestrator import graph
 from orchestrator.cli import app
-from orchestrator.emulator import Emulator
 from orchestrator.plan import load_plan
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 

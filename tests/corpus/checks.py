@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import kinds
-from orchestrator.emulator.formats import project_number
 from orchestrator.engine.steps import scope_from_path
+from provision_emulator.formats import project_number
 
 _HTTP_STATUS = re.compile(r"^\d{3} ")
 _PROJECT = re.compile(r"projects/([a-z][a-z0-9-]+)")

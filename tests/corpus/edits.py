@@ -20,7 +20,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from orchestrator import discovery, kinds
+from google_facts import discovery
+from orchestrator import kinds
 
 PLANS = Path(__file__).parents[2] / "plans"
 _CIDR = re.compile(r"^\d+\.\d+\.\d+\.\d+/\d+$")

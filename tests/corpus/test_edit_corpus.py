@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .checks import Outcome, check
 from .edits import PLANS, Edit, dump, edits, load

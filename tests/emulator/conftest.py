@@ -10,7 +10,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, run_v2
 from googleapiclient import discovery as api_discovery
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 PROJECT = "proj-one"
 REGION = "us-central1"

@@ -20,7 +20,7 @@ from google.cloud import compute_v1
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import PROJECT, REGION, Compute
 

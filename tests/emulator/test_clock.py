@@ -10,10 +10,10 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from orchestrator.emulator import Emulator
-from orchestrator.emulator.clock import VirtualClock
 from orchestrator.gcp.clock import LocalBackend, RemoteBackend, SimulatedClock
 from orchestrator.gcp.credentials import EmulatorCredentials
+from provision_emulator import Emulator
+from provision_emulator.clock import VirtualClock
 
 START = 1_800_000_000.0
 

@@ -12,7 +12,7 @@ from google.api_core import exceptions
 from google.cloud import compute_v1
 from googleapiclient.errors import HttpError
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import PROJECT, REGION, Compute
 

@@ -13,7 +13,7 @@ from google.auth.credentials import AnonymousCredentials
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 P, R = "fidelity-project", "europe-west1"
 NET = f"projects/{P}/global/networks/n"

@@ -13,7 +13,7 @@ from google.cloud import dns
 from google.cloud import exceptions as cloud_exceptions
 from googleapiclient.errors import HttpError
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import PROJECT, Compute
 

@@ -4,7 +4,7 @@ of both architectures, run by a client nobody here wrote, checked as a user woul
 
 Skipped, saying why, only where gcloud is not installed. Each test runs against an emulator of
 its own, on the virtual clock: gcloud polls operations with plain reads, which the emulator
-answers when the operation ends (see orchestrator/emulator/server.py, _let_time_pass).
+answers when the operation ends (see provision_emulator/server.py, _let_time_pass).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from googleapiclient import discovery
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .gcloudkit import GCLOUD, Gcloud
 

@@ -12,7 +12,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import PROJECT, REGION
 from .test_apigee import FAST, ORG, Cloud

@@ -22,7 +22,7 @@ from google.iam.v1 import iam_policy_pb2, policy_pb2
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import PROJECT, REGION, Compute
 
@@ -139,7 +139,7 @@ def test_serve_in_the_foreground_keeps_its_cloud(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code = (
-        "from orchestrator.emulator import serve; "
+        "from provision_emulator import serve; "
         f"serve({port}, state_file={str(state)!r}, time_scale=0.001)"
     )
     server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -14,8 +14,8 @@ from google.cloud import storage
 from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaInMemoryUpload
 
-from orchestrator import discovery
-from orchestrator.emulator import Emulator
+from google_facts import discovery
+from provision_emulator import Emulator
 
 from .conftest import PROJECT
 

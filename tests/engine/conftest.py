@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 BASICS = """
 name: basics

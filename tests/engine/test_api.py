@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import BASICS
 

@@ -10,8 +10,8 @@ import pytest
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 
-from orchestrator.emulator import Emulator
 from orchestrator.gcp.clients import ClientFactory
+from provision_emulator import Emulator
 
 PROJECT = "clients-project"
 

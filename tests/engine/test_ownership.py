@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator.emulator import Emulator
 from orchestrator.ledger import LocalStore
+from provision_emulator import Emulator
 
 from .conftest import mutating
 

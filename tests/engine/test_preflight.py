@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from orchestrator import permissions
-from orchestrator.emulator import Emulator
+from google_facts import permissions
 from orchestrator.engine.preflight import MissingPermissions, covering_roles, roles_for
 from orchestrator.plan import load_plan
+from provision_emulator import Emulator
 
 from .conftest import BASICS
 

@@ -3,7 +3,7 @@ read reported without touching its record."""
 
 from __future__ import annotations
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 
 def test_refresh_reads_side_by_side(emulator: Emulator, deploy) -> None:

@@ -11,7 +11,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .conftest import BASICS, mutating
 from .test_apply import LONE_TUNNEL

@@ -3,7 +3,7 @@ found enabled, destroy leaves it enabled and says so, and apply, destroy, apply 
 
 from __future__ import annotations
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 PLAN = """
 name: shared

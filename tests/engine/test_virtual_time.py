@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 PLANS = Path(__file__).parents[2] / "plans"
 START = 1_800_000_000.0

@@ -13,8 +13,8 @@ from google.cloud import dns, run_v2
 from googleapiclient import discovery as api_discovery
 
 import orchestrator
-from orchestrator import discovery
-from orchestrator.emulator import Emulator
+from google_facts import discovery
+from provision_emulator import Emulator
 
 PROJECT = "backend-project"
 REGION = "europe-west1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import kinds, permissions
+from google_facts import permissions
+from orchestrator import kinds
 
 
 @pytest.mark.parametrize("name", kinds.names())

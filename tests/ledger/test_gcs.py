@@ -21,7 +21,6 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 import orchestrator
-from orchestrator.emulator import Emulator
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import LocalBackend, SimulatedClock
 from orchestrator.ledger import (
@@ -38,6 +37,7 @@ from orchestrator.ledger import (
 )
 from orchestrator.ledger.codec import encode
 from orchestrator.ledger.gcs import GcsStore
+from provision_emulator import Emulator
 
 from ..engine.conftest import BASICS
 from .conftest import sample_ledger

@@ -277,7 +277,8 @@ def test_import_loads_no_client_library():
     # `provision --help` must stay fast: loading a plan pulls in no Google client library.
     code = (
         "import sys, orchestrator.plan as p; p.load_plan('plans/network-basics.yaml');"
-        "print([m for m in sys.modules if m.startswith(('google', 'googleapiclient', 'grpc'))])"
+        "print([m for m in sys.modules if m == 'google' or "
+        "m.startswith(('google.', 'googleapiclient', 'grpc'))])"
     )
     from pathlib import Path
 

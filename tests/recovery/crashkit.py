@@ -17,8 +17,8 @@ from typing import Any, Literal, cast
 
 import orchestrator
 from orchestrator.api import Deployment
-from orchestrator.emulator import Emulator
 from orchestrator.kinds import registry
+from provision_emulator import Emulator
 
 PLANS = Path(__file__).parents[2] / "plans"
 # A resume comes right after the kill, at the same simulated moment, so it meets the killed run's

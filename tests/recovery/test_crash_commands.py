@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .crashkit import (
     DURATIONS,

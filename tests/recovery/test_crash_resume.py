@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 from .crashkit import DURATIONS, Killer, Point, cli, duplicate_members, inventory
 

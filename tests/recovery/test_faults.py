@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 PLANS = Path(__file__).parents[2] / "plans"
 # At 0.01 a millisecond of real client overhead is 0.1 simulated second, about a round trip

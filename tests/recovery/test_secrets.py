@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.emulator import Emulator
+from provision_emulator import Emulator
 
 PLANS = Path(__file__).parents[2] / "plans"
 KEY = PLANS / "demo-tls" / "api.internal.example.com.key"

@@ -1,0 +1,1 @@
+"""Google's side as the orchestrator reaches it: clients, credentials, retries, operations."""
