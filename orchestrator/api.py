@@ -225,6 +225,15 @@ class Deployment:
     def destroy(self) -> RunResult:
         return self._engine().destroy()
 
+    def verify(self) -> Any:
+        """Whether what the ledger holds carries traffic: each request path the architecture
+        builds, hop by hop, from live reads (a `verify.Report`; changes nothing)."""
+        from orchestrator.verify import verify
+
+        ledger = self.store.load()
+        name = self.plan.name if self.plan is not None else ledger.plan
+        return verify(name, ledger, self.clients, self.clock)
+
     def outputs(self) -> dict[str, dict[str, Any]]:
         ledger = self.store.load()
         return {

@@ -563,6 +563,10 @@ def apply(
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     skip_permission_check: SkipCheckOpt = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", metavar="",
+                           help="Then check that it carries traffic, as provision verify does.")
+    ] = False,
 ) -> None:
     """Create or update everything the plan declares; or do what a saved plan says."""
     from orchestrator.engine.saved_plan import is_saved_plan
@@ -570,6 +574,9 @@ def apply(
 
     if on_failure not in ("stop", "rollback"):
         raise _invalid(f"--on-failure {on_failure!r}: expected stop or rollback")
+    if verify and json_:
+        raise _invalid("--verify and --json do not mix (the events stream has one schema): "
+                       "run provision verify --json after the apply")
     saved = None
     if is_saved_plan(plan):
         if var or target or ledger:
@@ -588,7 +595,40 @@ def apply(
     _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
              on_failure=on_failure, lock_timeout=lock_timeout, targets=target,
              saved=saved.preview if saved else None,
-             check_permissions=not skip_permission_check)
+             check_permissions=not skip_permission_check, verify=verify)
+
+
+@app.command()
+def verify(
+    plan: PlanArg,
+    var: VarOpt = None,
+    emulator: EmulatorOpt = None,
+    ledger: LedgerOpt = None,
+    json_: Annotated[
+        bool, typer.Option("--json", metavar="", help="The report as versioned JSON on stdout.")
+    ] = False,
+    impersonate: ImpersonateOpt = None,
+    project: QuotaOpt = None,
+) -> None:
+    """Check that what the plan applied carries traffic: each request path, hop by hop, from
+    live reads (changes nothing). Exit 1 if a hop is broken."""
+    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
+                impersonate=impersonate, project=project)
+    with dep:
+        _require_ledger(dep.store, "verify")
+        report = _run(dep.verify)
+    _show_report(report, json_)
+
+
+def _show_report(report: Any, json_: bool) -> None:
+    if json_:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        from orchestrator.display import render_report
+
+        _console().print(render_report(report))
+    if not report.ok:
+        raise typer.Exit(FAILED)
 
 
 @app.command()
@@ -641,6 +681,7 @@ def _execute(
     targets: list[str] | None = None,
     saved: Any = None,
     check_permissions: bool = True,
+    verify: bool = False,
 ) -> None:
     from orchestrator.display import (
         LiveDisplay,
@@ -668,6 +709,8 @@ def _execute(
             preview = _run(dep.plan_changes)
             console.print(render_preview(preview))
             if not preview.has_changes:
+                if verify:
+                    _show_report(_run(dep.verify), json_=False)
                 return
             if not yes and sys.stdin.isatty() and not typer.confirm("Apply these changes?"):
                 raise typer.Exit(FAILED)
@@ -694,8 +737,11 @@ def _execute(
                 render_result(console, result.rollback, str(plan) if plan else None)
         if result.ok and command == "apply" and not json_:
             _print_outputs(console, result.outputs, order)
+        report = _run(dep.verify) if verify and result.ok else None
     if not result.ok:
         raise typer.Exit(FAILED)
+    if report is not None:
+        _show_report(report, json_=False)
 
 
 def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list[str]) -> None:

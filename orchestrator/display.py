@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from orchestrator.engine.events import Event
 from orchestrator.engine.results import Preview, RunResult
+from orchestrator.verify.report import Report
 
 SYMBOLS = {
     "create": ("+", "green"),
@@ -270,3 +272,36 @@ def render_result(console: Console, result: RunResult, plan_path: str | None) ->
     if result.command == "apply" and result.rollback is None:
         undo = "provision rollback" + (f" {plan_path}" if plan_path else "")
         console.print(f"Or undo what this apply changed: [bold]{undo}[/].", highlight=False)
+
+
+VERDICTS = {"ok": "green", "warning": "yellow", "broken": "red", "unknown": "magenta"}
+
+
+def render_report(report: Report) -> Group:
+    """`provision verify`: a table per request path (hop, status, step, evidence and, for a
+    broken hop, the fix), then the counts."""
+    parts: list[Any] = []
+    for path in report.paths:
+        colour = VERDICTS[path.status]
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      title=f"[{colour}]{path.status}[/]  {path.name}  {path.request}",
+                      title_justify="left")
+        table.add_column("hop", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("step", overflow="fold")
+        table.add_column("evidence", overflow="fold", ratio=1)
+        for hop in path.hops:
+            text = Text(hop.evidence)
+            if hop.fix:
+                text.append(f"\nfix: {hop.fix}", style="bold")
+            table.add_row(hop.name, Text(hop.status, style=VERDICTS[hop.status]),
+                          hop.step or "", text)
+        parts.append(table)
+    counts = report.counts()
+    if not report.paths:
+        parts.append(Text("No request paths to verify: the ledger holds no API proxy with "
+                          "targets.", style="yellow"))
+    hops = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    parts.append(Text(f"{plural(len(report.paths), 'path')}: {report.status} ({hops or 'no hops'})",
+                      style=VERDICTS[report.status]))
+    return Group(*parts)

@@ -117,7 +117,9 @@ def test_deployed_proxy_mints_id_tokens_for_the_custom_audience_with_the_service
     assert audience is not None
     assert policy.findtext("AssignVariable/Name") == audience.get("ref")
     assert policy.findtext("AssignVariable/Value") == f"https://{DOMAIN}/orders"
-    assert target.findtext("HTTPTargetConnection/URL") == f"https://{DOMAIN}/orders"
+    # No path: Apigee appends the suffix (/orders/...), which the URL mask routes by.
+    assert target.findtext("HTTPTargetConnection/URL") == f"https://{DOMAIN}"
+    assert target.findtext("HTTPTargetConnection/SSLInfo/Enforce") == "false"
 
 
 def test_apigee_organization_never_ran_two_operations_at_once(cloud) -> None:

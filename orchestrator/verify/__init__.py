@@ -1,0 +1,33 @@
+"""`verify`: whether an applied architecture carries traffic, hop by hop, from live reads.
+
+The request paths are derived from the ledger (what the plan made) and the live resources
+(what is deployed), not declared for verification; each pattern module walks its own:
+
+- `psc_southbound`: Apigee → endpoint attachment → service attachment → internal Application
+  Load Balancer → serverless NEG → Cloud Run (architecture A).
+
+Nothing is written: verify only reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.ledger import Ledger
+from orchestrator.verify import psc_southbound
+from orchestrator.verify.context import Context
+from orchestrator.verify.live import Live
+from orchestrator.verify.report import FORMAT_VERSION, Hop, Report, RequestPath
+
+PATTERNS = (psc_southbound,)
+
+
+def verify(plan_name: str, ledger: Ledger, clients: Any, clock: Any) -> Report:
+    ctx = Context(Live(clients, clock), ledger)
+    report = Report(plan_name)
+    for pattern in PATTERNS:
+        report.paths.extend(pattern.paths(ctx))
+    return report
+
+
+__all__ = ["FORMAT_VERSION", "Hop", "Report", "RequestPath", "verify"]

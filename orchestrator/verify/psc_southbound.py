@@ -1,0 +1,552 @@
+"""Architecture A's southbound paths: for each target of each API proxy the plan deploys, the
+request from the Apigee runtime to the Cloud Run service, hop by hop, from live reads.
+
+    deployment → dns → endpoint-attachment → service-attachment → forwarding-rule → tls
+    → url-map → backend-service → serverless-neg → ingress, invoker, audience → path
+
+The paths come from what is deployed (the proxy's live bundle: its targets' URLs, audiences and
+TLS settings), not from anything declared for verification. Google's rules each hop applies are
+cited where they are checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator import kinds
+from orchestrator.engine.steps import target_of
+from orchestrator.ledger import ResourceRecord
+from orchestrator.verify import routing, tls
+from orchestrator.verify.context import Context
+from orchestrator.verify.live import Unreadable, compute_path, last
+from orchestrator.verify.report import Hop, RequestPath
+from orchestrator.verify.resolve import fqdn, network_path, resolve
+
+PATTERN = "psc-southbound"
+
+# Cloud Run's ingress settings that admit an internal Application Load Balancer's requests:
+# all three do ("Internal: ... Requests from internal Application Load Balancers",
+# https://cloud.google.com/run/docs/securing/ingress#settings).
+ADMITS_INTERNAL_LB = ("INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY",
+                      "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
+
+# Roles that grant run.routes.invoke (https://cloud.google.com/run/docs/reference/iam/roles).
+INVOKER_ROLES = ("roles/run.invoker", "roles/run.servicesInvoker", "roles/run.admin",
+                 "roles/run.developer", "roles/owner", "roles/editor")
+EVERYONE = ("allUsers", "allAuthenticatedUsers")
+
+SERVICE_NETWORKING = "services/servicenetworking.googleapis.com"
+
+
+@dataclass
+class Request:
+    """What one proxy target sends: Apigee appends the request's path suffix (what follows the
+    proxy's base path) to the target URL's path; a target routed by a path prefix gets suffixes
+    that begin with it."""
+
+    proxy_step: str
+    organization: str
+    target: str
+    url: str
+    audience: str
+    service_account: str
+    ssl: dict[str, Any]
+    prefix: str
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def base(self) -> str:
+        return urlsplit(self.url).path.rstrip("/")
+
+    @property
+    def path(self) -> str:
+        """The path the load balancer sees for this target's requests (their common start)."""
+        return f"{self.base}{self.prefix}/" if self.prefix else f"{self.base}/"
+
+
+@dataclass
+class Walk:
+    """One path's walk: what each hop found that the next ones need."""
+
+    ctx: Context
+    req: Request
+    found: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[Walk], Hop]
+
+
+def paths(ctx: Context) -> list[RequestPath]:
+    out = []
+    kind = kinds.get("apigee.api_proxy")
+    assert kind is not None
+    for rec in ctx.records(kind.name):
+        name = f"{rec.step_id} ({last(rec.path)})"
+        try:
+            proxy = ctx.live.kind(kind, target_of(kind, rec.path, rec.spec))
+        except Unreadable as exc:
+            out.append(RequestPath(PATTERN, name, hops=[Hop("deployment", "unknown", str(exc),
+                                                            rec.step_id)]))
+            continue
+        if proxy is None:
+            out.append(RequestPath(PATTERN, name, hops=[Hop(
+                "deployment", "broken", f"{rec.path} is not there", rec.step_id,
+                f"run provision apply to make it again (step {rec.step_id})")]))
+            continue
+        for target in proxy.get("targets", []):
+            out.append(_walk(ctx, rec, proxy, target))
+    return out
+
+
+def _walk(ctx: Context, rec: ResourceRecord, proxy: dict[str, Any],
+          target: dict[str, Any]) -> RequestPath:
+    req = Request(
+        proxy_step=rec.step_id,
+        organization=rec.path.split("/")[1],
+        target=target["name"],
+        url=target.get("url", ""),
+        audience=target.get("audience", ""),
+        service_account=proxy.get("serviceAccount", ""),
+        ssl=target.get("sslInfo", {}),
+        prefix=(target.get("pathPrefix") or "").rstrip("/"),
+    )
+    walk = Walk(ctx, req)
+    path = RequestPath(PATTERN, f"{last(rec.path)} → {req.target}",
+                       request=f"{req.scheme}://{req.host}{req.path}…")
+    walk.found["proxy"] = proxy
+    for name, needs, check in HOPS:
+        missing = next((n for n in needs if walk.found.get(n) is None), None)
+        if missing is not None:
+            path.hops.append(Hop(name, "unknown", f"not reached: no {missing} to follow "
+                                 "(see the hops before)"))
+            continue
+        try:
+            path.hops.append(check(walk))
+        except Unreadable as exc:
+            path.hops.append(Hop(name, "unknown", str(exc)))
+        except routing.NotFollowed as exc:
+            path.hops.append(Hop(name, "unknown", str(exc)))
+    return path
+
+
+# --- the hops -------------------------------------------------------------------------------
+
+
+def _deployment(w: Walk) -> Hop:
+    proxy, step = w.found["proxy"], w.req.proxy_step
+    where = (f"revision {proxy.get('revision')} in environment {proxy.get('environment')}, "
+             f"state {proxy.get('state') or 'NOT_DEPLOYED'}")
+    if proxy.get("state") == "PROGRESSING":
+        return Hop("deployment", "unknown", f"{where}: still deploying; verify again once it is "
+                   "READY", step)
+    if proxy.get("state") != "READY":
+        return Hop("deployment", "broken", where, step,
+                   "the proxy must be deployed: see the deployment's errors in Apigee")
+    if not w.req.service_account:
+        return Hop("deployment", "broken", f"{where}, deployed without a service account: "
+                   "Apigee cannot mint the target's Google ID token", step,
+                   "deploy the proxy with serviceAccount set")
+    return Hop("deployment", "ok", f"{where}, as {w.req.service_account}", step)
+
+
+def _dns(w: Walk) -> Hop:
+    ctx, req = w.ctx, w.req
+    live = ctx.live
+    org = live.get("apigee.organizations.get", name=f"organizations/{req.organization}")
+    if org is None:
+        return Hop("dns", "broken", f"organization {req.organization} is not there")
+    if org.get("disableVpcPeering"):
+        raise Unreadable(f"organization {req.organization} has no VPC peering: its targets "
+                         "resolve through Apigee's DNS zones, which this check does not read")
+    network = network_path(org.get("authorizedNetwork", ""), org.get("projectId", ""))
+    host = fqdn(req.host)
+    # Apigee's runtime asks its own resolver, which sends to the consumer network's Cloud DNS
+    # only the domains peered through Service Networking
+    # (https://cloud.google.com/vpc/docs/configure-private-services-access#dns-peering).
+    net_project, net_name = network.split("/")[1], last(network)
+    number = live.get("cloudresourcemanager.projects.get", name=f"projects/{net_project}")
+    numbered = (number or {}).get("name", f"projects/{net_project}").split("/", 1)[1]
+    peered = live.items(
+        "servicenetworking.services.projects.global.networks.peeredDnsDomains.list",
+        "peeredDnsDomains",
+        parent=f"{SERVICE_NETWORKING}/projects/{numbered}/global/networks/{net_name}",
+    )
+    covering = [d for d in peered
+                if host == fqdn(d["dnsSuffix"]) or host.endswith("." + fqdn(d["dnsSuffix"]))]
+    if not covering:
+        steps = ctx.steps_under("", "servicenetworking.peered_dns_domain")
+        listed = ", ".join(fqdn(d["dnsSuffix"]) for d in peered) or "none"
+        return Hop(
+            "dns", "broken",
+            f"Apigee resolves {host} outside {network}: no peered DNS domain covers it "
+            f"(peered: {listed}), so the private zones there are never asked",
+            steps[0] if len(steps) == 1 else None,
+            f"peer the domain of {host} with Service Networking on {network} (a "
+            "servicenetworking.peered_dns_domain step whose dnsSuffix ends the hostname)",
+        )
+    answer = resolve(live, ctx.projects(net_project), network, host)
+    zone_step = None
+    if answer.zones or answer.hidden:
+        project, zone = answer.zones[-1] if answer.zones else answer.hidden[0]
+        zone_step = ctx.step_at(f"projects/{project}/managedZones/{zone['name']}")
+    if answer.problem:
+        return Hop("dns", "broken", answer.problem, zone_step,
+                   f"make {host} resolve, in a private zone visible to {network}, to the "
+                   "endpoint attachment's host")
+    attachments = live.items("apigee.organizations.endpointAttachments.list",
+                             "endpointAttachments", parent=f"organizations/{req.organization}")
+    match = next((a for a in attachments if a.get("host") in answer.addresses), None)
+    record_step = None
+    if answer.records:
+        project, zone_name, record = answer.records[-1]
+        record_step = ctx.step_at(f"projects/{project}/managedZones/{zone_name}/rrsets/"
+                                  f"{record['name']}/{record['type']}")
+    how = " → ".join([*answer.followed, f"{', '.join(answer.addresses)}"])
+    if match is None:
+        hosts = ", ".join(f"{last(a['name'])}: {a.get('host')}" for a in attachments) or "none"
+        attachment_steps = ctx.steps_under("", "apigee.endpoint_attachment")
+        hint = f"${{{attachment_steps[0]}.host}}" if len(attachment_steps) == 1 else (
+            "the endpoint attachment's host")
+        return Hop("dns", "broken",
+                   f"{host} resolves in {network} to {how}, which is no endpoint attachment's "
+                   f"address (endpoint attachments: {hosts})",
+                   record_step or zone_step, f"point the record at {hint}")
+    w.found["attachment"] = match
+    return Hop("dns", "ok",
+               f"{host} → {how} in {network} (peered domain {fqdn(covering[0]['dnsSuffix'])}), "
+               f"endpoint attachment {last(match['name'])}", record_step)
+
+
+def _endpoint_attachment(w: Walk) -> Hop:
+    ctx, attachment = w.ctx, w.found["attachment"]
+    step = ctx.step_at(attachment["name"])
+    sa_link = attachment.get("serviceAttachment", "")
+    sa_step = ctx.step_at(sa_link)
+    state = attachment.get("connectionState", "")
+    evidence = (f"{last(attachment['name'])}: state {attachment.get('state')}, connectionState "
+                f"{state}, location {attachment.get('location')}, service attachment "
+                f"{compute_path(sa_link)}")
+    instances = ctx.live.items("apigee.organizations.instances.list", "instances",
+                               parent=f"organizations/{w.req.organization}")
+    regions = sorted({i.get("location") for i in instances})
+    if attachment.get("location") not in regions:
+        # "the service attachment and the Apigee instance must be in the same region"
+        # (Apigee's southbound PSC playbook, cause 1).
+        return Hop("endpoint-attachment", "broken",
+                   f"{evidence}; the organization's instances are in {', '.join(regions)}",
+                   step, "create the endpoint attachment in the instance's region")
+    if state in ("PENDING", "REJECTED", "CLOSED", "NEEDS_ATTENTION", "FROZEN", "UNAVAILABLE"):
+        org = ctx.live.get("apigee.organizations.get",
+                           name=f"organizations/{w.req.organization}") or {}
+        return Hop("endpoint-attachment", "broken", evidence, sa_step or step,
+                   f"accept Apigee's tenant project {org.get('apigeeProjectId')} in the "
+                   "service attachment's consumerAcceptLists")
+    service_attachment = ctx.live.compute(sa_link)
+    if service_attachment is None:
+        return Hop("endpoint-attachment", "broken",
+                   f"{evidence}, which is not there", sa_step or step,
+                   "point the endpoint attachment at a service attachment that exists")
+    w.found["service_attachment"] = service_attachment
+    if state == "ACCEPTED_LIMITED_CAPACITY":
+        return Hop("endpoint-attachment", "warning",
+                   f"{evidence}: accepted, but the producer's connection limit is reached",
+                   sa_step, "raise the consumer accept list's connectionLimit")
+    if state != "ACCEPTED":
+        return Hop("endpoint-attachment", "unknown", f"{evidence}: not yet connected", step)
+    return Hop("endpoint-attachment", "ok", evidence, step)
+
+
+def _service_attachment(w: Walk) -> Hop:
+    ctx, sa = w.ctx, w.found["service_attachment"]
+    step = ctx.step_at(sa["selfLink"])
+    nat = [compute_path(s) for s in sa.get("natSubnets", [])]
+    evidence = (f"{sa['name']}: targets {compute_path(sa.get('targetService', ''))}, NAT "
+                f"subnets {', '.join(last(s) for s in nat) or 'none'}")
+    if not nat:
+        return Hop("service-attachment", "broken", evidence, step,
+                   "give the service attachment a PRIVATE_SERVICE_CONNECT subnet")
+    rule = ctx.live.compute(sa.get("targetService", ""))
+    if rule is None:
+        return Hop("service-attachment", "broken", f"{evidence}, which is not there", step,
+                   "point targetService at the load balancer's forwarding rule")
+    w.found["forwarding_rule"] = rule
+    return Hop("service-attachment", "ok", evidence, step)
+
+
+def _forwarding_rule(w: Walk) -> Hop:
+    ctx, rule, req = w.ctx, w.found["forwarding_rule"], w.req
+    step = ctx.step_at(rule["selfLink"])
+    scheme = rule.get("loadBalancingScheme", "")
+    ports = rule.get("portRange") or ",".join(rule.get("ports", [])) or "all"
+    evidence = (f"{rule['name']}: {scheme}, {rule.get('IPAddress')}:{ports}, target "
+                f"{last(rule.get('target', ''))}")
+    if scheme != "INTERNAL_MANAGED":
+        raise Unreadable(f"{evidence}: only internal Application Load Balancers "
+                         "(INTERNAL_MANAGED) are followed")
+    if not _port_in(req.port, rule):
+        return Hop("forwarding-rule", "broken", f"{evidence}; the target calls port {req.port}",
+                   step, f"serve port {req.port}, or call the port the rule serves")
+    target = rule.get("target", "")
+    wants = "targetHttpsProxies" if req.scheme == "https" else "targetHttpProxies"
+    if f"/{wants}/" not in target:
+        return Hop("forwarding-rule", "broken",
+                   f"{evidence}; the target calls {req.scheme}://, which needs a {wants[:-3]}y",
+                   step, f"point the rule at a {wants[:-3]}y, or call it with the scheme it serves")
+    # "An active proxy-only subnet is required in the region and network of an internal
+    # Application Load Balancer" (https://cloud.google.com/load-balancing/docs/proxy-only-subnets).
+    region, network = last(rule.get("region", "")), compute_path(rule.get("network", ""))
+    subnets = ctx.live.items("compute.subnetworks.list", "items",
+                             project=step_project(rule), region=region)
+    proxy_only = [s for s in subnets if s.get("purpose") == "REGIONAL_MANAGED_PROXY"
+                  and s.get("role", "ACTIVE") == "ACTIVE"
+                  and compute_path(s.get("network", "")) == network]
+    if not proxy_only:
+        return Hop("forwarding-rule", "broken",
+                   f"{evidence}; no active proxy-only subnet in {network}, {region}", step,
+                   "add a REGIONAL_MANAGED_PROXY subnet with role ACTIVE to the network")
+    proxy = ctx.live.compute(target)
+    if proxy is None:
+        return Hop("forwarding-rule", "broken", f"{evidence}, which is not there", step,
+                   "point the rule at the target proxy")
+    w.found["target_proxy"] = proxy
+    return Hop("forwarding-rule", "ok",
+               f"{evidence}; proxy-only subnet {proxy_only[0]['name']}", step)
+
+
+def step_project(resource: dict[str, Any]) -> str:
+    return compute_path(resource["selfLink"]).split("/")[1]
+
+
+def _port_in(port: int, rule: dict[str, Any]) -> bool:
+    if rule.get("allPorts"):
+        return True
+    if rule.get("ports"):
+        return str(port) in rule["ports"]
+    low, _, high = (rule.get("portRange") or "").partition("-")
+    return bool(low) and int(low) <= port <= int(high or low)
+
+
+def _tls(w: Walk) -> Hop:
+    ctx, req, proxy = w.ctx, w.req, w.found["target_proxy"]
+    if req.scheme != "https":
+        return Hop("tls", "warning", f"the target calls {req.url} in plain HTTP",
+                   req.proxy_step, "call the load balancer over HTTPS")
+    if proxy.get("certificateManagerCertificates") or proxy.get("certificateMap"):
+        raise Unreadable(f"{proxy['name']} serves Certificate Manager certificates, which "
+                         "this check does not read")
+    certs = []
+    for link in proxy.get("sslCertificates", []):
+        cert = ctx.live.compute(link)
+        if cert is not None and cert.get("certificate"):
+            certs.append((link, tls.parse(cert["certificate"],
+                                          cert.get("subjectAlternativeNames"))))
+    if not certs:
+        raise Unreadable(f"{proxy['name']}'s certificates could not be read")
+    link, cert = next(((lk, c) for lk, c in certs if c.covers(req.host)), certs[0])
+    cert_step = ctx.step_at(link)
+    names = ", ".join(cert.names)
+    evidence = (f"{last(link)} names {names}, issued by {cert.issuer}"
+                f"{' (self-signed)' if cert.self_signed else ''}")
+    ssl = req.ssl
+    if not ssl.get("enforce", True) or ssl.get("ignoreValidationErrors"):
+        covered = "covers" if cert.covers(req.host) else "does not cover"
+        return Hop("tls", "warning",
+                   f"{evidence}; it {covered} {req.host}, and the target does not enforce TLS "
+                   "(SSLInfo Enforce false): the load balancer's identity is not verified",
+                   req.proxy_step,
+                   "enforce TLS in the target's sslInfo, with a truststore holding the issuer")
+    # With Enforce, Apigee refuses self-signed certificates, hostname mismatches and untrusted
+    # roots (https://cloud.google.com/apigee/docs/api-platform/system-administration/options-configuring-tls).
+    if not cert.covers(req.host):
+        return Hop("tls", "broken", f"{evidence}; the target calls {req.host}", cert_step,
+                   f"serve a certificate whose names cover {req.host}")
+    if ssl.get("trustStore"):
+        raise Unreadable(f"{evidence}; the target trusts truststore {ssl['trustStore']}, "
+                         "whose certificates this check does not read")
+    if cert.self_signed:
+        return Hop("tls", "broken",
+                   f"{evidence}; the target enforces TLS with no truststore, so Apigee trusts "
+                   "only public certificate authorities, and refuses this one", req.proxy_step,
+                   "name a truststore that holds the certificate in the target's sslInfo, or "
+                   "serve one issued by a public certificate authority")
+    return Hop("tls", "warning",
+               f"{evidence}; with no truststore, Apigee trusts it only if {cert.issuer} chains "
+               "to a public certificate authority", req.proxy_step,
+               "name a truststore holding the issuer in the target's sslInfo")
+
+
+def _url_map(w: Walk) -> Hop:
+    ctx, req, proxy = w.ctx, w.req, w.found["target_proxy"]
+    url_map = ctx.live.compute(proxy.get("urlMap", ""))
+    proxy_step = ctx.step_at(proxy["selfLink"])
+    if url_map is None:
+        return Hop("url-map", "broken", f"{proxy['name']}'s URL map is not there", proxy_step,
+                   "point the target proxy at the URL map")
+    step = ctx.step_at(url_map["selfLink"])
+    service, evidence = routing.route(url_map, req.host, req.path)
+    if service is None:
+        return Hop("url-map", "broken", evidence, step,
+                   f"route {req.host}{req.path} to the serverless backend service")
+    backend = ctx.live.compute(service)
+    if backend is None:
+        return Hop("url-map", "broken", f"{evidence}: {compute_path(service)}, which is not "
+                   "there", step, "route to a backend service that exists")
+    w.found["backend_service"] = backend
+    return Hop("url-map", "ok", f"{evidence}: {backend['name']}", step)
+
+
+def _backend_service(w: Walk) -> Hop:
+    ctx, backend = w.ctx, w.found["backend_service"]
+    step = ctx.step_at(backend["selfLink"])
+    groups = [b.get("group", "") for b in backend.get("backends", [])]
+    if not groups:
+        return Hop("backend-service", "broken", f"{backend['name']} has no backends", step,
+                   "add the serverless NEG as a backend")
+    for group in groups:
+        neg = ctx.live.compute(group)
+        if neg is not None and neg.get("networkEndpointType") == "SERVERLESS":
+            w.found["neg"] = neg
+            return Hop("backend-service", "ok",
+                       f"{backend['name']} ({backend.get('protocol')}) → serverless NEG "
+                       f"{neg['name']}", step)
+    raise Unreadable(f"{backend['name']}'s backends are not serverless NEGs "
+                     f"({', '.join(last(g) for g in groups)}): only those are followed")
+
+
+def _serverless_neg(w: Walk) -> Hop:
+    ctx, req, neg = w.ctx, w.req, w.found["neg"]
+    step = ctx.step_at(neg["selfLink"])
+    run = neg.get("cloudRun")
+    if not run:
+        raise Unreadable(f"{neg['name']} does not send to Cloud Run: not followed")
+    mask = run.get("urlMask", "")
+    service = run.get("service") or routing.url_mask_service(mask, req.host, req.path)
+    how = f"service {run['service']}" if run.get("service") else f"URL mask {mask}"
+    if not service:
+        return Hop("serverless-neg", "broken",
+                   f"{neg['name']}'s {how} does not match {req.host}{req.path}", step,
+                   f"make the URL mask match {req.host}{req.path}")
+    project, region = step_project(neg), last(neg.get("region", ""))
+    name = f"projects/{project}/locations/{region}/services/{service}"
+    found = ctx.live.get("run.projects.locations.services.get", name=name)
+    if found is None:
+        return Hop("serverless-neg", "broken",
+                   f"{neg['name']}'s {how} sends {req.host}{req.path} to Cloud Run service "
+                   f"{service}, which is not in {project}, {region}", step,
+                   "make the URL mask's <service> fall on the service's name")
+    w.found["service"] = found
+    return Hop("serverless-neg", "ok",
+               f"{neg['name']}'s {how} sends {req.host}{req.path} to {name}", step)
+
+
+def _ingress(w: Walk) -> Hop:
+    service = w.found["service"]
+    step = w.ctx.step_at(service["name"])
+    ingress = service.get("ingress", "INGRESS_TRAFFIC_ALL")
+    if ingress not in ADMITS_INTERNAL_LB:
+        raise Unreadable(f"{last(service['name'])}: ingress {ingress} is not one this check "
+                         "knows")
+    return Hop("ingress", "ok",
+               f"{last(service['name'])}: ingress {ingress} admits internal Application Load "
+               "Balancers", step)
+
+
+def _invoker(w: Walk) -> Hop:
+    ctx, req, service = w.ctx, w.req, w.found["service"]
+    name = service["name"]
+    member = f"serviceAccount:{req.service_account}"
+    if not req.service_account:
+        raise Unreadable("the proxy is deployed without a service account (see deployment)")
+    policy = ctx.live.get("run.projects.locations.services.getIamPolicy", resource=name) or {}
+    holders = _holders(policy)
+    if member in holders or any(e in holders for e in EVERYONE):
+        return Hop("invoker", "ok", f"{member} may invoke {last(name)} ({holders[member]})"
+                   if member in holders else f"{last(name)} admits {', '.join(EVERYONE)}",
+                   ctx.step_at(name))
+    project = name.split("/")[1]
+    project_policy = ctx.live.get("cloudresourcemanager.projects.getIamPolicy",
+                                  resource=f"projects/{project}", body={}) or {}
+    if member in _holders(project_policy):
+        return Hop("invoker", "ok", f"{member} holds {_holders(project_policy)[member]} on "
+                   f"project {project}")
+    granted = sorted(m for m in holders)
+    steps = ctx.steps_under(name + "/iam/", "run.service_iam_member")
+    return Hop("invoker", "broken",
+               f"{last(name)} lets {', '.join(granted) or 'nobody'} invoke it (and project "
+               f"{project}, nobody more); the proxy's tokens are minted for {member}",
+               steps[0] if steps else ctx.step_at(name),
+               f"grant roles/run.invoker on {last(name)} to {member}")
+
+
+def _holders(policy: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for binding in policy.get("bindings", []):
+        if binding.get("role") in INVOKER_ROLES and not binding.get("condition"):
+            for member in binding.get("members", []):
+                out.setdefault(member, binding["role"])
+    return out
+
+
+def _audience(w: Walk) -> Hop:
+    req, service = w.req, w.found["service"]
+    # Cloud Run accepts a token whose audience is the service's URL or one of its custom
+    # audiences (https://cloud.google.com/run/docs/configuring/custom-audiences).
+    accepted = [u for u in [service.get("uri"), *service.get("urls", []),
+                            *service.get("customAudiences", [])] if u]
+    if req.audience in accepted or req.audience.rstrip("/") in accepted:
+        return Hop("audience", "ok",
+                   f"the token's audience {req.audience} is one {last(service['name'])} accepts",
+                   req.proxy_step)
+    return Hop("audience", "broken",
+               f"the target's token audience is {req.audience or 'not set'}; "
+               f"{last(service['name'])} accepts {', '.join(accepted)}: Cloud Run answers 401",
+               req.proxy_step, f"set the target's audience to one of {', '.join(accepted)}")
+
+
+def _path(w: Walk) -> Hop:
+    req = w.req
+    base = [s for s in req.base.split("/") if s]
+    prefix = [s for s in req.prefix.split("/") if s]
+    received = f"{req.base}{req.prefix}/…"
+    if prefix and base[-len(prefix):] == prefix:
+        kept = "/" + "/".join(base[: -len(prefix)]) if len(base) > len(prefix) else ""
+        return Hop("path", "broken",
+                   f"the proxy sends {req.prefix}/… to this target and Apigee appends it to "
+                   f"the target URL's path {req.base}: the service receives {received}",
+                   req.proxy_step,
+                   f"drop {req.prefix} from the target's url (https://{req.host}{kept})")
+    return Hop("path", "ok", f"the service receives {received} (a URL mask passes the path on "
+               "unchanged)", req.proxy_step)
+
+
+# (hop, what it needs from the hops before, check)
+HOPS: tuple[tuple[str, tuple[str, ...], Check], ...] = (
+    ("deployment", (), _deployment),
+    ("dns", (), _dns),
+    ("endpoint-attachment", ("attachment",), _endpoint_attachment),
+    ("service-attachment", ("service_attachment",), _service_attachment),
+    ("forwarding-rule", ("forwarding_rule",), _forwarding_rule),
+    ("tls", ("target_proxy",), _tls),
+    ("url-map", ("target_proxy",), _url_map),
+    ("backend-service", ("backend_service",), _backend_service),
+    ("serverless-neg", ("neg",), _serverless_neg),
+    ("ingress", ("service",), _ingress),
+    ("invoker", ("service",), _invoker),
+    ("audience", ("service",), _audience),
+    ("path", (), _path),
+)

@@ -1,0 +1,49 @@
+"""What a load balancer's certificate says about TLS to it: the names it covers and who issued
+it, read from the certificate Google returns (its PEM; `subjectAlternativeNames` where
+Compute sets it).
+
+Names match as in RFC 6125: exactly, case aside, or by a `*` standing for one whole leftmost
+label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+
+@dataclass(frozen=True)
+class Certificate:
+    names: tuple[str, ...]
+    subject: str
+    issuer: str
+
+    @property
+    def self_signed(self) -> bool:
+        return self.subject == self.issuer
+
+    def covers(self, host: str) -> bool:
+        return any(name_matches(n, host) for n in self.names)
+
+
+def parse(pem: str, names: list[str] | None = None) -> Certificate:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    found = list(names or [])
+    if not found:
+        try:
+            ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+            found = ext.value.get_values_for_type(x509.DNSName)
+        except x509.ExtensionNotFound:
+            found = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+                     if isinstance(a.value, str)]
+    return Certificate(tuple(found), cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
+
+
+def name_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == host

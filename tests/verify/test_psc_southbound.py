@@ -1,0 +1,173 @@
+"""`provision verify` on architecture A: every reference plan verifies with no broken hop, and
+in each variant Google accepts but where traffic cannot flow, exactly one hop is broken and
+verify names it and the step to change."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import orchestrator
+from provision_emulator import Emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANS = ROOT / "plans"
+HOPS = ["deployment", "dns", "endpoint-attachment", "service-attachment", "forwarding-rule",
+        "tls", "url-map", "backend-service", "serverless-neg", "ingress", "invoker",
+        "audience", "path"]
+
+
+def applied_report(plan: Path, tmp_path: Path, **options: Any) -> Any:
+    with Emulator() as emu:
+        dep = orchestrator.load(plan, emulator=emu, state_dir=tmp_path / ".provision",
+                                **options)
+        with dep:
+            result = dep.apply()
+            assert result.ok, [(f.step, f.message) for f in result.failures]
+            before = len(emu.requests())
+            report = dep.verify()
+            assert [r["method"] for r in emu.requests()[before:] if r["mutating"]] == []
+    return report
+
+
+def variant(tmp_path: Path, plan: str, edits: list[tuple[str, str]]) -> Path:
+    """The reference plan with `edits` (old, new) made to its text, beside its certificates."""
+    text = (PLANS / plan).read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    shutil.copytree(PLANS / "demo-tls", tmp_path / "demo-tls")
+    out = tmp_path / plan
+    out.write_text(text)
+    return out
+
+
+@pytest.mark.parametrize("plan", ["psc-cloud-run.yaml", "psc-cloud-run-multi-project.yaml"])
+def test_a_reference_plan_verifies_with_no_broken_hop(plan: str, tmp_path: Path) -> None:
+    report = applied_report(PLANS / plan, tmp_path)
+    assert report.ok and report.paths
+    targets = 3 if plan == "psc-cloud-run.yaml" else 4
+    assert len(report.paths) == targets
+    for path in report.paths:
+        assert [h.name for h in path.hops] == HOPS
+        # TLS to the load balancer is encrypted, not verified: the demo certificate is
+        # self-signed, so the plans do not enforce it, and verify says so.
+        assert {h.name: h.status for h in path.hops if h.status != "ok"} == {"tls": "warning"}
+    document = report.to_json()
+    assert document["format_version"] == 1 and document["status"] == "warning"
+    assert document["counts"] == {"ok": 12 * targets, "warning": targets, "broken": 0,
+                                  "unknown": 0}
+
+
+# name -> (edits to psc-cloud-run.yaml, the broken hop, the step named, the targets broken)
+ALL = ("orders", "catalog", "payments")
+VARIANTS: dict[str, tuple[list[tuple[str, str]], str, str | None, tuple[str, ...]]] = {
+    "record points at the load balancer, not the endpoint attachment": (
+        [('rrdatas: ["${endpoint-attachment.host}"]', 'rrdatas: ["${forwarding-rule.IPAddress}"]')],
+        "dns", "apigee-record", ALL),
+    "DNS peering for another domain": (
+        [('dnsSuffix: "${vars.domain}."', 'dnsSuffix: "other.example.com."')],
+        "dns", "apigee-dns-peering", ALL),
+    "private zone visible to the backend network only": (
+        [('networks: [{networkUrl: "${apigee-vpc.selfLink}"}]',
+          'networks: [{networkUrl: "${backend-vpc.selfLink}"}]')],
+        "dns", "apigee-zone", ALL),
+    "record under another name": (
+        [('    name: "${vars.domain}."\n    managed_zone: ${apigee-zone.name}',
+          '    name: "www.${vars.domain}."\n    managed_zone: ${apigee-zone.name}')],
+        "dns", "apigee-zone", ALL),
+    "load balancer on another port": (
+        [('portRange: "443"', 'portRange: "8443"')], "forwarding-rule", "forwarding-rule", ALL),
+    "TLS enforced against the self-signed certificate": (
+        [("sslInfo: &unverified {enforce: false}", "sslInfo: &unverified {enforce: true}")],
+        "tls", "proxy", ALL),
+    "URL mask that names no service": (
+        [('urlMask: "${vars.domain}/<service>"', 'urlMask: "<service>.internal.example.com"')],
+        "serverless-neg", "neg", ALL),
+    "invoker role on the wrong identity": (
+        [('name: orders\n    project: ${vars.backend_project}\n    properties: {role: '
+          'roles/run.invoker, member: "serviceAccount:${invoker.email}"}',
+          'name: orders\n    project: ${vars.backend_project}\n    properties: {role: '
+          'roles/run.invoker, member: "user:someone@example.com"}')],
+        "invoker", "orders-invoker", ("orders",)),
+    "token audience the service does not accept": (
+        [("audience: https://${vars.domain}/catalog", "audience: https://catalog.example.com")],
+        "audience", "proxy", ("catalog",)),
+    "target URL that repeats the path prefix": (
+        [("url: https://${vars.domain}\n          audience: https://${vars.domain}/payments",
+          "url: https://${vars.domain}/payments\n          audience: "
+          "https://${vars.domain}/payments")],
+        "path", "proxy", ("payments",)),
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_a_variant_with_one_broken_hop_is_named(name: str, tmp_path: Path) -> None:
+    edits, hop, step, targets = VARIANTS[name]
+    report = applied_report(variant(tmp_path, "psc-cloud-run.yaml", edits), tmp_path)
+    broken = report.broken()
+    assert not report.ok
+    assert {(h.name, h.step) for _, h in broken} == {(hop, step)}, [
+        (p.name, h.name, h.step, h.evidence) for p, h in broken]
+    assert sorted(p.name.split(" → ")[1] for p, _ in broken) == sorted(targets)
+    assert all(h.fix for _, h in broken)
+
+
+def test_a_connection_left_pending_is_named_when_apply_does_not_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    """An accept list without Apigee's tenant project: with readiness off (as the Terraform
+    provider applies), the apply succeeds; verify finds the connection PENDING and names the
+    service attachment."""
+    plan = variant(tmp_path, "psc-cloud-run.yaml", [(
+        'consumerAcceptLists: [{projectIdOrNum: "${org.apigeeProjectId}", connectionLimit: 10}]',
+        'consumerAcceptLists: [{projectIdOrNum: "${vars.apigee_project}", connectionLimit: 10}]',
+    )])
+    report = applied_report(plan, tmp_path, readiness=False)
+    assert {(h.name, h.step) for _, h in report.broken()} == {
+        ("endpoint-attachment", "service-attachment")}
+    hop = report.broken()[0][1]
+    assert "PENDING" in hop.evidence and "tenant project" in hop.fix
+
+
+def test_the_cli_prints_the_report_and_exits_1_on_a_broken_hop(tmp_path: Path) -> None:
+    plan = variant(tmp_path, "psc-cloud-run.yaml", [(
+        "audience: https://${vars.domain}/catalog", "audience: https://catalog.example.com")])
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def provision(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    with Emulator() as emu:
+        applied = provision("apply", plan.name, f"--emulator={emu.url}", "--yes", "--verify")
+        assert applied.returncode == 1, applied.stderr
+        assert "broken  shop → catalog" in applied.stdout
+        assert "fix: set the target's audience to one of" in applied.stdout
+        shown = provision("verify", plan.name, f"--emulator={emu.url}", "--json")
+    assert shown.returncode == 1, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["format_version"] == 1 and document["status"] == "broken"
+    catalog = next(p for p in document["paths"] if p["name"] == "shop → catalog")
+    assert [h["hop"] for h in catalog["hops"] if h["status"] == "broken"] == ["audience"]
+
+
+def test_verify_refuses_without_a_ledger_and_with_apply_json(tmp_path: Path) -> None:
+    shutil.copytree(PLANS / "demo-tls", tmp_path / "demo-tls")
+    shutil.copy(PLANS / "psc-cloud-run.yaml", tmp_path)
+    with Emulator() as emu:
+        for args in (["verify", "psc-cloud-run.yaml"],
+                     ["apply", "psc-cloud-run.yaml", "--verify", "--json"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "orchestrator", *args, f"--emulator={emu.url}"],
+                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            assert "Traceback" not in done.stderr
+        assert not [r for r in emu.requests() if r["mutating"]]
