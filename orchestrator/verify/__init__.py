@@ -5,6 +5,10 @@ The request paths are derived from the ledger (what the plan made) and the live 
 
 - `psc_southbound`: Apigee → endpoint attachment → service attachment → internal Application
   Load Balancer → serverless NEG → Cloud Run (architecture A).
+- `vpn_southbound`: Apigee → the hub network → HA VPN and Cloud Router → a backend in a spoke
+  network (architecture B).
+- `northbound`: a client → external Application Load Balancer → PSC NEG → the Apigee instance →
+  the environment group that serves the hostname.
 
 Nothing is written: verify only reads.
 """
@@ -14,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.ledger import Ledger
-from orchestrator.verify import psc_southbound
+from orchestrator.verify import northbound, psc_southbound, vpn_southbound
 from orchestrator.verify.context import Context
 from orchestrator.verify.live import Live
 from orchestrator.verify.report import FORMAT_VERSION, Hop, Report, RequestPath
 
-PATTERNS = (psc_southbound,)
+PATTERNS = (psc_southbound, vpn_southbound, northbound)
 
 
 def verify(plan_name: str, ledger: Ledger, clients: Any, clock: Any) -> Report:

@@ -40,6 +40,11 @@ def last(link: str) -> str:
     return link.rstrip("/").rsplit("/", 1)[-1]
 
 
+def project_of(resource: dict[str, Any]) -> str:
+    """The project of a compute resource, from its self link."""
+    return compute_path(resource["selfLink"]).split("/")[1]
+
+
 class Live:
     def __init__(self, clients: ClientFactory, clock: Any) -> None:
         self.clients = clients
@@ -96,7 +101,8 @@ class Live:
             raise Unreadable(f"{link} is not a compute resource path")
         collection = match["collection"]
         scope = {k: match[k] for k in ("project", "region", "zone") if match[k]}
-        method_id = self._compute_method(collection, "region" in scope)
+        where = "region" if "region" in scope else "zone" if "zone" in scope else "global"
+        method_id = self._compute_method(collection, where)
         method = discovery.method("compute", method_id)
         id_param = next(p for p in method.parameters
                         if p not in ("project", "region", "zone")
@@ -104,11 +110,12 @@ class Live:
         return self.get(method_id, **scope, **{id_param: match["name"]})
 
     @staticmethod
-    def _compute_method(collection: str, regional: bool) -> str:
-        """The get method of a compute collection: the regional variant where Compute has one
-        ("regionTargetHttpsProxies"), else the collection's own."""
-        if regional:
-            variant = f"compute.region{collection[0].upper()}{collection[1:]}.get"
+    def _compute_method(collection: str, where: str) -> str:
+        """The get method of a compute collection: the regional or global variant where Compute
+        has one ("regionTargetHttpsProxies", "globalForwardingRules"), else the collection's
+        own."""
+        if where in ("region", "global"):
+            variant = f"compute.{where}{collection[0].upper()}{collection[1:]}.get"
             if any(m.id == variant for m in discovery.methods("compute")):
                 return variant
         return f"compute.{collection}.get"

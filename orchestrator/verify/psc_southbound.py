@@ -11,7 +11,6 @@ cited where they are checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +20,17 @@ from orchestrator.engine.steps import target_of
 from orchestrator.ledger import ResourceRecord
 from orchestrator.verify import routing, tls
 from orchestrator.verify.context import Context
-from orchestrator.verify.live import Unreadable, compute_path, last
+from orchestrator.verify.hops import HopSpec, follow
+from orchestrator.verify.live import Unreadable, compute_path, last, project_of
 from orchestrator.verify.report import Hop, RequestPath
-from orchestrator.verify.resolve import fqdn, network_path, resolve
+from orchestrator.verify.resolve import (
+    covers,
+    fqdn,
+    no_peered_domain,
+    peered_domains,
+    resolve,
+    runtime_network,
+)
 
 PATTERN = "psc-southbound"
 
@@ -37,8 +44,6 @@ ADMITS_INTERNAL_LB = ("INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY",
 INVOKER_ROLES = ("roles/run.invoker", "roles/run.servicesInvoker", "roles/run.admin",
                  "roles/run.developer", "roles/owner", "roles/editor")
 EVERYONE = ("allUsers", "allAuthenticatedUsers")
-
-SERVICE_NETWORKING = "services/servicenetworking.googleapis.com"
 
 
 @dataclass
@@ -88,9 +93,6 @@ class Walk:
     found: dict[str, Any] = field(default_factory=dict)
 
 
-Check = Callable[[Walk], Hop]
-
-
 def paths(ctx: Context) -> list[RequestPath]:
     out = []
     kind = kinds.get("apigee.api_proxy")
@@ -126,22 +128,9 @@ def _walk(ctx: Context, rec: ResourceRecord, proxy: dict[str, Any],
         prefix=(target.get("pathPrefix") or "").rstrip("/"),
     )
     walk = Walk(ctx, req)
-    path = RequestPath(PATTERN, f"{last(rec.path)} → {req.target}",
-                       request=f"{req.scheme}://{req.host}{req.path}…")
     walk.found["proxy"] = proxy
-    for name, needs, check in HOPS:
-        missing = next((n for n in needs if walk.found.get(n) is None), None)
-        if missing is not None:
-            path.hops.append(Hop(name, "unknown", f"not reached: no {missing} to follow "
-                                 "(see the hops before)"))
-            continue
-        try:
-            path.hops.append(check(walk))
-        except Unreadable as exc:
-            path.hops.append(Hop(name, "unknown", str(exc)))
-        except routing.NotFollowed as exc:
-            path.hops.append(Hop(name, "unknown", str(exc)))
-    return path
+    return follow(RequestPath(PATTERN, f"{last(rec.path)} → {req.target}",
+                              request=f"{req.scheme}://{req.host}{req.path}…"), HOPS, walk)
 
 
 # --- the hops -------------------------------------------------------------------------------
@@ -167,38 +156,13 @@ def _deployment(w: Walk) -> Hop:
 def _dns(w: Walk) -> Hop:
     ctx, req = w.ctx, w.req
     live = ctx.live
-    org = live.get("apigee.organizations.get", name=f"organizations/{req.organization}")
-    if org is None:
-        return Hop("dns", "broken", f"organization {req.organization} is not there")
-    if org.get("disableVpcPeering"):
-        raise Unreadable(f"organization {req.organization} has no VPC peering: its targets "
-                         "resolve through Apigee's DNS zones, which this check does not read")
-    network = network_path(org.get("authorizedNetwork", ""), org.get("projectId", ""))
+    _, network = runtime_network(live, req.organization)
     host = fqdn(req.host)
-    # Apigee's runtime asks its own resolver, which sends to the consumer network's Cloud DNS
-    # only the domains peered through Service Networking
-    # (https://cloud.google.com/vpc/docs/configure-private-services-access#dns-peering).
-    net_project, net_name = network.split("/")[1], last(network)
-    number = live.get("cloudresourcemanager.projects.get", name=f"projects/{net_project}")
-    numbered = (number or {}).get("name", f"projects/{net_project}").split("/", 1)[1]
-    peered = live.items(
-        "servicenetworking.services.projects.global.networks.peeredDnsDomains.list",
-        "peeredDnsDomains",
-        parent=f"{SERVICE_NETWORKING}/projects/{numbered}/global/networks/{net_name}",
-    )
-    covering = [d for d in peered
-                if host == fqdn(d["dnsSuffix"]) or host.endswith("." + fqdn(d["dnsSuffix"]))]
+    peered = peered_domains(live, network)
+    covering = [d for d in peered if covers(d, host)]
     if not covering:
-        steps = ctx.steps_under("", "servicenetworking.peered_dns_domain")
-        listed = ", ".join(fqdn(d["dnsSuffix"]) for d in peered) or "none"
-        return Hop(
-            "dns", "broken",
-            f"Apigee resolves {host} outside {network}: no peered DNS domain covers it "
-            f"(peered: {listed}), so the private zones there are never asked",
-            steps[0] if len(steps) == 1 else None,
-            f"peer the domain of {host} with Service Networking on {network} (a "
-            "servicenetworking.peered_dns_domain step whose dnsSuffix ends the hostname)",
-        )
+        return no_peered_domain(ctx, network, host, peered)
+    net_project = network.split("/")[1]
     answer = resolve(live, ctx.projects(net_project), network, host)
     zone_step = None
     if answer.zones or answer.hidden:
@@ -228,7 +192,7 @@ def _dns(w: Walk) -> Hop:
                    record_step or zone_step, f"point the record at {hint}")
     w.found["attachment"] = match
     return Hop("dns", "ok",
-               f"{host} → {how} in {network} (peered domain {fqdn(covering[0]['dnsSuffix'])}), "
+               f"{host} → {how} in {network} (peered domain {covering[0]}), "
                f"endpoint attachment {last(match['name'])}", record_step)
 
 
@@ -298,7 +262,7 @@ def _forwarding_rule(w: Walk) -> Hop:
     if scheme != "INTERNAL_MANAGED":
         raise Unreadable(f"{evidence}: only internal Application Load Balancers "
                          "(INTERNAL_MANAGED) are followed")
-    if not _port_in(req.port, rule):
+    if not routing.serves_port(req.port, rule):
         return Hop("forwarding-rule", "broken", f"{evidence}; the target calls port {req.port}",
                    step, f"serve port {req.port}, or call the port the rule serves")
     target = rule.get("target", "")
@@ -311,7 +275,7 @@ def _forwarding_rule(w: Walk) -> Hop:
     # Application Load Balancer" (https://cloud.google.com/load-balancing/docs/proxy-only-subnets).
     region, network = last(rule.get("region", "")), compute_path(rule.get("network", ""))
     subnets = ctx.live.items("compute.subnetworks.list", "items",
-                             project=step_project(rule), region=region)
+                             project=project_of(rule), region=region)
     proxy_only = [s for s in subnets if s.get("purpose") == "REGIONAL_MANAGED_PROXY"
                   and s.get("role", "ACTIVE") == "ACTIVE"
                   and compute_path(s.get("network", "")) == network]
@@ -326,19 +290,6 @@ def _forwarding_rule(w: Walk) -> Hop:
     w.found["target_proxy"] = proxy
     return Hop("forwarding-rule", "ok",
                f"{evidence}; proxy-only subnet {proxy_only[0]['name']}", step)
-
-
-def step_project(resource: dict[str, Any]) -> str:
-    return compute_path(resource["selfLink"]).split("/")[1]
-
-
-def _port_in(port: int, rule: dict[str, Any]) -> bool:
-    if rule.get("allPorts"):
-        return True
-    if rule.get("ports"):
-        return str(port) in rule["ports"]
-    low, _, high = (rule.get("portRange") or "").partition("-")
-    return bool(low) and int(low) <= port <= int(high or low)
 
 
 def _tls(w: Walk) -> Hop:
@@ -441,7 +392,7 @@ def _serverless_neg(w: Walk) -> Hop:
         return Hop("serverless-neg", "broken",
                    f"{neg['name']}'s {how} does not match {req.host}{req.path}", step,
                    f"make the URL mask match {req.host}{req.path}")
-    project, region = step_project(neg), last(neg.get("region", ""))
+    project, region = project_of(neg), last(neg.get("region", ""))
     name = f"projects/{project}/locations/{region}/services/{service}"
     found = ctx.live.get("run.projects.locations.services.get", name=name)
     if found is None:
@@ -534,8 +485,7 @@ def _path(w: Walk) -> Hop:
                "unchanged)", req.proxy_step)
 
 
-# (hop, what it needs from the hops before, check)
-HOPS: tuple[tuple[str, tuple[str, ...], Check], ...] = (
+HOPS: tuple[HopSpec, ...] = (
     ("deployment", (), _deployment),
     ("dns", (), _dns),
     ("endpoint-attachment", ("attachment",), _endpoint_attachment),

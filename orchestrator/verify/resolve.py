@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.verify.live import Live, Unreadable, compute_path
+from orchestrator.verify.report import Hop
 
 # Beyond this many CNAMEs or peering hops, stop: a loop, or nothing a user built on purpose.
 MAX_HOPS = 8
@@ -117,4 +118,50 @@ def _resolve(live: Live, zones: list[tuple[str, dict[str, Any]]], network: str, 
     answer.problem = (
         f"zone {zone['name']} ({zone['dnsName']}, project {project}) is the most specific zone "
         f"for {name} in {network}, and holds no A or CNAME record for it: NXDOMAIN"
+    )
+
+
+SERVICE_NETWORKING = "services/servicenetworking.googleapis.com"
+
+
+def runtime_network(live: Live, organization: str) -> tuple[dict[str, Any], str]:
+    """An Apigee organization and the VPC network its runtime is peered with (its
+    authorizedNetwork), as "projects/P/global/networks/N"."""
+    org = live.get("apigee.organizations.get", name=f"organizations/{organization}")
+    if org is None:
+        raise Unreadable(f"organization {organization} is not there")
+    if org.get("disableVpcPeering"):
+        raise Unreadable(f"organization {organization} has no VPC peering: its targets resolve "
+                         "through Apigee's DNS zones, which this check does not read")
+    return org, network_path(org.get("authorizedNetwork", ""), org.get("projectId", ""))
+
+
+def peered_domains(live: Live, network: str) -> list[str]:
+    """The DNS suffixes Apigee's runtime sends to `network`'s Cloud DNS: those peered through
+    Service Networking (https://cloud.google.com/vpc/docs/configure-private-services-access#dns-peering);
+    it resolves every other name on its own, outside the network."""
+    project, name = network.split("/")[1], network.rsplit("/", 1)[-1]
+    found = live.get("cloudresourcemanager.projects.get", name=f"projects/{project}")
+    number = (found or {}).get("name", f"projects/{project}").split("/", 1)[1]
+    return [fqdn(d["dnsSuffix"]) for d in live.items(
+        "servicenetworking.services.projects.global.networks.peeredDnsDomains.list",
+        "peeredDnsDomains",
+        parent=f"{SERVICE_NETWORKING}/projects/{number}/global/networks/{name}",
+    )]
+
+
+def covers(suffix: str, name: str) -> bool:
+    return fqdn(name) == suffix or fqdn(name).endswith("." + suffix)
+
+
+def no_peered_domain(ctx: Any, network: str, host: str, peered: list[str]) -> Hop:
+    """The dns hop when Apigee would not ask the network about `host` at all."""
+    steps = ctx.steps_under("", "servicenetworking.peered_dns_domain")
+    return Hop(
+        "dns", "broken",
+        f"Apigee resolves {host} outside {network}: no peered DNS domain covers it (peered: "
+        f"{', '.join(peered) or 'none'}), so the private zones there are never asked",
+        steps[0] if len(steps) == 1 else None,
+        f"peer the domain of {host} with Service Networking on {network} (a "
+        "servicenetworking.peered_dns_domain step whose dnsSuffix ends the hostname)",
     )

@@ -97,3 +97,14 @@ def _template(text: str, wildcard: str) -> str:
         else:
             out += re.escape(piece.lower())
     return out
+
+
+def serves_port(port: int, rule: dict[str, Any]) -> bool:
+    """Whether a forwarding rule takes traffic on `port` (portRange "443" or "8000-8080", or
+    ports, or allPorts)."""
+    if rule.get("allPorts"):
+        return True
+    if rule.get("ports"):
+        return str(port) in rule["ports"]
+    low, _, high = (rule.get("portRange") or "").partition("-")
+    return bool(low) and int(low) <= port <= int(high or low)

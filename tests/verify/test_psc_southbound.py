@@ -38,12 +38,13 @@ def applied_report(plan: Path, tmp_path: Path, **options: Any) -> Any:
 
 
 def variant(tmp_path: Path, plan: str, edits: list[tuple[str, str]]) -> Path:
-    """The reference plan with `edits` (old, new) made to its text, beside its certificates."""
+    """The reference plan with `edits` (old, new) made to its text, beside its secrets."""
     text = (PLANS / plan).read_text()
     for old, new in edits:
         assert old in text, old
         text = text.replace(old, new)
-    shutil.copytree(PLANS / "demo-tls", tmp_path / "demo-tls")
+    for secrets in ("demo-tls", "demo-vpn"):
+        shutil.copytree(PLANS / secrets, tmp_path / secrets)
     out = tmp_path / plan
     out.write_text(text)
     return out
