@@ -1041,9 +1041,14 @@ def graph(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", metavar="",
+                           help="Colour each step by what provision verify finds on the request "
+                           "paths through it (reads live state).")
+    ] = False,
 ) -> None:
     """Draw the plan: steps grouped by project and network, dependencies as edges, coloured by
-    their status in the ledger."""
+    their status in the ledger (or, with --verify, by verify's hops)."""
     from orchestrator import graph as drawing
     from orchestrator.api import ledger_location
     from orchestrator.ledger import LedgerError
@@ -1058,10 +1063,18 @@ def graph(
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
-    with _stores(emulator, 0.0, location) as (store,):
-        recorded = store.load()
+    verdicts = None
+    if verify:
+        dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger)
+        with dep:
+            _require_ledger(dep.store, "verify")
+            recorded = dep.ledger()
+            verdicts = dict(_run(dep.verify).step_statuses())
+    else:
+        with _stores(emulator, 0.0, location) as (store,):
+            recorded = store.load()
     try:
-        text = drawing.render(drawing.build(model, recorded), fmt)
+        text = drawing.render(drawing.build(model, recorded, verdicts), fmt)
     except drawing.GraphvizMissing as exc:
         raise _invalid(str(exc)) from None
     if output is None:

@@ -29,7 +29,15 @@ COLOURS = {  # fill, stroke
     "failed": ("#ffd6d6", "#c62828"),
     "pending": ("#fff3c4", "#b28704"),
     NOT_APPLIED: ("#eeeeee", "#9e9e9e"),
+    # With `verify`: each step by the worst hop that names it.
+    "ok": ("#d4f7d4", "#2e7d32"),
+    "warning": ("#fff3c4", "#b28704"),
+    "broken": ("#ffd6d6", "#c62828"),
+    "unknown": ("#ead7f7", "#7b1fa2"),
 }
+# With `verify`, a step no hop names: not on any request path that was walked.
+OFF_PATH = "off_path"
+COLOURS[OFF_PATH] = ("#ffffff", "#bdbdbd")
 
 
 class GraphvizMissing(RuntimeError):
@@ -59,8 +67,9 @@ class Graph:
         return out
 
 
-def build(plan: Any, ledger: Any = None) -> Graph:
-    """The graph of a plan; `ledger` (optional) gives each step's status."""
+def build(plan: Any, ledger: Any = None, verdicts: dict[str, str] | None = None) -> Graph:
+    """The graph of a plan; `ledger` (optional) gives each step's status, or `verdicts` (step
+    -> the worst verify status of the hops that name it) what verify found."""
     by_id = {step.id: step for step in plan.steps}
     resources = ledger.resources if ledger is not None else {}
     projects: dict[str, str] = {}
@@ -69,6 +78,8 @@ def build(plan: Any, ledger: Any = None) -> Graph:
         projects[step.id] = _project(step, by_id, projects)
         record = resources.get(step.id)
         status = STATUS_OF.get(record.status, "pending") if record is not None else NOT_APPLIED
+        if verdicts is not None:
+            status = verdicts.get(step.id, OFF_PATH)
         nodes.append(Node(step.id, step.kind, step.name, projects[step.id],
                           _network(step, by_id), status))
     edges = tuple((dep, step.id) for step in plan.steps for dep in sorted(step.deps)

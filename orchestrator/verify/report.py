@@ -96,6 +96,15 @@ class Report:
                 out[hop.status] += 1
         return out
 
+    def step_statuses(self) -> dict[str, Status]:
+        """Each step a hop names, with the worst status among those hops (for the graph)."""
+        out: dict[str, Status] = {}
+        for path in self.paths:
+            for hop in path.hops:
+                if hop.step:
+                    out[hop.step] = worst([out.get(hop.step, "ok"), hop.status])
+        return out
+
     def broken(self) -> list[tuple[RequestPath, Hop]]:
         return [(p, h) for p in self.paths for h in p.hops if h.status == "broken"]
 

@@ -153,6 +153,13 @@ def test_the_cli_prints_the_report_and_exits_1_on_a_broken_hop(tmp_path: Path) -
         assert "broken  shop → catalog" in applied.stdout
         assert "fix: set the target's audience to one of" in applied.stdout
         shown = provision("verify", plan.name, f"--emulator={emu.url}", "--json")
+        drawn = provision("graph", plan.name, f"--emulator={emu.url}", "--verify")
+    assert drawn.returncode == 0, drawn.stderr
+    classes = {line.split('["')[0].strip(): line.rsplit(":::", 1)[1]
+               for line in drawn.stdout.splitlines() if ":::" in line}
+    # The audience is the proxy's: its step is the broken one; the service's hops are fine.
+    assert (classes["s_proxy"], classes["s_catalog"], classes["s_api_dns"]) == (
+        "broken", "ok", "off_path")
     assert shown.returncode == 1, shown.stderr
     document = json.loads(shown.stdout)
     assert document["format_version"] == 1 and document["status"] == "broken"
