@@ -28,6 +28,7 @@ API_VERSIONS: dict[str, str] = {
     "serviceusage": "v1",
     "storage": "v1",
     "secretmanager": "v1",
+    "networkmanagement": "v1",
 }
 
 

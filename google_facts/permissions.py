@@ -12,6 +12,7 @@ https://cloud.google.com/dns/docs/reference/rest/v1 and /dns/docs/access-control
 https://cloud.google.com/run/docs/reference/iam/permissions,
 https://cloud.google.com/service-infrastructure/docs/service-networking/reference/rest,
 https://cloud.google.com/service-usage/docs/reference/rest,
+https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/concepts/access-control,
 https://cloud.google.com/resource-manager/reference/rest/v1/projects/testIamPermissions ("There
 are no permission requirements for this API"). Where Google's page names none, the permission of
 the same name is assumed, as the per-service permission lists of
@@ -121,6 +122,9 @@ def required(method_id: str) -> tuple[str, ...]:
         return (f"{api}.operations.{verb}",)
     if api == "serviceusage":
         return (f"serviceusage.services.{verb}",)
+    if api == "networkmanagement":
+        # ...global.connectivityTests.rerun -> networkmanagement.connectivitytests.rerun
+        return (f"networkmanagement.{middle[-1].lower()}.{'update' if verb == 'patch' else verb}",)
     raise KeyError(f"no documented permission for {method_id}")
 
 

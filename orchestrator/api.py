@@ -225,14 +225,17 @@ class Deployment:
     def destroy(self) -> RunResult:
         return self._engine().destroy()
 
-    def verify(self) -> Any:
+    def verify(self, connectivity_tests: bool = True, keep_tests: bool = False) -> Any:
         """Whether what the ledger holds carries traffic: each request path the architecture
-        builds, hop by hop, from live reads (a `verify.Report`; changes nothing)."""
+        builds, hop by hop, from live reads (a `verify.Report`). Changes nothing but the
+        connectivity tests it asks Google for the hops Google can trace (connectivity_tests),
+        which it deletes afterwards unless keep_tests."""
         from orchestrator.verify import verify
 
         ledger = self.store.load()
         name = self.plan.name if self.plan is not None else ledger.plan
-        return verify(name, ledger, self.clients, self.clock)
+        return verify(name, ledger, self.clients, self.clock,
+                      connectivity_tests=connectivity_tests, keep_tests=keep_tests)
 
     def outputs(self) -> dict[str, dict[str, Any]]:
         ledger = self.store.load()

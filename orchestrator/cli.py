@@ -609,14 +609,23 @@ def verify(
     ] = False,
     impersonate: ImpersonateOpt = None,
     project: QuotaOpt = None,
+    connectivity_tests: Annotated[
+        bool, typer.Option("--connectivity-tests/--no-connectivity-tests",
+                           help="Also ask Google's Network Management analysis about the hops "
+                           "it can trace (connectivity tests, deleted afterwards).")
+    ] = True,
+    keep_tests: Annotated[
+        bool, typer.Option("--keep-tests", metavar="",
+                           help="Keep the connectivity tests, to look at them in the console.")
+    ] = False,
 ) -> None:
     """Check that what the plan applied carries traffic: each request path, hop by hop, from
-    live reads (changes nothing). Exit 1 if a hop is broken."""
+    live reads (changes nothing but its connectivity tests). Exit 1 if a hop is broken."""
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project)
     with dep:
         _require_ledger(dep.store, "verify")
-        report = _run(dep.verify)
+        report = _run(lambda: dep.verify(connectivity_tests, keep_tests))
     _show_report(report, json_)
 
 

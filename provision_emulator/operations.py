@@ -54,6 +54,8 @@ DURATIONS: dict[str, float] = {
     # services connection as used (deleteConnection fails meanwhile).
     "servicenetworking.producerRelease": 15 * MINUTE,
     "dns.changes": 2.0,
+    # A connectivity test's analysis: tens of seconds on Google.
+    "networkmanagement": 30.0,
 }
 DEFAULT_DURATION = 10.0
 

@@ -120,7 +120,7 @@ class Waiter:
 
     def _longrunning(self, op: OperationRef, deadline: float) -> dict[str, Any]:
         svc = self.clients.discovery(op.api)
-        get_id, wait_id = operation_methods(op.api)
+        get_id, wait_id = operation_methods(op.api, op.name)
         if self._fixed is not None:
             wait_id = None
         interval = self._fixed or FIRST_POLL
@@ -179,15 +179,21 @@ def fixed_interval(poll: str) -> float | None:
     return interval
 
 
-def operation_methods(api: str) -> tuple[str, str | None]:
-    """The discovery ids of an API's operations.get and, where it has one, operations.wait."""
+def operation_methods(api: str, name: str = "") -> tuple[str, str | None]:
+    """The discovery ids of an API's operations.get and, where it has one, operations.wait;
+    of those under the operation's own root ("projects/..." rather than "organizations/...")
+    when an API has operations under several."""
     from google_facts import discovery
 
+    root = name.split("/", 1)[0]
+    candidates = [m for m in discovery.methods(api) if m.resource.endswith("operations")]
+    under_root = [m for m in candidates if f"/{root}/" in f"/{m.flat_path}" or
+                  m.flat_path.startswith(f"{root}/")]
     get_id = wait_id = None
-    for m in discovery.methods(api):
-        if m.resource.endswith("operations") and m.name == "get":
+    for m in (under_root if root and under_root else candidates):
+        if m.name == "get":
             get_id = get_id or m.id
-        if m.resource.endswith("operations") and m.name == "wait":
+        if m.name == "wait":
             wait_id = wait_id or m.id
     if get_id is None:
         raise ValueError(f"{api} has no operations.get")

@@ -26,8 +26,11 @@ from orchestrator.verify.report import FORMAT_VERSION, Hop, Report, RequestPath
 PATTERNS = (psc_southbound, vpn_southbound, northbound)
 
 
-def verify(plan_name: str, ledger: Ledger, clients: Any, clock: Any) -> Report:
-    ctx = Context(Live(clients, clock), ledger)
+def verify(plan_name: str, ledger: Ledger, clients: Any, clock: Any, *,
+           connectivity_tests: bool = True, keep_tests: bool = False) -> Report:
+    """connectivity_tests: also ask Google's Network Management analysis about the hops it can
+    trace (tests created, run and deleted; kept with keep_tests)."""
+    ctx = Context(Live(clients, clock), ledger, connectivity_tests, keep_tests)
     report = Report(plan_name)
     for pattern in PATTERNS:
         report.paths.extend(pattern.paths(ctx))

@@ -14,6 +14,13 @@ from orchestrator.verify.live import Live, compute_path
 class Context:
     live: Live
     ledger: Ledger
+    # Whether hops Google can trace are also asked of its Network Management analysis
+    # (connectivity tests), and whether those tests are kept afterwards.
+    connectivity_tests: bool = True
+    keep_tests: bool = False
+    # What was already asked of Google in this run, by question (a test per forwarding rule
+    # and port, whatever the number of paths through it).
+    memo: dict[Any, Any] = field(default_factory=dict)
     _by_path: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,8 +1,9 @@
 """Architecture A's southbound paths: for each target of each API proxy the plan deploys, the
 request from the Apigee runtime to the Cloud Run service, hop by hop, from live reads.
 
-    deployment → dns → endpoint-attachment → service-attachment → forwarding-rule → tls
-    → url-map → backend-service → serverless-neg → ingress, invoker, audience → path
+    deployment → dns → endpoint-attachment → service-attachment → forwarding-rule
+    → reachability (Google's own analysis: a connectivity test) → tls → url-map
+    → backend-service → serverless-neg → ingress, invoker, audience → path
 
 The paths come from what is deployed (the proxy's live bundle: its targets' URLs, audiences and
 TLS settings), not from anything declared for verification. Google's rules each hop applies are
@@ -11,6 +12,7 @@ cited where they are checked.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 from orchestrator import kinds
 from orchestrator.engine.steps import target_of
 from orchestrator.ledger import ResourceRecord
-from orchestrator.verify import routing, tls
+from orchestrator.verify import connectivity, routing, tls
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path, last, project_of
@@ -292,6 +294,48 @@ def _forwarding_rule(w: Walk) -> Hop:
                f"{evidence}; proxy-only subnet {proxy_only[0]['name']}", step)
 
 
+# What to change when Google's analysis drops the packet, by DropInfo.cause.
+DROP_FIXES = {
+    "LOAD_BALANCER_HAS_NO_PROXY_SUBNET": "add an active proxy-only subnet to the rule's network "
+                                         "and region",
+    "FORWARDING_RULE_MISMATCH": "serve the target's protocol and port on the rule",
+    "FORWARDING_RULE_NO_INSTANCES": "give the load balancer's backend service a backend",
+    "FIREWALL_RULE": "allow the traffic in the network's firewall rules",
+}
+
+
+def _reachability(w: Walk) -> Hop:
+    """Google's analysis of the hop it can trace: from a PSC NAT address (where Apigee's
+    connections come from inside the producer's network) to the forwarding rule, through the
+    proxy to the serverless NEG, where its traces of Cloud Run end."""
+    ctx, rule, sa = w.ctx, w.found["forwarding_rule"], w.found["service_attachment"]
+    step = ctx.step_at(rule["selfLink"])
+    if not ctx.connectivity_tests:
+        return Hop("reachability", "unknown", "not asked: connectivity tests are off", step)
+    nat = ctx.live.compute(sa["natSubnets"][0]) or {}
+    if not nat.get("ipCidrRange"):
+        raise Unreadable(f"{sa['name']}'s NAT subnet could not be read")
+    project = project_of(rule)
+    source = {"ipAddress": str(next(ipaddress.ip_network(nat["ipCidrRange"]).hosts())),
+              "network": nat["network"], "projectId": project_of(nat)}
+    destination = {"forwardingRule": rule["selfLink"], "port": w.req.port, "projectId": project}
+    key = ("reachability", rule["selfLink"], w.req.port)
+    if key not in ctx.memo:
+        ctx.memo[key] = connectivity.run(ctx.live, project, source, destination,
+                                         keep=ctx.keep_tests)
+    result, trace, final = connectivity.summary(ctx.memo[key])
+    evidence = (f"connectivity test from {source['ipAddress']} (the PSC NAT subnet) to "
+                f"{rule['name']}:{w.req.port}: {result} ({trace})")
+    if result == "REACHABLE":
+        return Hop("reachability", "ok", evidence, step)
+    if result == "UNREACHABLE":
+        cause = final.get("drop", {}).get("cause", "")
+        return Hop("reachability", "broken", f"{evidence}, dropped: {cause}", step,
+                   DROP_FIXES.get(cause, f"see Google's drop cause {cause}"))
+    return Hop("reachability", "unknown",
+               f"{evidence}: {final.get('abort', {}).get('cause', 'no verdict')}", step)
+
+
 def _tls(w: Walk) -> Hop:
     ctx, req, proxy = w.ctx, w.req, w.found["target_proxy"]
     if req.scheme != "https":
@@ -491,6 +535,7 @@ HOPS: tuple[HopSpec, ...] = (
     ("endpoint-attachment", ("attachment",), _endpoint_attachment),
     ("service-attachment", ("service_attachment",), _service_attachment),
     ("forwarding-rule", ("forwarding_rule",), _forwarding_rule),
+    ("reachability", ("target_proxy",), _reachability),
     ("tls", ("target_proxy",), _tls),
     ("url-map", ("target_proxy",), _url_map),
     ("backend-service", ("backend_service",), _backend_service),

@@ -14,6 +14,7 @@ from provision_emulator.apis import (
     compute,
     dns,
     iam,
+    networkmanagement,
     psc,
     routers,
     run,
@@ -35,6 +36,7 @@ MODULES = (
     dns,
     servicenetworking,
     apigee,
+    networkmanagement,
 )
 # Modules that add rules to compute's (imported for that alone).
 COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates)

@@ -1,0 +1,225 @@
+"""Network Management (v1): connectivity tests, answered by analysing the emulator's own
+configuration as Google's analysis does, with Google's step states and drop causes (the
+`Step`, `DropInfo` and `DeliverInfo` enums of the discovery document).
+
+A test is analysed when it is created and when it is rerun (`reachabilityDetails.verifyTime`
+says when), not when it is read: as on Google, a result is a snapshot.
+
+Traced: a source address in a VPC network to an internal Application Load Balancer's
+forwarding rule (INTERNAL_MANAGED), through its proxy to a serverless NEG backend, which is
+where Google's analysis stops ("Cloud Run as destination: not supported"; the trace ends
+`DELIVER` to `SERVERLESS_NEG`). Anything else is answered `UNDETERMINED` with an `ABORT` step
+of cause `UNSUPPORTED`: the emulator does not claim a result it does not compute.
+
+Google's rules applied, from https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/concepts/overview
+and the load balancers' documentation: the source address must lie in a subnet of the source
+network (else ABORT `NO_SOURCE_GCP_NETWORK_LOCATION`); the rule must serve the port (else DROP
+`FORWARDING_RULE_MISMATCH`); an internal Application Load Balancer needs an active proxy-only
+subnet in its region and network (else DROP `LOAD_BALANCER_HAS_NO_PROXY_SUBNET`); a backend
+service without backends drops (`FORWARDING_RULE_NO_INSTANCES`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from typing import Any
+
+from provision_emulator import errors, formats, generic
+from provision_emulator.apis import compute
+from provision_emulator.apis.base import ApiRules
+from provision_emulator.call import Call
+from provision_emulator.catalog import Collection
+from provision_emulator.cloud import Cloud
+
+TESTS = "projects.locations.global.connectivityTests"
+
+
+class NetworkManagementRules(ApiRules):
+    def resource_id(self, call: Call, coll: Collection, body: dict[str, Any]) -> str:
+        rid = call.arg("testId")
+        if not rid:
+            raise errors.invalid("testId must be set.")
+        return rid
+
+
+RULES = NetworkManagementRules("networkmanagement")
+
+
+@RULES.on_create(TESTS)
+def _analysed(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
+    body.setdefault("protocol", "TCP")
+    body["reachabilityDetails"] = analyse(cloud, body, call.now)
+
+
+@RULES.handler("networkmanagement.projects.locations.global.connectivityTests.rerun")
+def rerun(cloud: Cloud, call: Call) -> dict[str, Any]:
+    coll = generic.collection(call)
+    test = generic.existing(cloud, call, call.path, coll)
+    body = dict(test.body)
+    body["reachabilityDetails"] = analyse(cloud, body, call.now)
+    body["updateTime"] = formats.rfc3339(call.now)
+    return generic.commit(cloud, call, coll, call.path, effect="put", payload=body)
+
+
+def analyse(cloud: Cloud, test: dict[str, Any], now: float) -> dict[str, Any]:
+    trace = Trace(cloud, test)
+    with contextlib.suppress(Stop):
+        trace.run()
+    return {
+        "result": trace.result,
+        "verifyTime": formats.rfc3339(now),
+        "traces": [{"endpointInfo": trace.endpoint_info(), "steps": trace.steps,
+                    "forwardTraceId": 1}],
+    }
+
+
+class Stop(Exception):
+    """The trace reached a final state."""
+
+
+class Trace:
+    def __init__(self, cloud: Cloud, test: dict[str, Any]) -> None:
+        self.cloud = cloud
+        self.source = test.get("source") or {}
+        self.destination = test.get("destination") or {}
+        self.protocol = test.get("protocol", "TCP")
+        self.steps: list[dict[str, Any]] = []
+        self.result = "UNDETERMINED"
+
+    def endpoint_info(self) -> dict[str, Any]:
+        rule = self._get(self.destination.get("forwardingRule", "")) or {}
+        out = {
+            "sourceIp": self.source.get("ipAddress"),
+            "destinationIp": self.destination.get("ipAddress") or rule.get("IPAddress"),
+            "protocol": self.protocol,
+            "destinationPort": self.destination.get("port"),
+            "sourceNetworkUri": self.source.get("network"),
+            "destinationNetworkUri": self.destination.get("network") or rule.get("network"),
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _get(self, link: str) -> dict[str, Any] | None:
+        if not link:
+            return None
+        res = self.cloud.store.get("compute", compute_path(link))
+        return dict(res.body) if res is not None else None
+
+    def _step(self, state: str, project: str = "", **info: Any) -> None:
+        step: dict[str, Any] = {"state": state, "causesDrop": state == "DROP"}
+        if project:
+            step["projectId"] = project
+        step.update(info)
+        self.steps.append(step)
+
+    def _final(self, state: str, result: str, project: str = "", **info: Any) -> None:
+        self._step(state, project, **info)
+        self.result = result
+        raise Stop
+
+    def run(self) -> None:
+        rule_link = self.destination.get("forwardingRule", "")
+        rule = self._get(rule_link)
+        if not rule_link or rule is None or rule.get("loadBalancingScheme") != "INTERNAL_MANAGED":
+            self._final("ABORT", "UNDETERMINED", abort={"cause": "UNSUPPORTED"})
+        network = compute_path(self.source.get("network") or rule.get("network", ""))
+        project = network.split("/")[1]
+        source_subnet = self._subnet_holding(network, self.source.get("ipAddress", ""))
+        if source_subnet is None:
+            self._final("ABORT", "UNDETERMINED", project,
+                        abort={"cause": "NO_SOURCE_GCP_NETWORK_LOCATION",
+                               "ipAddress": self.source.get("ipAddress")})
+        self._step("START_FROM_PRIVATE_NETWORK", project, network={
+            "displayName": network.rsplit("/", 1)[-1], "uri": compute.self_link(network),
+            "matchedIpRange": source_subnet["ipCidrRange"],
+            "matchedSubnetUri": compute.self_link(source_subnet["path"])})
+        self._step("APPLY_EGRESS_FIREWALL_RULE", project, firewall={
+            "displayName": "default-egress-allow", "direction": "EGRESS", "action": "ALLOW",
+            "priority": 65535, "firewallRuleType": "IMPLIED_VPC_FIREWALL_RULE",
+            "networkUri": compute.self_link(network)})
+        rule_project = compute_path(rule_link).split("/")[1]
+        port = int(self.destination.get("port") or 0)
+        info = {"displayName": rule["name"], "uri": compute.self_link(compute_path(rule_link)),
+                "matchedProtocol": self.protocol, "vip": rule.get("IPAddress"),
+                "target": rule.get("target"), "networkUri": rule.get("network"),
+                "region": compute.region_of(compute_path(rule_link)),
+                "matchedPortRange": rule.get("portRange", "")}
+        if self.protocol != rule.get("IPProtocol", "TCP") or not _serves(rule, port):
+            self._final("DROP", "UNREACHABLE", rule_project, drop={
+                "cause": "FORWARDING_RULE_MISMATCH", "resourceUri": info["uri"]})
+        self._step("APPLY_FORWARDING_RULE", rule_project, forwardingRule=info)
+        self._step("ARRIVE_AT_INTERNAL_LOAD_BALANCER", rule_project)
+        region = compute.region_of(compute_path(rule_link))
+        proxy_subnet = self._proxy_only_subnet(compute_path(rule.get("network", "")), region)
+        if proxy_subnet is None:
+            self._final("DROP", "UNREACHABLE", rule_project, drop={
+                "cause": "LOAD_BALANCER_HAS_NO_PROXY_SUBNET", "resourceUri": info["uri"]})
+        self._step("PROXY_CONNECTION", rule_project, proxyConnection={
+            "protocol": self.protocol, "oldSourceIp": self.source.get("ipAddress"),
+            "oldDestinationIp": rule.get("IPAddress"), "oldDestinationPort": port,
+            "newSourceIp": _first_host(proxy_subnet["ipCidrRange"]),
+            "subnetUri": compute.self_link(proxy_subnet["path"]),
+            "networkUri": rule.get("network")})
+        self._backend(rule, rule_project)
+
+    def _backend(self, rule: dict[str, Any], project: str) -> None:
+        proxy = self._get(rule.get("target", "")) or {}
+        url_map = self._get(proxy.get("urlMap", "")) or {}
+        service_link = url_map.get("defaultService", "")
+        service = self._get(service_link) or {}
+        groups = [b.get("group", "") for b in service.get("backends", [])]
+        if not groups:
+            self._final("DROP", "UNREACHABLE", project, drop={
+                "cause": "FORWARDING_RULE_NO_INSTANCES",
+                "resourceUri": compute.self_link(compute_path(service_link))})
+        neg_link = groups[0]
+        neg = self._get(neg_link) or {}
+        self._step("ANALYZE_LOAD_BALANCER_BACKEND", project, loadBalancerBackendInfo={
+            "name": neg.get("name", ""),
+            "backendServiceUri": compute.self_link(compute_path(service_link)),
+            "networkEndpointGroupUri": compute.self_link(compute_path(neg_link))})
+        if neg.get("networkEndpointType") != "SERVERLESS":
+            self._final("ABORT", "UNDETERMINED", project, abort={"cause": "UNSUPPORTED"})
+        uri = compute.self_link(compute_path(neg_link))
+        self._final("DELIVER", "REACHABLE", project, deliver={
+            "target": "SERVERLESS_NEG", "resourceUri": uri}, serverlessNeg={"negUri": uri})
+
+    def _subnets(self, network: str, region: str | None = None) -> list[dict[str, Any]]:
+        project = network.split("/")[1]
+        out = []
+        for res in self.cloud.store.referrers("compute", network):
+            if res.collection != "subnetworks" or not res.path.startswith(f"projects/{project}"):
+                continue
+            if region is None or compute.region_of(res.path) == region:
+                out.append({**res.body, "path": res.path})
+        return out
+
+    def _subnet_holding(self, network: str, address: str) -> dict[str, Any] | None:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        return next((s for s in self._subnets(network)
+                     if ip in ipaddress.ip_network(s["ipCidrRange"])), None)
+
+    def _proxy_only_subnet(self, network: str, region: str | None) -> dict[str, Any] | None:
+        return next((s for s in self._subnets(network, region)
+                     if s.get("purpose") == "REGIONAL_MANAGED_PROXY"
+                     and s.get("role", "ACTIVE") == "ACTIVE"), None)
+
+
+def compute_path(link: str) -> str:
+    return "projects/" + link.split("projects/", 1)[1] if "projects/" in link else link
+
+
+def _serves(rule: dict[str, Any], port: int) -> bool:
+    if rule.get("allPorts"):
+        return True
+    if rule.get("ports"):
+        return str(port) in rule["ports"]
+    low, _, high = (rule.get("portRange") or "").partition("-")
+    return bool(low) and int(low) <= port <= int(high or low)
+
+
+def _first_host(cidr: str) -> str:
+    return str(next(ipaddress.ip_network(cidr).hosts()))
