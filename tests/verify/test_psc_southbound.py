@@ -183,3 +183,54 @@ def test_verify_refuses_without_a_ledger_and_with_apply_json(tmp_path: Path) -> 
             assert done.returncode == 2, (args, done.stdout, done.stderr)
             assert "Traceback" not in done.stderr
         assert not [r for r in emu.requests() if r["mutating"]]
+
+
+def test_what_the_caller_may_not_read_is_unknown_with_google_s_words_never_broken(
+    tmp_path: Path,
+) -> None:
+    """A caller who may do everything but list record sets in the Apigee project: the dns hop
+    says so (Google's 403), the hops it leads to are not reached, and nothing is called
+    broken for want of a read."""
+    from google_facts import permissions
+
+    with Emulator() as emu:
+        dep = orchestrator.load(PLANS / "psc-cloud-run.yaml", emulator=emu,
+                                state_dir=tmp_path / ".provision")
+        with dep:
+            assert dep.apply().ok
+            every = sorted({p for r in permissions.roles().values() for p in r}
+                           | {"networkmanagement.connectivitytests.create",
+                              "networkmanagement.connectivitytests.get",
+                              "networkmanagement.connectivitytests.delete",
+                              "networkmanagement.connectivitytests.rerun",
+                              "networkmanagement.operations.get", "compute.subnetworks.list",
+                              "dns.managedZones.list", "apigee.endpointattachments.list",
+                              "apigee.instances.list", "compute.routers.get"})
+            blind = [p for p in every if p != "dns.resourceRecordSets.list"]
+            emu.set_access({"caller": "user:auditor@example.com",
+                            "roles": {"projects/x/roles/all": every,
+                                      "projects/x/roles/blind": blind},
+                            "grants": {"projects/apigee-demo-project": ["projects/x/roles/blind"],
+                                       "projects/backend-demo-project": ["projects/x/roles/all"]}})
+            report = dep.verify()
+    assert report.ok and not report.broken()
+    for path in report.paths:
+        dns = next(h for h in path.hops if h.name == "dns")
+        assert dns.status == "unknown" and "403" in dns.evidence, dns.evidence
+        assert "dns.resourceRecordSets.list" in dns.evidence
+        after = [h for h in path.hops if h.name == "endpoint-attachment"]
+        assert after[0].status == "unknown" and "not reached" in after[0].evidence
+
+
+def test_a_plan_without_request_paths_says_so_and_exits_0(tmp_path: Path) -> None:
+    shutil.copy(PLANS / "network-basics.yaml", tmp_path)
+    with Emulator() as emu:
+        def provision(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "orchestrator", *args,
+                                   f"--emulator={emu.url}"], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=300)
+
+        assert provision("apply", "network-basics.yaml", "--yes").returncode == 0
+        done = provision("verify", "network-basics.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "No request paths to verify" in done.stdout
