@@ -26,12 +26,11 @@ from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path, last, project_of
 from orchestrator.verify.report import Hop, RequestPath
 from orchestrator.verify.resolve import (
-    covers,
+    forwarding_for,
     fqdn,
-    no_peered_domain,
-    peered_domains,
+    not_forwarded,
     resolve,
-    runtime_network,
+    runtime_dns,
 )
 
 PATTERN = "psc-southbound"
@@ -158,12 +157,13 @@ def _deployment(w: Walk) -> Hop:
 def _dns(w: Walk) -> Hop:
     ctx, req = w.ctx, w.req
     live = ctx.live
-    _, network = runtime_network(live, req.organization)
     host = fqdn(req.host)
-    peered = peered_domains(live, network)
-    covering = [d for d in peered if covers(d, host)]
-    if not covering:
-        return no_peered_domain(ctx, network, host, peered)
+    entries = runtime_dns(live, req.organization)
+    forwarded = forwarding_for(entries, host)
+    if forwarded is None:
+        org = live.get("apigee.organizations.get", name=f"organizations/{req.organization}")
+        return not_forwarded(ctx, entries, host, not (org or {}).get("disableVpcPeering"))
+    network = forwarded.network
     net_project = network.split("/")[1]
     answer = resolve(live, ctx.projects(net_project), network, host)
     zone_step = None
@@ -194,7 +194,7 @@ def _dns(w: Walk) -> Hop:
                    record_step or zone_step, f"point the record at {hint}")
     w.found["attachment"] = match
     return Hop("dns", "ok",
-               f"{host} → {how} in {network} (peered domain {covering[0]}), "
+               f"{host} → {how} in {network} ({forwarded.how} {forwarded.suffix}), "
                f"endpoint attachment {last(match['name'])}", record_step)
 
 

@@ -124,22 +124,60 @@ def _resolve(live: Live, zones: list[tuple[str, dict[str, Any]]], network: str, 
 SERVICE_NETWORKING = "services/servicenetworking.googleapis.com"
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """A domain Apigee's runtime resolves inside a VPC network, rather than on the internet.
+
+    how: what sends it there, in words ("peered DNS domain", "Apigee DNS zone NAME").
+    kind: the kind of step that makes such a forwarding (to name it when one is missing).
+    """
+
+    suffix: str
+    network: str
+    how: str
+    kind: str
+
+
 def runtime_network(live: Live, organization: str) -> tuple[dict[str, Any], str]:
     """An Apigee organization and the VPC network its runtime is peered with (its
-    authorizedNetwork), as "projects/P/global/networks/N"."""
+    authorizedNetwork), as "projects/P/global/networks/N"; Unreadable for an organization
+    without VPC peering, which has none."""
     org = live.get("apigee.organizations.get", name=f"organizations/{organization}")
     if org is None:
         raise Unreadable(f"organization {organization} is not there")
     if org.get("disableVpcPeering"):
-        raise Unreadable(f"organization {organization} has no VPC peering: its targets resolve "
-                         "through Apigee's DNS zones, which this check does not read")
+        raise Unreadable(f"organization {organization} has no VPC peering")
     return org, network_path(org.get("authorizedNetwork", ""), org.get("projectId", ""))
 
 
+def runtime_dns(live: Live, organization: str) -> list[Forwarded]:
+    """Where Apigee's runtime resolves which domains. With VPC peering: the domains peered
+    through Service Networking, in the authorized network
+    (https://cloud.google.com/vpc/docs/configure-private-services-access#dns-peering); without:
+    the organization's Apigee DNS zones, each in the network it peers into
+    (https://cloud.google.com/apigee/docs/api-platform/get-started/non-vpc-peering-options). Any
+    other name it resolves on the internet."""
+    org = live.get("apigee.organizations.get", name=f"organizations/{organization}")
+    if org is None:
+        raise Unreadable(f"organization {organization} is not there")
+    if org.get("disableVpcPeering"):
+        out = []
+        for zone in live.items("apigee.organizations.dnsZones.list", "dnsZones",
+                               parent=f"organizations/{organization}"):
+            peering = zone.get("peeringConfig", {})
+            network = (f"projects/{peering.get('targetProjectId')}/global/networks/"
+                       f"{peering.get('targetNetworkId')}")
+            out.append(Forwarded(fqdn(zone.get("domain", "")), network,
+                                 f"Apigee DNS zone {zone['name'].rsplit('/', 1)[-1]}",
+                                 "apigee.dns_zone"))
+        return out
+    network = network_path(org.get("authorizedNetwork", ""), org.get("projectId", ""))
+    return [Forwarded(d, network, "peered DNS domain", "servicenetworking.peered_dns_domain")
+            for d in peered_domains(live, network)]
+
+
 def peered_domains(live: Live, network: str) -> list[str]:
-    """The DNS suffixes Apigee's runtime sends to `network`'s Cloud DNS: those peered through
-    Service Networking (https://cloud.google.com/vpc/docs/configure-private-services-access#dns-peering);
-    it resolves every other name on its own, outside the network."""
+    """The DNS suffixes peered through Service Networking on `network`."""
     project, name = network.split("/")[1], network.rsplit("/", 1)[-1]
     found = live.get("cloudresourcemanager.projects.get", name=f"projects/{project}")
     number = (found or {}).get("name", f"projects/{project}").split("/", 1)[1]
@@ -150,18 +188,27 @@ def peered_domains(live: Live, network: str) -> list[str]:
     )]
 
 
+def forwarding_for(entries: list[Forwarded], host: str) -> Forwarded | None:
+    """The most specific forwarding that covers `host`."""
+    covering = [e for e in entries if covers(e.suffix, host)]
+    return max(covering, key=lambda e: len(e.suffix)) if covering else None
+
+
 def covers(suffix: str, name: str) -> bool:
     return fqdn(name) == suffix or fqdn(name).endswith("." + suffix)
 
 
-def no_peered_domain(ctx: Any, network: str, host: str, peered: list[str]) -> Hop:
-    """The dns hop when Apigee would not ask the network about `host` at all."""
-    steps = ctx.steps_under("", "servicenetworking.peered_dns_domain")
+def not_forwarded(ctx: Any, entries: list[Forwarded], host: str, peered: bool) -> Hop:
+    """The dns hop when Apigee would not ask any VPC network about `host`: it resolves it on
+    the internet, where a private name does not exist."""
+    kind = "servicenetworking.peered_dns_domain" if peered else "apigee.dns_zone"
+    steps = ctx.steps_under("", kind)
+    what = "peered DNS domain" if peered else "Apigee DNS zone"
+    listed = ", ".join(f"{e.suffix} → {e.network}" for e in entries) or "none"
     return Hop(
         "dns", "broken",
-        f"Apigee resolves {host} outside {network}: no peered DNS domain covers it (peered: "
-        f"{', '.join(peered) or 'none'}), so the private zones there are never asked",
-        steps[0] if len(steps) == 1 else None,
-        f"peer the domain of {host} with Service Networking on {network} (a "
-        "servicenetworking.peered_dns_domain step whose dnsSuffix ends the hostname)",
+        f"Apigee resolves {host} on the internet: no {what} covers it ({what}s: {listed}), so "
+        "no private zone is ever asked", steps[0] if len(steps) == 1 else None,
+        f"forward the domain of {host} to the network whose private zone holds it (a {kind} "
+        "step whose domain ends the hostname)",
     )

@@ -23,11 +23,11 @@ from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path
 from orchestrator.verify.report import Hop, RequestPath
 from orchestrator.verify.resolve import (
-    covers,
+    forwarding_for,
     fqdn,
-    no_peered_domain,
-    peered_domains,
+    not_forwarded,
     resolve,
+    runtime_dns,
     runtime_network,
 )
 
@@ -127,9 +127,10 @@ def _records_visible_to(ctx: Context, network: str) -> list[tuple[str, str]]:
 
 def _dns(w: Walk) -> Hop:
     ctx, b = w.ctx, w.backend
-    peered = peered_domains(ctx.live, b.hub)
-    if not any(covers(d, b.name) for d in peered):
-        return no_peered_domain(ctx, b.hub, b.name, peered)
+    entries = runtime_dns(ctx.live, b.organization)
+    forwarded = forwarding_for(entries, b.name)
+    if forwarded is None or forwarded.network != b.hub:
+        return not_forwarded(ctx, entries, b.name, peered=True)
     answer = resolve(ctx.live, ctx.projects(b.hub.split("/")[1]), b.hub, b.name)
     if answer.problem or b.address not in answer.addresses:
         return Hop("dns", "broken", answer.problem or (

@@ -460,6 +460,13 @@ def create_instance(cloud: Cloud, call: Call) -> dict[str, Any]:
             f"organization {org_name} already has an instance in location {location}; there can "
             "be only one instance per location."
         )
+    if org.body.get("disableVpcPeering") and body.get("ipRange"):
+        # ipRange's blocks come from "a larger named range you have allocated to the Service
+        # Networking peering" (Instance.ipRange), which such an organization has not (C58).
+        raise errors.invalid(
+            f"ipRange cannot be set: organization {org_name} has no VPC peering "
+            "(disableVpcPeering), so there are no Service Networking ranges to take it from."
+        )
     instance = RULES.new_resource(cloud, call, coll, path, body)
     if not org.body.get("disableVpcPeering"):
         network = network_path(org.body)

@@ -111,7 +111,8 @@ class Cloud:
 
     def org(self, **fields: Any) -> dict[str, Any]:
         body = {"analyticsRegion": REGION, "runtimeType": "CLOUD", "authorizedNetwork": "net"}
-        op = self.apigee.create(parent=f"projects/{PROJECT}", body={**body, **fields}).execute()
+        body = {k: v for k, v in {**body, **fields}.items() if v is not None}
+        op = self.apigee.create(parent=f"projects/{PROJECT}", body=body).execute()
         return self.wait(op)
 
     def instance(self, name: str = "eu1", location: str = REGION, **fields: Any) -> dict:
@@ -388,6 +389,17 @@ def test_an_evaluation_organization_has_one_instance(cloud: Cloud) -> None:
         cloud.instance("eu2", "europe-west4")
     assert caught.value.status_code == 400
     assert "evaluation organizations have one instance" in error_of(caught.value)["message"]
+
+
+def test_an_organization_without_peering_takes_no_ip_range(cloud: Cloud) -> None:
+    """C58; without ipRange its instance is created, with no peering range."""
+    cloud.org(authorizedNetwork=None, disableVpcPeering=True)
+    with pytest.raises(HttpError) as caught:
+        cloud.instance(ipRange="10.0.0.0/22")
+    assert caught.value.status_code == 400
+    assert "has no VPC peering" in error_of(caught.value)["message"]
+    instance = cloud.instance()["response"]
+    assert "peeringCidrRange" not in instance and instance["serviceAttachment"]
 
 
 def test_a_hostname_belongs_to_one_environment_group(cloud: Cloud, org: dict) -> None:

@@ -113,6 +113,16 @@ VARIANTS: dict[str, tuple[list[tuple[str, str]], str, str | None, tuple[str, ...
 }
 
 
+def test_an_apigee_dns_zone_for_another_domain_is_named(tmp_path: Path) -> None:
+    """Without VPC peering, Apigee resolves through its DNS zones: one for another domain
+    leaves the backends' name to the internet."""
+    plan = variant(tmp_path, "psc-cloud-run-non-peered.yaml", [(
+        "      domain: ${vars.domain}\n", "      domain: other.example.com\n")])
+    report = applied_report(plan, tmp_path)
+    assert {(h.name, h.step) for _, h in report.broken()} == {("dns", "apigee-dns-zone")}
+    assert "no Apigee DNS zone covers it" in report.broken()[0][1].evidence
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_a_variant_with_one_broken_hop_is_named(name: str, tmp_path: Path) -> None:
     edits, hop, step, targets = VARIANTS[name]
