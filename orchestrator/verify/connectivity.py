@@ -30,13 +30,17 @@ def test_id(source: dict[str, Any], destination: dict[str, Any]) -> str:
 
 
 def run(live: Any, project: str, source: dict[str, Any], destination: dict[str, Any],
-        *, keep: bool) -> dict[str, Any]:
-    """The test, analysed; Unreadable when Google would not run it or it did not finish."""
+        *, keep: bool, bypass_firewalls: bool = False) -> dict[str, Any]:
+    """The test, analysed; Unreadable when Google would not run it or it did not finish.
+    bypass_firewalls: Google's bypassFirewallChecks, for a test whose source stands in for
+    another (the firewall is then checked for the real one, by a hop of verify's own)."""
     clients, clock = live.clients, live.clock
     svc = clients.discovery("networkmanagement")
-    name = f"projects/{project}/locations/global/connectivityTests/{test_id(source, destination)}"
     body = {"source": source, "destination": destination, "protocol": "TCP",
+            "bypassFirewallChecks": bypass_firewalls,
             "description": "provision verify: Google's analysis of a hop"}
+    ident = test_id(source, {**destination, "bypassFirewallChecks": bypass_firewalls})
+    name = f"projects/{project}/locations/global/connectivityTests/{ident}"
 
     def call(method: str, **params: Any) -> Any:
         return retry.call(lambda: invoke(svc, f"{TESTS}.{method}", **params),

@@ -18,6 +18,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.verify import connectivity
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path
@@ -239,6 +240,7 @@ def _routes_to_backend(w: Walk) -> Hop:
                for r in status.get("bestRoutes", [])
                if compute_path(r.get("nextHopVpnTunnel", "")) in tunnels]
     if _covered(learned, backend_range):
+        w.found["routed_to_backend"] = True
         return Hop("routes-to-backend", "ok",
                    f"the hub learned {_ranges(_covered(learned, backend_range))} over BGP from "
                    f"the spoke, which holds {b.subnet['ipCidrRange']}")
@@ -284,6 +286,46 @@ def _routes_to_apigee(w: Walk) -> Hop:
                "back", hub_routers[0] if hub_routers else None,
                f"advertise {', '.join(missing)} from the hub's router (advertiseMode CUSTOM, "
                "advertisedIpRanges): Cloud Router does not advertise peered ranges by itself")
+
+
+def _reachability(w: Walk) -> Hop:
+    """Google's analysis of the VPN crossing: from an address of a hub subnet (Apigee's own
+    addresses are not in the hub's subnets, so one of the hub's stands in for them, firewalls
+    bypassed: the firewall hop checks Apigee's ranges) to the backend's address in the spoke."""
+    ctx, b = w.ctx, w.backend
+    tunnels = w.found["tunnels"]
+    if not ctx.connectivity_tests:
+        return Hop("reachability", "unknown", "not asked: connectivity tests are off")
+    hub_subnets = [s for s in _plan_subnets(ctx) if compute_path(s.get("network", "")) == b.hub]
+    if not hub_subnets:
+        raise Unreadable(f"{b.hub} has no subnet of the plan's to test from")
+    source = {"ipAddress": str(next(ipaddress.ip_network(hub_subnets[0]["ipCidrRange"]).hosts())),
+              "network": hub_subnets[0]["network"], "projectId": b.hub.split("/")[1]}
+    spoke = w.found["spoke"]
+    destination = {"ipAddress": b.address, "network": spoke,
+                   "port": b.port, "projectId": spoke.split("/")[1]}
+    key = ("reachability", b.hub, b.address, b.port)
+    if key not in ctx.memo:
+        ctx.memo[key] = connectivity.run(ctx.live, b.hub.split("/")[1], source, destination,
+                                         keep=ctx.keep_tests, bypass_firewalls=True)
+    result, trace, final = connectivity.summary(ctx.memo[key])
+    evidence = (f"connectivity test from {source['ipAddress']} (a hub subnet) to {b.address}:"
+                f"{b.port}, firewalls bypassed: {result} ({trace})")
+    step = ctx.step_at(tunnels[0])
+    cause = final.get("drop", {}).get("cause", "")
+    if result == "REACHABLE":
+        return Hop("reachability", "ok", evidence, step)
+    crossed = "ARRIVE_AT_VPN_TUNNEL" in trace
+    if result == "UNREACHABLE" and cause == "UNKNOWN_INTERNAL_ADDRESS" and crossed:
+        return Hop("reachability", "warning",
+                   f"{evidence}: Google carries it over the tunnel into the spoke, and knows "
+                   f"nothing listening at {b.address}", ctx.step_at(b.subnet["selfLink"]),
+                   f"run the backend (a VM or an internal load balancer) at {b.address}")
+    if result == "UNREACHABLE":
+        return Hop("reachability", "broken", f"{evidence}, dropped: {cause}", step,
+                   f"see Google's drop cause {cause} in the test (--keep-tests keeps it)")
+    return Hop("reachability", "unknown",
+               f"{evidence}: {final.get('abort', {}).get('cause', 'no verdict')}", step)
 
 
 def _peering_export(w: Walk) -> Hop:
@@ -366,6 +408,9 @@ HOPS: tuple[HopSpec, ...] = (
     ("bgp", ("tunnels",), _bgp),
     ("routes-to-backend", ("sessions",), _routes_to_backend),
     ("routes-to-apigee", ("sessions",), _routes_to_apigee),
+    # Google's analysis only where verify's own reads found nothing wrong: a second opinion,
+    # not the same finding twice.
+    ("reachability", ("routed_to_backend",), _reachability),
     ("peering-export", (), _peering_export),
     ("firewall", ("apigee_ranges", "spoke"), _firewall),
 )

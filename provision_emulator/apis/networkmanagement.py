@@ -5,11 +5,20 @@ configuration as Google's analysis does, with Google's step states and drop caus
 A test is analysed when it is created and when it is rerun (`reachabilityDetails.verifyTime`
 says when), not when it is read: as on Google, a result is a snapshot.
 
-Traced: a source address in a VPC network to an internal Application Load Balancer's
-forwarding rule (INTERNAL_MANAGED), through its proxy to a serverless NEG backend, which is
-where Google's analysis stops ("Cloud Run as destination: not supported"; the trace ends
-`DELIVER` to `SERVERLESS_NEG`). Anything else is answered `UNDETERMINED` with an `ABORT` step
-of cause `UNSUPPORTED`: the emulator does not claim a result it does not compute.
+Traced:
+- a source address in a VPC network to an internal Application Load Balancer's forwarding rule
+  (INTERNAL_MANAGED), through its proxy to a serverless NEG backend, which is where Google's
+  analysis stops ("Cloud Run as destination: not supported"; the trace ends `DELIVER` to
+  `SERVERLESS_NEG`);
+- a source address in a VPC network to an address in another network, over the dynamic route
+  Cloud Router learned (`APPLY_ROUTE`, next hop a VPN tunnel), the tunnel (`ARRIVE_AT_VPN_TUNNEL`;
+  down: DROP `ROUTE_NEXT_HOP_VPN_TUNNEL_NOT_ESTABLISHED`), the far network's subnet route and
+  ingress firewall rules (unless `bypassFirewallChecks`; DROP `FIREWALL_RULE`), to the address:
+  nothing the emulator knows listens at an address (it has no VMs), so the trace ends DROP
+  `UNKNOWN_INTERNAL_ADDRESS` ("Destination internal address cannot be resolved to a known
+  target"), after the hops it crossed.
+Anything else is answered `UNDETERMINED` with an `ABORT` step of cause `UNSUPPORTED`: the
+emulator does not claim a result it does not compute.
 
 Google's rules applied, from https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/concepts/overview
 and the load balancers' documentation: the source address must lie in a subnet of the source
@@ -26,7 +35,7 @@ import ipaddress
 from typing import Any
 
 from provision_emulator import errors, formats, generic
-from provision_emulator.apis import compute
+from provision_emulator.apis import compute, routers, vpn
 from provision_emulator.apis.base import ApiRules
 from provision_emulator.call import Call
 from provision_emulator.catalog import Collection
@@ -84,6 +93,7 @@ class Trace:
         self.source = test.get("source") or {}
         self.destination = test.get("destination") or {}
         self.protocol = test.get("protocol", "TCP")
+        self.bypass_firewalls = bool(test.get("bypassFirewallChecks"))
         self.steps: list[dict[str, Any]] = []
         self.result = "UNDETERMINED"
 
@@ -120,23 +130,12 @@ class Trace:
     def run(self) -> None:
         rule_link = self.destination.get("forwardingRule", "")
         rule = self._get(rule_link)
+        if not rule_link and self.destination.get("ipAddress") and self.source.get("network"):
+            self._start(compute_path(self.source["network"]))
+            self._to_address()
         if not rule_link or rule is None or rule.get("loadBalancingScheme") != "INTERNAL_MANAGED":
             self._final("ABORT", "UNDETERMINED", abort={"cause": "UNSUPPORTED"})
-        network = compute_path(self.source.get("network") or rule.get("network", ""))
-        project = network.split("/")[1]
-        source_subnet = self._subnet_holding(network, self.source.get("ipAddress", ""))
-        if source_subnet is None:
-            self._final("ABORT", "UNDETERMINED", project,
-                        abort={"cause": "NO_SOURCE_GCP_NETWORK_LOCATION",
-                               "ipAddress": self.source.get("ipAddress")})
-        self._step("START_FROM_PRIVATE_NETWORK", project, network={
-            "displayName": network.rsplit("/", 1)[-1], "uri": compute.self_link(network),
-            "matchedIpRange": source_subnet["ipCidrRange"],
-            "matchedSubnetUri": compute.self_link(source_subnet["path"])})
-        self._step("APPLY_EGRESS_FIREWALL_RULE", project, firewall={
-            "displayName": "default-egress-allow", "direction": "EGRESS", "action": "ALLOW",
-            "priority": 65535, "firewallRuleType": "IMPLIED_VPC_FIREWALL_RULE",
-            "networkUri": compute.self_link(network)})
+        self._start(compute_path(self.source.get("network") or rule.get("network", "")))
         rule_project = compute_path(rule_link).split("/")[1]
         port = int(self.destination.get("port") or 0)
         info = {"displayName": rule["name"], "uri": compute.self_link(compute_path(rule_link)),
@@ -161,6 +160,118 @@ class Trace:
             "subnetUri": compute.self_link(proxy_subnet["path"]),
             "networkUri": rule.get("network")})
         self._backend(rule, rule_project)
+
+    def _start(self, network: str) -> None:
+        project = network.split("/")[1]
+        source_subnet = self._subnet_holding(network, self.source.get("ipAddress", ""))
+        if source_subnet is None:
+            self._final("ABORT", "UNDETERMINED", project,
+                        abort={"cause": "NO_SOURCE_GCP_NETWORK_LOCATION",
+                               "ipAddress": self.source.get("ipAddress")})
+        self._step("START_FROM_PRIVATE_NETWORK", project, network={
+            "displayName": network.rsplit("/", 1)[-1], "uri": compute.self_link(network),
+            "matchedIpRange": source_subnet["ipCidrRange"],
+            "matchedSubnetUri": compute.self_link(source_subnet["path"])})
+        if not self.bypass_firewalls:
+            self._step("APPLY_EGRESS_FIREWALL_RULE", project, firewall={
+                "displayName": "default-egress-allow", "direction": "EGRESS", "action": "ALLOW",
+                "priority": 65535, "firewallRuleType": "IMPLIED_VPC_FIREWALL_RULE",
+                "networkUri": compute.self_link(network)})
+
+    def _to_address(self) -> None:
+        network = compute_path(self.source["network"])
+        project = network.split("/")[1]
+        address = self.destination["ipAddress"]
+        if self._subnet_holding(network, address) is not None:
+            self._final("ABORT", "UNDETERMINED", project, abort={"cause": "UNSUPPORTED"})
+        route = self._dynamic_route(network, address)
+        if route is None:
+            self._final("DROP", "UNREACHABLE", project, drop={
+                "cause": "NO_ROUTE", "resourceUri": compute.self_link(network),
+                "destinationIp": address})
+        tunnel_path = compute_path(route["nextHopVpnTunnel"])
+        self._step("APPLY_ROUTE", project, route={
+            "routeType": "DYNAMIC", "nextHopType": "NEXT_HOP_VPN_TUNNEL",
+            "destIpRange": route["destRange"], "nextHop": route["nextHopVpnTunnel"],
+            "nextHopUri": route["nextHopVpnTunnel"], "networkUri": compute.self_link(network),
+            "priority": route.get("priority"), "region": compute.region_of(tunnel_path)})
+        tunnel = self.cloud.store.get("compute", tunnel_path)
+        assert tunnel is not None
+        if vpn.tunnel_status(self.cloud, tunnel) != vpn.ESTABLISHED:
+            self._final("DROP", "UNREACHABLE", project, drop={
+                "cause": "ROUTE_NEXT_HOP_VPN_TUNNEL_NOT_ESTABLISHED",
+                "resourceUri": compute.self_link(tunnel_path)})
+        self._step("ARRIVE_AT_VPN_TUNNEL", project, vpnTunnel={
+            "displayName": tunnel.body["name"], "uri": compute.self_link(tunnel_path),
+            "sourceGateway": tunnel.body.get("vpnGateway"),
+            "remoteGateway": tunnel.body.get("peerGcpGateway"),
+            "region": compute.region_of(tunnel_path), "routingType": "DYNAMIC"})
+        far = vpn.peer_tunnel(self.cloud, tunnel)
+        gateway = self._get(str(tunnel.body.get("peerGcpGateway") or "")) or {}
+        far_network = compute_path(gateway.get("network", ""))
+        far_project = far_network.split("/")[1] if far_network else project
+        self._step("ARRIVE_AT_VPN_GATEWAY", far_project, vpnGateway={
+            "displayName": gateway.get("name", ""),
+            "uri": str(tunnel.body.get("peerGcpGateway") or ""),
+            "networkUri": gateway.get("network", ""),
+            "vpnTunnelUri": compute.self_link(far.path) if far is not None else "",
+            "region": compute.region_of(compute_path(str(tunnel.body.get("peerGcpGateway")
+                                                         or "")))})
+        subnet = self._subnet_holding(far_network, address)
+        if subnet is None:
+            self._final("DROP", "UNREACHABLE", far_project, drop={
+                "cause": "NO_ROUTE", "resourceUri": compute.self_link(far_network),
+                "destinationIp": address})
+        self._step("APPLY_ROUTE", far_project, route={
+            "routeType": "SUBNET", "nextHopType": "NEXT_HOP_NETWORK",
+            "destIpRange": subnet["ipCidrRange"], "networkUri": compute.self_link(far_network),
+            "nextHopNetworkUri": compute.self_link(far_network)})
+        if not self.bypass_firewalls:
+            self._ingress(far_network, far_project)
+        self._final("DROP", "UNREACHABLE", far_project, drop={
+            "cause": "UNKNOWN_INTERNAL_ADDRESS", "destinationIp": address})
+
+    def _dynamic_route(self, network: str, address: str) -> dict[str, Any] | None:
+        """The most specific route Cloud Router learned into `network` that holds `address`
+        (the lowest priority number among equals)."""
+        ip = ipaddress.ip_address(address)
+        learned = [r for res in self.cloud.store.referrers("compute", network)
+                   if res.collection == "routers"
+                   for r in routers.learned_routes(self.cloud, res)
+                   if ip in ipaddress.ip_network(r["destRange"])]
+        if not learned:
+            return None
+        return min(learned, key=lambda r: (-ipaddress.ip_network(r["destRange"]).prefixlen,
+                                           r.get("priority", 100)))
+
+    def _ingress(self, network: str, project: str) -> None:
+        """The far network's ingress rules, by priority (deny before allow at equal ones), then
+        the implied deny."""
+        source = ipaddress.ip_address(self.source.get("ipAddress", "0.0.0.0"))
+        port = int(self.destination.get("port") or 0)
+        rules = sorted(
+            (r.body for r in self.cloud.store.referrers("compute", network)
+             if r.collection == "firewalls" and r.body.get("direction", "INGRESS") == "INGRESS"
+             and not r.body.get("disabled")),
+            key=lambda b: (b.get("priority", 1000), "allowed" in b))
+        for rule in rules:
+            if any(source in ipaddress.ip_network(r) for r in rule.get("sourceRanges", [])) and (
+                    _admits(rule.get("allowed") or rule.get("denied") or [], self.protocol,
+                            port)):
+                info = {"displayName": rule["name"], "direction": "INGRESS",
+                        "action": "ALLOW" if "allowed" in rule else "DENY",
+                        "priority": rule.get("priority", 1000),
+                        "firewallRuleType": "VPC_FIREWALL_RULE",
+                        "networkUri": compute.self_link(network)}
+                if "denied" in rule:
+                    self._final("DROP", "UNREACHABLE", project, firewall=info,
+                                drop={"cause": "FIREWALL_RULE"})
+                self._step("APPLY_INGRESS_FIREWALL_RULE", project, firewall=info)
+                return
+        self._final("DROP", "UNREACHABLE", project, firewall={
+            "displayName": "default-ingress-deny", "direction": "INGRESS", "action": "DENY",
+            "priority": 65535, "firewallRuleType": "IMPLIED_VPC_FIREWALL_RULE",
+            "networkUri": compute.self_link(network)}, drop={"cause": "FIREWALL_RULE"})
 
     def _backend(self, rule: dict[str, Any], project: str) -> None:
         proxy = self._get(rule.get("target", "")) or {}
@@ -219,6 +330,20 @@ def _serves(rule: dict[str, Any], port: int) -> bool:
         return str(port) in rule["ports"]
     low, _, high = (rule.get("portRange") or "").partition("-")
     return bool(low) and int(low) <= port <= int(high or low)
+
+
+def _admits(entries: list[dict[str, Any]], protocol: str, port: int) -> bool:
+    for entry in entries:
+        if entry.get("IPProtocol", "").lower() not in (protocol.lower(), "all"):
+            continue
+        ports = entry.get("ports")
+        if not ports:
+            return True
+        for spec in ports:
+            low, _, high = str(spec).partition("-")
+            if int(low) <= port <= int(high or low):
+                return True
+    return False
 
 
 def _first_host(cidr: str) -> str:

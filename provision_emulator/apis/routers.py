@@ -338,6 +338,19 @@ def _uptime(seconds: int) -> str:
     return ", ".join(parts)
 
 
+def learned_routes(cloud: Cloud, router: Resource) -> list[dict[str, Any]]:
+    """The BGP routes a router learned over its sessions that are up (its `bestRoutes`)."""
+    routes: list[dict[str, Any]] = []
+    for peer in router.body.get("bgpPeers") or []:
+        s = session(cloud, router, peer)
+        if s.up:
+            assert s.remote_router is not None and s.remote_peer is not None
+            routes += _routes(router, s, advertised(cloud, s.remote_router, s.remote_peer),
+                              (str(peer["peerIpAddress"]), s.remote_router.body["bgp"]["asn"],
+                               s.remote_peer))
+    return routes
+
+
 @compute.RULES.handler("compute.routers.getRouterStatus")
 def router_status(cloud: Cloud, call: Call) -> dict[str, Any]:
     router = generic.existing(cloud, call, call.path, generic.collection(call))

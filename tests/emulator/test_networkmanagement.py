@@ -96,7 +96,8 @@ def test_what_the_emulator_does_not_trace_is_undetermined_not_invented(applied: 
     test = analysed(applied, "to-an-ip", {"ipAddress": "10.2.2.5", "network": NETWORK},
                     {"ipAddress": "10.2.0.9", "network": NETWORK, "port": 80})
     assert test["reachabilityDetails"]["result"] == "UNDETERMINED"
-    assert test["reachabilityDetails"]["traces"][0]["steps"][0]["abort"]["cause"] == "UNSUPPORTED"
+    assert test["reachabilityDetails"]["traces"][0]["steps"][-1]["abort"]["cause"] == (
+        "UNSUPPORTED")
 
 
 def test_rerun_analyses_again(applied: Any) -> None:
@@ -133,3 +134,59 @@ def test_verify_deletes_its_tests_unless_asked_to_keep_them(applied: Any) -> Non
     skipped = dep.verify(connectivity_tests=False)
     assert {h.status for p in skipped.paths for h in p.hops if h.name == "reachability"} == {
         "unknown"}
+
+
+@pytest.fixture(scope="module")
+def vpn_applied(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with Emulator() as emu:
+        dep = orchestrator.load(ROOT / "plans/vpn-hub.yaml", emulator=emu,
+                                state_dir=tmp_path_factory.mktemp("nmvpn") / ".provision")
+        assert dep.apply().ok
+        yield emu, dep
+        dep.close()
+
+
+HUB = "projects/apigee-hub-project/global/networks/hub-vpc"
+SPOKE = "projects/backend-spoke-project/global/networks/spoke-vpc"
+
+
+def vpn_test(vpn_applied: Any, test_id: str, source: str, port: int,
+             bypass: bool) -> dict[str, Any]:
+    emu, dep = vpn_applied
+    api = connectivity_api(emu)
+    parent = "projects/apigee-hub-project/locations/global"
+    op = api.connectivityTests().create(parent=parent, testId=test_id, body={
+        "source": {"ipAddress": source, "network": HUB},
+        "destination": {"ipAddress": "10.20.0.10", "network": SPOKE, "port": port},
+        "protocol": "TCP", "bypassFirewallChecks": bypass}).execute()
+    while not op.get("done"):
+        dep.clock.sleep(10)
+        op = api.operations().get(name=op["name"]).execute()
+    return api.connectivityTests().get(name=f"{parent}/connectivityTests/{test_id}").execute()
+
+
+def test_across_the_vpn_the_trace_follows_the_learned_route_and_the_tunnel(
+    vpn_applied: Any,
+) -> None:
+    test = vpn_test(vpn_applied, "across", "10.2.0.5", 443, bypass=True)
+    steps = test["reachabilityDetails"]["traces"][0]["steps"]
+    assert [s["state"] for s in steps] == [
+        "START_FROM_PRIVATE_NETWORK", "APPLY_ROUTE", "ARRIVE_AT_VPN_TUNNEL",
+        "ARRIVE_AT_VPN_GATEWAY", "APPLY_ROUTE", "DROP"]
+    route = steps[1]["route"]
+    assert (route["routeType"], route["nextHopType"], route["destIpRange"]) == (
+        "DYNAMIC", "NEXT_HOP_VPN_TUNNEL", "10.20.0.0/24")
+    assert steps[2]["vpnTunnel"]["uri"].endswith("/vpnTunnels/" + steps[2]["vpnTunnel"][
+        "displayName"])
+    # Nothing listens at a reserved address: Google cannot resolve it to a target.
+    assert steps[-1]["drop"]["cause"] == "UNKNOWN_INTERNAL_ADDRESS"
+
+
+def test_the_spoke_firewall_drops_a_source_it_does_not_admit(vpn_applied: Any) -> None:
+    """The spoke admits only Apigee's ranges: a hub subnet address is dropped by the implied
+    deny, unless the test bypasses firewalls."""
+    test = vpn_test(vpn_applied, "firewalled", "10.2.0.5", 443, bypass=False)
+    last = test["reachabilityDetails"]["traces"][0]["steps"][-1]
+    assert test["reachabilityDetails"]["result"] == "UNREACHABLE"
+    assert (last["drop"]["cause"], last["firewall"]["displayName"]) == (
+        "FIREWALL_RULE", "default-ingress-deny")
