@@ -78,11 +78,11 @@ class Access:
         for granted_on, role_names in self.grants.items():
             covers = (resource == granted_on or resource.startswith(granted_on + "/")
                       or granted_on.startswith(_ABOVE))
-            if covers and any(permission in self._permissions(r) for r in role_names):
+            if covers and any(permission in self.role_permissions(r) for r in role_names):
                 return True
         return False
 
-    def _permissions(self, role: str) -> frozenset[str]:
+    def role_permissions(self, role: str) -> frozenset[str]:
         if role in self.roles:
             return frozenset(self.roles[role])
         return permissions.roles().get(role, frozenset())
@@ -103,11 +103,23 @@ def check(cloud: Cloud, call: Call) -> None:
             if not access.holds(f"projects/{project}", permission):
                 raise _denied(call, permission)
     account = _runs_as(cloud, call)
-    if account is not None and not access.holds(_account_path(cloud, account),
-                                                permissions.ACT_AS):
+    if account is not None and not _may_act_as(cloud, access, _account_path(cloud, account),
+                                               call.now):
         raise ApiError(
             403, f"Permission 'iam.serviceaccounts.actAs' denied on service account {account} "
             "(or it may not exist).", reason="forbidden")
+
+
+def _may_act_as(cloud: Cloud, access: Access, account: str, now: float) -> bool:
+    """actAs held through the caller's grants, or through the account's own IAM policy as
+    set with setIamPolicy: a role granted on a service account grants its permissions on it
+    (https://cloud.google.com/iam/docs/service-account-permissions)."""
+    if access.holds(account, permissions.ACT_AS):
+        return True
+    policy = cloud.policy(("iam", account), now)
+    return any(access.caller in b.get("members", []) and "condition" not in b
+               and permissions.ACT_AS in access.role_permissions(b.get("role", ""))
+               for b in policy.get("bindings", []))
 
 
 def test_permissions(cloud: Cloud, resource: str, asked: list[str]) -> list[str]:

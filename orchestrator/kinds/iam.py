@@ -14,7 +14,8 @@ from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.operations import OperationRef, invoke
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.aip import AipAdapter
-from orchestrator.kinds.base import Kind
+from orchestrator.kinds.base import MINUTE, Kind
+from orchestrator.kinds.iam_member import DiscoveryPolicyMemberAdapter
 
 ACCOUNTS = "iam.projects.serviceAccounts"
 
@@ -48,17 +49,34 @@ class ServiceAccountAdapter(AipAdapter):
         return None
 
 
+ACCOUNT = "projects/{project}/serviceAccounts/{name}@{project}.iam.gserviceaccount.com"
+
 KINDS = [
     Kind(
         name="iam.service_account",
         api="iam",
         schema="ServiceAccount",
         # Google's own name for it: the account's email under its project.
-        path="projects/{project}/serviceAccounts/{name}@{project}.iam.gserviceaccount.com",
+        path=ACCOUNT,
         adapter=ServiceAccountAdapter(),
         name_pattern=r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$",
         mutable=frozenset({"displayName", "description"}),
         name_field="",
         outputs=("path", "email", "uniqueId"),
+    ),
+    # Who may act as the account: roles/iam.serviceAccountUser lets a member deploy what
+    # runs as it (an API proxy's identity, a Cloud Run service's).
+    Kind(
+        name="iam.service_account_iam_member",
+        api="iam",
+        schema="BindingDelta",
+        path=ACCOUNT + "/iam/{role}/{member}",
+        adapter=DiscoveryPolicyMemberAdapter(
+            "discovery", ACCOUNT, "iam.projects.serviceAccounts"),
+        name_pattern=r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$",
+        mutable=frozenset(),
+        name_field="",
+        serialize="iam/" + ACCOUNT,
+        timeout=5 * MINUTE,
     ),
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
-from orchestrator.gcp.operations import OperationRef
+from orchestrator.gcp.operations import OperationRef, invoke
 from orchestrator.gcp.protos import from_json, to_json
 from orchestrator.kinds.adapter import Target
 
@@ -137,6 +137,21 @@ class PolicyMemberAdapter(_PolicyMember):
             policy=json_format.ParseDict(policy, policy_pb2.Policy()),
         )
         getattr(clients, self.client)().set_iam_policy(request=request)
+
+
+@dataclass(frozen=True)
+class DiscoveryPolicyMemberAdapter(_PolicyMember):
+    """For an API whose policy methods the discovery client calls (IAM's service accounts:
+    `iam.projects.serviceAccounts.getIamPolicy`, POST with `resource`)."""
+
+    def _get(self, clients: ClientFactory, target: Target) -> dict[str, Any]:
+        return invoke(clients.discovery(self.methods.split(".", 1)[0]),
+                      f"{self.methods}.getIamPolicy", resource=self._resource(target),
+                      options_requestedPolicyVersion=POLICY_VERSION)
+
+    def _set(self, clients: ClientFactory, target: Target, policy: dict[str, Any]) -> None:
+        invoke(clients.discovery(self.methods.split(".", 1)[0]), f"{self.methods}.setIamPolicy",
+               resource=self._resource(target), body={"policy": policy})
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .conftest import (
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run-non-peered.yaml"
 APIGEE = "apigee-np-project"
 BACKEND = "backend-np-project"
-STEPS = 48
+STEPS = 49
 
 
 def apigee(emu: Emulator) -> object:

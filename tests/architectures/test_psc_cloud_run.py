@@ -49,7 +49,7 @@ def _apigee(emu: Emulator):
 
 
 def test_every_step_is_present(cloud) -> None:
-    check_every_step_is_present(cloud[1], 45)
+    check_every_step_is_present(cloud[1], 46)
 
 
 def test_endpoint_attachment_is_accepted(cloud) -> None:

@@ -228,3 +228,31 @@ def test_a_step_the_plan_finds_made_asks_only_what_reading_it_needs(tmp_path: Pa
             dep.plan_changes()  # the rename replaces the rule: the security admin's
         assert {(n.step, n.permission) for n in caught.value.report.missing} >= {
             ("fw", "compute.firewalls.create"), ("fw", "compute.firewalls.delete")}
+
+
+@pytest.mark.parametrize(("deployer", "deploys"), [("user:ci@example.com", True),
+                                                   ("user:someone-else@example.com", False)])
+def test_the_plan_s_grant_lets_its_deployer_act_as_the_proxy_identity(
+    tmp_path: Path, deployer: str, deploys: bool,
+) -> None:
+    """The plan grants roles/iam.serviceAccountUser on the proxy's identity to `deployer`:
+    held through that account's policy alone, it lets that caller deploy a revision running as
+    it (the emulator reads the policy as Google does); another caller is refused actAs."""
+    shutil.copytree(PLANS / "demo-tls", tmp_path / "demo-tls")
+    plan = tmp_path / "psc.yaml"
+    plan.write_text((PLANS / "psc-cloud-run.yaml").read_text())
+    grants = roles_for(load_plan(plan, {}, ()))
+    grants[f"projects/{APIGEE}"].remove("roles/iam.serviceAccountUser")
+    with Emulator() as emu:
+        with orchestrator.load(plan, emulator=emu, ledger=tmp_path / "l.json",
+                               vars={"deployer": deployer}) as dep:
+            assert dep.apply().ok
+        plan.write_text(plan.read_text().replace("basePath: /shop", "basePath: /store"))
+        emu.set_access({"caller": "user:ci@example.com", "grants": grants})
+        with orchestrator.load(plan, emulator=emu, ledger=tmp_path / "l.json",
+                               vars={"deployer": deployer}, check_permissions=False) as dep:
+            result = dep.apply()
+    assert result.ok is deploys, [(f.step, f.message) for f in result.failures]
+    if not deploys:
+        [failure] = result.failures
+        assert failure.step == "proxy" and "iam.serviceaccounts.actAs" in failure.message
