@@ -29,6 +29,7 @@ API_VERSIONS: dict[str, str] = {
     "storage": "v1",
     "secretmanager": "v1",
     "networkmanagement": "v1",
+    "privateca": "v1",
 }
 
 

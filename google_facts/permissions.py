@@ -13,6 +13,7 @@ https://cloud.google.com/run/docs/reference/iam/permissions,
 https://cloud.google.com/service-infrastructure/docs/service-networking/reference/rest,
 https://cloud.google.com/service-usage/docs/reference/rest,
 https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/concepts/access-control,
+https://cloud.google.com/certificate-authority-service/docs/reference/permissions-and-roles,
 https://cloud.google.com/resource-manager/reference/rest/v1/projects/testIamPermissions ("There
 are no permission requirements for this API"). Where Google's page names none, the permission of
 the same name is assumed, as the per-service permission lists of
@@ -122,6 +123,14 @@ def required(method_id: str) -> tuple[str, ...]:
         return (f"{api}.operations.{verb}",)
     if api == "serviceusage":
         return (f"serviceusage.services.{verb}",)
+    if api == "privateca":
+        # privateca.projects.locations.caPools.certificateAuthorities.enable ->
+        # privateca.certificateAuthorities.update (a CA's state changes are updates; a pool's
+        # CA certificates are read with the pool's get: assumed, the reference names none)
+        verb = {"patch": "update", "enable": "update", "disable": "update",
+                "activate": "update", "undelete": "update", "fetchCaCerts": "get",
+                "fetch": "get"}.get(verb, verb)
+        return (f"privateca.{middle[-1]}.{verb}",)
     if api == "networkmanagement":
         # ...global.connectivityTests.rerun -> networkmanagement.connectivitytests.rerun
         return (f"networkmanagement.{middle[-1].lower()}.{'update' if verb == 'patch' else verb}",)

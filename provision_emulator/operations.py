@@ -56,6 +56,9 @@ DURATIONS: dict[str, float] = {
     "dns.changes": 2.0,
     # A connectivity test's analysis: tens of seconds on Google.
     "networkmanagement": 30.0,
+    "privateca": 20.0,
+    # A CA's key is made and its certificate signed: about a minute on Google.
+    "privateca.projects.locations.caPools.certificateAuthorities": 60.0,
 }
 DEFAULT_DURATION = 10.0
 

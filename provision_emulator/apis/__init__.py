@@ -15,6 +15,7 @@ from provision_emulator.apis import (
     dns,
     iam,
     networkmanagement,
+    privateca,
     psc,
     routers,
     run,
@@ -37,6 +38,7 @@ MODULES = (
     servicenetworking,
     apigee,
     networkmanagement,
+    privateca,
 )
 # Modules that add rules to compute's (imported for that alone).
 COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates)
