@@ -8,6 +8,7 @@ what it recorded, never by creating again.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import threading
 import uuid
@@ -483,6 +484,12 @@ class Engine(Planning, RecoveryCommands):
         started = self.clock.now()
         while True:
             live = self._read(kind, target, deadline)
+            if live is not None and kind.settle is not None:
+                settling = self._call(
+                    functools.partial(kind.settle, self.clients, target, live), deadline)
+                if settling is not None:
+                    self._wait(settling, deadline)
+                    continue
             if live is None and conflict is not None and (
                     self.clock.now() - started >= CONFLICT_GRACE):
                 raise StepError(
@@ -604,6 +611,11 @@ class Engine(Planning, RecoveryCommands):
             return any(fragment in message for fragment in kind.delete_blockers)
 
         with self._serialized(kind, target, deadline) as deadline:
+            if kind.prepare_delete is not None:
+                preparing = self._call(
+                    functools.partial(kind.prepare_delete, self.clients, target), deadline)
+                if preparing is not None:
+                    self._wait(preparing, deadline)
             interval = FIRST_POLL
             while True:
                 try:

@@ -88,6 +88,13 @@ class Kind:
     left_on_destroy: the resource belongs to its project, not to the step (an enabled API,
         shared by everything in the project): found live and unrecorded, it is adopted without
         import; destroy forgets it without deleting it, and says so in these words.
+    settle: for resources Google makes in an intermediate state the plan does not want (a
+        certificate authority STAGED until enabled): given the resource as read, the call
+        that moves it on (its operation waited for), or None when there is nothing to do.
+        Made whenever the engine waits for the resource to be ready, so a run stopped between
+        the create and this call finishes it.
+    prepare_delete: a call Google requires before the delete (a certificate authority is
+        disabled first), or None when there is nothing to do; its operation is waited for.
     """
 
     name: str
@@ -115,6 +122,8 @@ class Kind:
     runs_as: str = ""
     default_identity: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    settle: Callable[[Any, Any, dict[str, Any]], Any] | None = None
+    prepare_delete: Callable[[Any, Any], Any] | None = None
 
     def permissions(self, action: str) -> tuple[str, ...]:
         """The permissions a step's `action` needs on its own project, in the order first

@@ -8,8 +8,9 @@ Google's behaviour, as documented (https://cloud.google.com/certificate-authorit
 - a certificate is issued by an ENABLED CA of its pool (the one named by
   `issuingCertificateAuthorityId`, else any), from a CSR (`pemCsr`) or a `config` that carries
   the public key; it comes back with its chain;
-- an ENABLED CA is not deleted: disable it first; a deleted CA stays DELETED for a grace period
-  unless `skipGracePeriod`, and a pool with CAs (deleted ones included) is not deleted.
+- an ENABLED CA is not deleted: disable it first; nor one with active (unrevoked) certificates
+  without `ignoreActiveCertificates`; a deleted CA stays DELETED for a grace period unless
+  `skipGracePeriod`, and a pool with CAs (deleted ones included) is not deleted.
 The emulator serves self-signed (root) CAs only: a SUBORDINATE one is refused as unimplemented.
 The refusals' words are the emulator's own.
 """
@@ -155,6 +156,16 @@ def delete_authority(cloud: Cloud, call: Call) -> dict[str, Any]:
     if ca.body.get("state") == "ENABLED":
         raise errors.failed_precondition(
             "An ENABLED certificate authority cannot be deleted: disable it first.")
+    pool = ca.path.rsplit("/certificateAuthorities", 1)[0]
+    active = [c for c in cloud.store.children("privateca", f"{pool}/certificates")
+              if c.body.get("issuerCertificateAuthority") == ca.path
+              and not c.body.get("revocationDetails")]
+    if active and call.arg("ignoreActiveCertificates") != "true":
+        # "ignore_active_certificates: allows the CA to be deleted even if the CA has active
+        # certs" (the delete method's parameter): without it, Google refuses.
+        raise errors.failed_precondition(
+            f"The certificate authority has {len(active)} active certificates: revoke them, "
+            "or delete with ignoreActiveCertificates.")
     if call.arg("skipGracePeriod") == "true":
         return generic.commit(cloud, call, coll, call.path, effect="delete")
     body = {**ca.body, "state": "DELETED", "deleteTime": formats.rfc3339(call.now),
