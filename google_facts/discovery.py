@@ -30,6 +30,7 @@ API_VERSIONS: dict[str, str] = {
     "secretmanager": "v1",
     "networkmanagement": "v1",
     "privateca": "v1",
+    "certificatemanager": "v1",
 }
 
 

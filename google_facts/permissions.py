@@ -14,6 +14,7 @@ https://cloud.google.com/service-infrastructure/docs/service-networking/referenc
 https://cloud.google.com/service-usage/docs/reference/rest,
 https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/concepts/access-control,
 https://cloud.google.com/certificate-authority-service/docs/reference/permissions-and-roles,
+https://cloud.google.com/certificate-manager/docs/access-control,
 https://cloud.google.com/resource-manager/reference/rest/v1/projects/testIamPermissions ("There
 are no permission requirements for this API"). Where Google's page names none, the permission of
 the same name is assumed, as the per-service permission lists of
@@ -123,6 +124,13 @@ def required(method_id: str) -> tuple[str, ...]:
         return (f"{api}.operations.{verb}",)
     if api == "serviceusage":
         return (f"serviceusage.services.{verb}",)
+    if api == "certificatemanager":
+        # ...locations.certificateIssuanceConfigs.create -> certificatemanager.certissuanceconfigs
+        # .create (Google's short collection names, from the access-control page)
+        collection = {"certificates": "certs",
+                      "certificateIssuanceConfigs": "certissuanceconfigs"}.get(
+            middle[-1], middle[-1].lower())
+        return (f"certificatemanager.{collection}.{'update' if verb == 'patch' else verb}",)
     if api == "privateca":
         # privateca.projects.locations.caPools.certificateAuthorities.enable ->
         # privateca.certificateAuthorities.update (a CA's state changes are updates; a pool's

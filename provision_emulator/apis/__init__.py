@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from provision_emulator.apis import (
     apigee,
+    certificatemanager,
     certificates,
     cloudresourcemanager,
     compute,
@@ -39,6 +40,7 @@ MODULES = (
     apigee,
     networkmanagement,
     privateca,
+    certificatemanager,
 )
 # Modules that add rules to compute's (imported for that alone).
 COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates)

@@ -633,15 +633,21 @@ def _serverless_neg(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
 
 @RULES.on_create("targetHttpsProxies", "regionTargetHttpsProxies")
 def _https_proxy(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
-    """Google: "At least one SSL certificate must be specified. Currently, you may specify up
-    to 15" (TargetHttpsProxy.sslCertificates; C13, C15), unless Certificate Manager's are
-    given."""
-    if body.get("certificateManagerCertificates") or body.get("certificateMap"):
+    """Google (TargetHttpsProxy.sslCertificates; C13, C15): "At least one SSL certificate must
+    be specified", "up to 15 Classic SSL Certificates or up to 100 Certificate Manager
+    Certificates", "Mixing Classic Certificates and Certificate Manager Certificates is not
+    allowed", the latter named "//certificatemanager.googleapis.com/projects/..."; a
+    certificate map stands for them."""
+    if body.get("certificateMap"):
         return
-    count = len(body.get("sslCertificates") or [])
-    if not 1 <= count <= 15:
+    certificates = [str(c) for c in body.get("sslCertificates") or []]
+    managed = [c for c in certificates if "certificatemanager." in c]
+    if managed and len(managed) != len(certificates):
+        raise invalid_field("sslCertificates", "", "Mixing Classic Certificates and "
+                            "Certificate Manager Certificates is not allowed.")
+    if not 1 <= len(certificates) <= (100 if managed else 15):
         raise invalid_field("sslCertificates", "", "At least one SSL certificate must be "
-                            "specified, and at most 15.")
+                            "specified, and at most 15 (100 of Certificate Manager).")
 
 
 # Network endpoint groups whose backend services take no health checks, as Google names them.

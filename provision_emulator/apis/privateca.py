@@ -195,32 +195,39 @@ def fetch_ca_certs(cloud: Cloud, call: Call) -> dict[str, Any]:
 
 @RULES.on_create(CERTIFICATES)
 def _issue(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
-    pool = call.path.rsplit("/certificates", 1)[0]
-    wanted = call.arg("issuingCertificateAuthorityId")
+    public_key, subject, names = _requested(body)
+    pem, chain, issuer = issue(cloud, call.path.rsplit("/certificates", 1)[0], public_key,
+                               subject, names, _seconds(body.get("lifetime"), 30 * DAY),
+                               call.now, call.arg("issuingCertificateAuthorityId"),
+                               (call.path, call.seq))
+    body.update(pemCertificate=pem, pemCertificateChain=chain, issuerCertificateAuthority=issuer,
+                certificateDescription=_description(x509.load_pem_x509_certificate(
+                    pem.encode())))
+
+
+def issue(cloud: Cloud, pool: str, public_key: Any, subject: x509.Name, names: list[str],
+          lifetime: float, now: float, wanted: str | None = None,
+          seed: tuple[Any, ...] = ()) -> tuple[str, list[str], str]:
+    """A leaf certificate from an ENABLED CA of `pool`: (its PEM, the chain above it, the CA's
+    name). Certificate Manager issues through this too."""
     issuers = [r for r in _enabled(cloud, pool) if not wanted or r.path.endswith(f"/{wanted}")]
     if not issuers:
         raise errors.failed_precondition(
             f"No ENABLED certificate authority in {pool}"
             + (f" named {wanted}" if wanted else "") + " can issue certificates.")
-    issuer = issuers[0]
-    ca_key = serialization.load_pem_private_key(issuer.body[KEY].encode(), password=None)
-    ca_cert = x509.load_pem_x509_certificate(issuer.body["pemCaCertificates"][0].encode())
-    public_key, subject, names = _requested(body)
-    lifetime = _seconds(body.get("lifetime"), 30 * DAY)
+    ca = issuers[0]
+    ca_key = serialization.load_pem_private_key(ca.body[KEY].encode(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.body["pemCaCertificates"][0].encode())
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
                .public_key(public_key)
-               .serial_number(int(formats.digest("privateca", call.path, call.seq).hex()[:16],
-                                  16))
-               .not_valid_before(_time(call.now)).not_valid_after(_time(call.now + lifetime))
+               .serial_number(int(formats.digest("privateca", pool, *seed, now).hex()[:16], 16))
+               .not_valid_before(_time(now)).not_valid_after(_time(now + lifetime))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
     if names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    body.update(
-        pemCertificate=_pem(cert), pemCertificateChain=issuer.body["pemCaCertificates"],
-        issuerCertificateAuthority=issuer.path, certificateDescription=_description(cert),
-    )
+    return _pem(cert), list(ca.body["pemCaCertificates"]), ca.path
 
 
 def _requested(body: dict[str, Any]) -> tuple[Any, x509.Name, list[str]]:

@@ -295,3 +295,33 @@ def test_cloud_run_refuses_a_service_id_in_its_own_words(emulator: Emulator) -> 
             caught.value.content)["error"]["message"], wanted
     services.create(parent=f"projects/{P}/locations/{R}", serviceId="o" * 49,
                     body=body).execute()
+
+
+def test_a_proxy_takes_certificate_manager_certificates_but_not_mixed_with_classic(
+    compute: Compute,
+) -> None:
+    """C13/C15 as the discovery document words them: Certificate Manager certificates go in
+    sslCertificates by their //certificatemanager.googleapis.com name, not mixed with classic
+    ones."""
+    cm = discovery.build("certificatemanager", "v1", credentials=AnonymousCredentials(),
+                         static_discovery=True,
+                         client_options={"api_endpoint": f"{compute.emu.url}/certificatemanager/"})
+    cm.projects().locations().certificates().create(
+        parent=f"projects/{P}/locations/{R}", certificateId="internal",
+        body={"selfManaged": {
+            "pemCertificate": (TLS / "api.internal.example.com.crt").read_text(),
+            "pemPrivateKey": (TLS / "api.internal.example.com.key").read_text()}}).execute()
+    compute.emu.skip(60)
+    managed = ("//certificatemanager.googleapis.com/"
+               f"projects/{P}/locations/{R}/certificates/internal")
+    compute.insert("regionTargetHttpsProxies", {
+        "name": "tp-cm", "urlMap": regional("urlMaps", "um"), "sslCertificates": [managed]})
+    error = compute.refusal("regionTargetHttpsProxies", {
+        "name": "tp-mixed", "urlMap": regional("urlMaps", "um"),
+        "sslCertificates": [managed, regional("sslCertificates", "cert")]})
+    assert error["code"] == 400 and "Mixing Classic Certificates" in error["message"]
+    read = cm.projects().locations().certificates().get(
+        name=f"projects/{P}/locations/{R}/certificates/internal").execute()
+    assert "pemPrivateKey" not in read["selfManaged"]
+    assert read["sanDnsnames"] == ["api.internal.example.com"]
+    assert [u["name"].rsplit("/", 1)[-1] for u in read["usedBy"]] == ["tp-cm"]

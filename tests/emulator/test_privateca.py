@@ -124,3 +124,33 @@ def csr(host: str) -> str:
                .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
                .sign(key, hashes.SHA256()))
     return request.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_certificate_manager_issues_from_the_pool_for_the_domains(pools: Any) -> None:
+    """A Google-managed certificate with an issuance config naming the pool: issued by its CA
+    for the domains, ACTIVE, its chain ending with the pool's root."""
+    done(pools, pools.caPools().create(parent=PARENT, caPoolId="internal",
+                                       body={"tier": "DEVOPS"}).execute())
+    authorities = pools.caPools().certificateAuthorities()
+    done(pools, authorities.create(parent=POOL, certificateAuthorityId="root",
+                                   body=root_ca()).execute())
+    done(pools, authorities.enable(name=CA, body={}).execute())
+    cm = build("certificatemanager", "v1", credentials=AnonymousCredentials(),
+               static_discovery=True,
+               client_options=ClientOptions(api_endpoint=f"{URL}/certificatemanager/"))
+    places = cm.projects().locations()
+    done(places, places.certificateIssuanceConfigs().create(
+        parent=PARENT, certificateIssuanceConfigId="internal", body={
+            "certificateAuthorityConfig": {"certificateAuthorityServiceConfig": {"caPool": POOL}},
+            "lifetime": "2592000s", "rotationWindowPercentage": 66,
+            "keyAlgorithm": "ECDSA_P256"}).execute())
+    done(places, places.certificates().create(parent=PARENT, certificateId="api", body={
+        "managed": {"domains": ["api.internal.example.com"],
+                    "issuanceConfig": f"{PARENT}/certificateIssuanceConfigs/internal"}}).execute())
+    cert = places.certificates().get(name=f"{PARENT}/certificates/api").execute()
+    assert cert["managed"]["state"] == "ACTIVE"
+    assert cert["sanDnsnames"] == ["api.internal.example.com"]
+    leaf, root = x509.load_pem_x509_certificates(cert["pemCertificate"].encode())
+    [chain] = pools.caPools().fetchCaCerts(caPool=POOL, body={}).execute()["caCerts"]
+    assert root == x509.load_pem_x509_certificate(chain["certificates"][0].encode())
+    leaf.verify_directly_issued_by(root)
