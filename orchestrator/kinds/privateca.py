@@ -14,6 +14,7 @@ from orchestrator.gcp.operations import OperationRef, invoke
 from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.aip import AipAdapter, operation_of
 from orchestrator.kinds.base import MINUTE, Kind, NotReady
+from orchestrator.kinds.iam_member import DiscoveryPolicyMemberAdapter
 
 POOLS = "privateca.projects.locations.caPools"
 AUTHORITIES = f"{POOLS}.certificateAuthorities"
@@ -84,5 +85,21 @@ KINDS = [
         serialize="privateca/projects/{project}/locations/{region}/caPools/{pool}",
         timeout=20 * MINUTE,
         outputs=("path", "pemCaCertificates"),
+    ),
+    # Who may request certificates from the pool: Certificate Manager's service agent must
+    # (roles/privateca.certificateRequester) to issue a managed certificate through it
+    # (https://cloud.google.com/certificate-manager/docs/deploy-google-managed-cas).
+    Kind(
+        name="privateca.ca_pool_iam_member",
+        api="privateca",
+        schema_api="iam",
+        schema="BindingDelta",
+        path=POOL + "/iam/{role}/{member}",
+        scope=("project", "region"),
+        adapter=DiscoveryPolicyMemberAdapter("discovery", POOL, POOLS),
+        mutable=frozenset(),
+        name_field="",
+        serialize="privateca-iam/" + POOL,
+        timeout=5 * MINUTE,
     ),
 ]

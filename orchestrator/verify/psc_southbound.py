@@ -341,11 +341,21 @@ def _tls(w: Walk) -> Hop:
     if req.scheme != "https":
         return Hop("tls", "warning", f"the target calls {req.url} in plain HTTP",
                    req.proxy_step, "call the load balancer over HTTPS")
-    if proxy.get("certificateManagerCertificates") or proxy.get("certificateMap"):
-        raise Unreadable(f"{proxy['name']} serves Certificate Manager certificates, which "
-                         "this check does not read")
+    if proxy.get("certificateMap"):
+        raise Unreadable(f"{proxy['name']} serves a certificate map, which this check does "
+                         "not read")
     certs = []
     for link in proxy.get("sslCertificates", []):
+        if "certificatemanager." in link:
+            # A Certificate Manager certificate: its chain, leaf first; one issued through an
+            # issuance config comes from a private CA Service pool.
+            managed = ctx.live.get("certificatemanager.projects.locations.certificates.get",
+                                   name=compute_path(link))
+            if managed is not None and managed.get("pemCertificate"):
+                private = bool((managed.get("managed") or {}).get("issuanceConfig"))
+                certs.append((link, tls.parse(managed["pemCertificate"],
+                                              managed.get("sanDnsnames"), private=private)))
+            continue
         cert = ctx.live.compute(link)
         if cert is not None and cert.get("certificate"):
             certs.append((link, tls.parse(cert["certificate"],
@@ -356,7 +366,8 @@ def _tls(w: Walk) -> Hop:
     cert_step = ctx.step_at(link)
     names = ", ".join(cert.names)
     evidence = (f"{last(link)} names {names}, issued by {cert.issuer}"
-                f"{' (self-signed)' if cert.self_signed else ''}")
+                f"{' (self-signed)' if cert.self_signed else ''}"
+                f"{' (a private CA Service pool)' if cert.private else ''}")
     ssl = req.ssl
     if not ssl.get("enforce", True) or ssl.get("ignoreValidationErrors"):
         covered = "covers" if cert.covers(req.host) else "does not cover"
@@ -373,7 +384,7 @@ def _tls(w: Walk) -> Hop:
     if ssl.get("trustStore"):
         raise Unreadable(f"{evidence}; the target trusts truststore {ssl['trustStore']}, "
                          "whose certificates this check does not read")
-    if cert.self_signed:
+    if cert.self_signed or cert.private:
         return Hop("tls", "broken",
                    f"{evidence}; the target enforces TLS with no truststore, so Apigee trusts "
                    "only public certificate authorities, and refuses this one", req.proxy_step,

@@ -16,9 +16,13 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 @dataclass(frozen=True)
 class Certificate:
+    """private: issued by a private CA (a CA Service pool through Certificate Manager), which
+    no client trusts unless told to."""
+
     names: tuple[str, ...]
     subject: str
     issuer: str
+    private: bool = False
 
     @property
     def self_signed(self) -> bool:
@@ -28,8 +32,9 @@ class Certificate:
         return any(name_matches(n, host) for n in self.names)
 
 
-def parse(pem: str, names: list[str] | None = None) -> Certificate:
-    cert = x509.load_pem_x509_certificate(pem.encode())
+def parse(pem: str, names: list[str] | None = None, *, private: bool = False) -> Certificate:
+    """The first certificate of `pem` (a chain's leaf)."""
+    cert = x509.load_pem_x509_certificates(pem.encode())[0]
     found = list(names or [])
     if not found:
         try:
@@ -38,7 +43,8 @@ def parse(pem: str, names: list[str] | None = None) -> Certificate:
         except x509.ExtensionNotFound:
             found = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
                      if isinstance(a.value, str)]
-    return Certificate(tuple(found), cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
+    return Certificate(tuple(found), cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                       private)
 
 
 def name_matches(pattern: str, host: str) -> bool:

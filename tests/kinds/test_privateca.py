@@ -71,3 +71,58 @@ def test_a_root_ca_is_enabled_by_its_step_and_destroyed_for_good(tmp_path: Path)
                    if r["mutating"] and "certificateAuthorities" in r["method"]]
         assert methods == ["disable", "delete"]
         assert [p for p in emu.dump()["resources"].get("privateca", {})] == []
+
+
+PKI = PLAN + """
+  - id: requester
+    kind: privateca.ca_pool_iam_member
+    name: internal
+    properties:
+      role: roles/privateca.certificateRequester
+      member: serviceAccount:service-123456789@gcp-sa-certificatemanager.iam.gserviceaccount.com
+    depends_on: [pool]
+  - id: issuance
+    kind: certificatemanager.certificate_issuance_config
+    name: internal
+    properties:
+      certificateAuthorityConfig:
+        certificateAuthorityServiceConfig: {caPool: "${pool.name}"}
+      lifetime: 2592000s
+      rotationWindowPercentage: 66
+      keyAlgorithm: ECDSA_P256
+    depends_on: [root, requester]
+  - id: certificate
+    kind: certificatemanager.certificate
+    name: api
+    properties:
+      managed:
+        domains: [api.internal.example.com]
+        issuanceConfig: ${issuance.name}
+"""
+
+
+def test_certificate_manager_issues_the_load_balancer_s_certificate_from_the_plan_s_ca(
+    tmp_path: Path,
+) -> None:
+    from cryptography import x509
+
+    plan = tmp_path / "pki.yaml"
+    plan.write_text(PKI)
+    with Emulator() as emu, orchestrator.load(plan, emulator=emu,
+                                              state_dir=tmp_path / ".provision") as dep:
+        applied = dep.apply()
+        assert applied.ok, [(f.step, f.message) for f in applied.failures]
+        outputs = dep.outputs()
+        leaf, root = x509.load_pem_x509_certificates(
+            outputs["certificate"]["pemCertificate"].encode())
+        assert root == x509.load_pem_x509_certificate(
+            outputs["root"]["pemCaCertificates"][0].encode())
+        leaf.verify_directly_issued_by(root)
+        assert outputs["certificate"]["sanDnsnames"] == ["api.internal.example.com"]
+        again = dep.apply()
+        assert again.ok and set(again.actions.values()) == {"noop"}
+        destroyed = dep.destroy()
+        assert destroyed.ok, [(f.step, f.message) for f in destroyed.failures]
+        left = {api: list(paths) for api, paths in emu.dump()["resources"].items()
+                if api in ("privateca", "certificatemanager") and paths}
+        assert left == {}

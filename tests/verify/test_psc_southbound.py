@@ -244,3 +244,72 @@ def test_a_plan_without_request_paths_says_so_and_exits_0(tmp_path: Path) -> Non
         done = provision("verify", "network-basics.yaml")
     assert done.returncode == 0, done.stderr
     assert "No request paths to verify" in done.stdout
+
+
+PRIVATE_PKI = """  - id: pool
+    kind: privateca.ca_pool
+    name: internal
+    project: ${vars.backend_project}
+    properties: {tier: DEVOPS}
+  - id: root
+    kind: privateca.certificate_authority
+    name: root
+    project: ${vars.backend_project}
+    pool: internal
+    properties:
+      type: SELF_SIGNED
+      keySpec: {algorithm: EC_P256_SHA256}
+      config:
+        subjectConfig: {subject: {commonName: Internal Root}}
+        x509Config: {caOptions: {isCa: true}}
+    depends_on: [pool]
+  - id: issuance
+    kind: certificatemanager.certificate_issuance_config
+    name: internal
+    project: ${vars.backend_project}
+    properties:
+      certificateAuthorityConfig:
+        certificateAuthorityServiceConfig: {caPool: "${pool.name}"}
+      lifetime: 2592000s
+      rotationWindowPercentage: 66
+      keyAlgorithm: ECDSA_P256
+    depends_on: [root]
+  - id: cert
+    kind: certificatemanager.certificate
+    name: internal-cert
+    project: ${vars.backend_project}
+    properties:
+      managed: {domains: ["${vars.domain}"], issuanceConfig: "${issuance.name}"}
+"""
+CLASSIC_CERT = """  - id: cert
+    kind: compute.region_ssl_certificate
+    name: internal-cert
+    project: ${vars.backend_project}
+    properties:
+      certificate: ${secrets.tls_cert}
+      privateKey: ${secrets.tls_key}
+"""
+
+
+@pytest.mark.parametrize(("enforce", "status"), [(False, "warning"), (True, "broken")])
+def test_a_certificate_from_a_private_ca_is_read_through_certificate_manager(
+    tmp_path: Path, enforce: bool, status: str,
+) -> None:
+    """The load balancer serves a Certificate Manager certificate issued by the plan's CA
+    Service pool: verify reads its names and issuer; enforced with no truststore, Apigee would
+    refuse a private CA, and the tls hop says so."""
+    plan = variant(tmp_path, "psc-cloud-run.yaml", [
+        (CLASSIC_CERT, PRIVATE_PKI),
+        ('sslCertificates: ["${cert.selfLink}"]',
+         'sslCertificates: ["//certificatemanager.googleapis.com/${cert.path}"]'),
+        ("sslInfo: &unverified {enforce: false}",
+         f"sslInfo: &unverified {{enforce: {str(enforce).lower()}}}"),
+    ])
+    report = applied_report(plan, tmp_path)
+    for path in report.paths:
+        hop = next(h for h in path.hops if h.name == "tls")
+        assert hop.status == status, hop.evidence
+        assert "internal-cert names api.internal.example.com" in hop.evidence
+        assert "CN=Internal Root (a private CA Service pool)" in hop.evidence
+        assert [h.name for h in path.hops if h.status == "broken"] == (
+            ["tls"] if enforce else [])
