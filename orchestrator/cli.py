@@ -355,13 +355,13 @@ def _run(fn: Any, live: Any = None) -> Any:
     from orchestrator.engine.runner import StepError
     from orchestrator.engine.steps import InvalidRequest
     from orchestrator.gcp.clock import ClockError
-    from orchestrator.gcp.errors import ApiError, DeadlineExceeded
+    from orchestrator.gcp.errors import ApiError, DeadlineExceeded, MalformedRequest
     from orchestrator.ledger import LedgerError
     from orchestrator.plan import SecretError
 
     try:
         return fn()
-    except (LedgerError, InvalidRequest) as exc:
+    except (LedgerError, InvalidRequest, MalformedRequest) as exc:
         raise _invalid(str(exc)) from None
     except TransportError as exc:
         # Signing in happens at the first request: Google's token service was not reached.

@@ -42,7 +42,7 @@ from orchestrator.engine.steps import (
     resolve_step,
     target_of,
 )
-from orchestrator.gcp.errors import ApiError, DeadlineExceeded
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded, MalformedRequest
 from orchestrator.kinds.base import Kind
 from orchestrator.ledger import fingerprint_matches
 from orchestrator.plan.errors import did_you_mean
@@ -126,6 +126,8 @@ class Planning:
                     # names): neither is it.
                 except DeadlineExceeded as exc:
                     raise _unreadable(step_id, kind, res, exc) from exc
+                except MalformedRequest as exc:
+                    raise MalformedRequest(f"step {step_id} ({target.path}): {exc}") from None
             if unmade and kind.configures:
                 # What it configures comes with what its dependencies make: apply updates it.
                 change = StepChange(step_id, kind.name, "update", res.target.path,

@@ -101,7 +101,10 @@ def resolve_step(
         return value
 
     name = str(resolve(step.name, track))
-    scope = {k: str(resolve(v, track)) for k, v in step.scope.items()}
+    # A scope field names one path segment: a reference to a resource's full name
+    # (`pool: ${pool.name}`, "projects/p/locations/l/caPools/internal") means its last one.
+    scope = {k: str(resolve(v, track)).rstrip("/").rsplit("/", 1)[-1]
+             for k, v in step.scope.items()}
     body = resolve(step.properties, track)
     if kind.name_field:
         body = {kind.name_field: name, **body}

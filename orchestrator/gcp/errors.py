@@ -63,6 +63,12 @@ class ApiError(Exception):
         return f"{self.code} {label}: {self.message}"
 
 
+class MalformedRequest(ValueError):
+    """A request Google's client library refused to send (a resource name that is not of the
+    form the method takes): the plan gave a value of the wrong shape, not a fault of the
+    tool's or Google's."""
+
+
 class OperationError(Exception):
     """A long-running operation that finished with an error."""
 

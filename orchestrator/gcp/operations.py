@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.gcp import retry
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock
-from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded, MalformedRequest, OperationError
 from orchestrator.gcp.protos import to_json
 
 # Poll cadence for APIs without a long-poll wait, in simulated seconds: first poll soon, then
@@ -207,4 +207,13 @@ def invoke(service: Any, method_id: str, **params: Any) -> Any:
     parts = [p + "_" if keyword.iskeyword(p) else p for p in method_id.split(".")[1:]]
     for part in parts[:-1]:
         target = getattr(target, part)()
-    return getattr(target, parts[-1])(**params).execute(num_retries=0)
+    try:
+        request = getattr(target, parts[-1])(**params)
+    except TypeError as exc:
+        # The client checks each parameter against the method's pattern before sending.
+        if "does not match the pattern" in str(exc):
+            raise MalformedRequest(f"{method_id}: {exc}: a value the plan gave is not of the "
+                                   "form Google takes there (a name where a path is, or the "
+                                   "reverse)") from None
+        raise
+    return request.execute(num_retries=0)

@@ -87,3 +87,32 @@ def test_an_api_endpoint_out_of_reach_at_first_contact(tmp_path: Path) -> None:
     )
     said = _one_line(done)
     assert "could not reach cloudresourcemanager" in said and "Nothing was changed" in said
+
+
+def test_a_name_of_the_wrong_shape_is_said_with_its_step_and_exit_2(tmp_path: Path) -> None:
+    """A step whose name resolves to a path where Google takes a name: Google's client refuses
+    to send the request. The apply fails that step with the reason; a plan then says which
+    step, exit 2, no traceback."""
+    plan = tmp_path / "pki.yaml"
+    plan.write_text(
+        "name: pki\ndefaults: {project: pki-project, region: europe-west1}\nsteps:\n"
+        "  - {id: pool, kind: privateca.ca_pool, name: internal, properties: {tier: DEVOPS}}\n"
+        "  - id: root\n    kind: privateca.certificate_authority\n"
+        "    name: ${pool.path}\n    pool: internal\n    properties: {type: SELF_SIGNED}\n")
+    from provision_emulator import Emulator
+
+    with Emulator() as emu:
+        def provision(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "orchestrator", *args, str(plan),
+                 f"--emulator={emu.url}"], cwd=tmp_path, capture_output=True, text=True,
+                timeout=120)
+
+        applied = provision("apply", "--yes")
+        planned = provision("plan")
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert "step root" in applied.stdout and "does not match the pattern" in applied.stdout
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "step root" in planned.stderr and "does not match the pattern" in planned.stderr
+    for done in (applied, planned):
+        assert "Traceback" not in done.stderr and "bug" not in done.stderr

@@ -26,7 +26,7 @@ steps:
   - id: root
     kind: privateca.certificate_authority
     name: root
-    pool: internal
+    pool: ${pool.name}
     properties:
       type: SELF_SIGNED
       keySpec: {algorithm: EC_P256_SHA256}
