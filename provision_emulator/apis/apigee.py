@@ -25,7 +25,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from provision_emulator import catalog, errors, formats, generic, schemas
-from provision_emulator.apis import apigee_proxies, compute, ipam, servicenetworking
+from provision_emulator.apis import (
+    apigee_keystores,
+    apigee_proxies,
+    compute,
+    ipam,
+    servicenetworking,
+)
 from provision_emulator.apis.base import ApiRules
 from provision_emulator.call import Call
 from provision_emulator.catalog import Collection
@@ -118,6 +124,7 @@ class ApigeeRules(ApiRules):
 
 RULES = ApigeeRules("apigee")
 apigee_proxies.register(RULES)
+apigee_keystores.register(RULES)
 
 
 # --- one operation per organization ---------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -709,3 +710,46 @@ def test_an_endpoint_attachment_id_follows_google_s_pattern(cloud: Cloud, org: d
                 body={"location": REGION, "serviceAttachment": target},
             ).execute()
         assert "Invalid endpointAttachmentId" in error_of(caught.value)["message"], wanted
+
+
+def _multipart(parts: dict[str, bytes]) -> dict[str, str]:
+    boundary = "provision-test-boundary"
+    body = b"".join(
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\""
+        f"\r\nContent-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        for name, data in parts.items()) + f"--{boundary}--\r\n".encode()
+    return {"contentType": f"multipart/form-data; boundary={boundary}",
+            "data": base64.b64encode(body).decode()}
+
+
+def test_a_truststore_holds_a_certificate_and_a_reference_names_it(cloud: Cloud, org: dict) -> None:
+    """Keystores, aliases uploaded as keycertfile (certFile only: a truststore), their
+    certificates' details and PEM, and references to the keystore."""
+    cloud.instance()
+    cloud.environment()
+    env = f"{ORG}/environments/test"
+    stores = cloud.apigee.environments().keystores()
+    stores.create(parent=env, body={"name": "backends-trust"}).execute()
+    pem = (Path(__file__).parents[2] / "plans/demo-tls/api.internal.example.com.crt").read_bytes()
+    alias = stores.aliases().create(parent=f"{env}/keystores/backends-trust", alias="root",
+                                    format="keycertfile",
+                                    body=_multipart({"certFile": pem})).execute()
+    assert alias["type"] == "cert"
+    [info] = alias["certsInfo"]["certInfo"]
+    assert info["subject"] == "CN=api.internal.example.com"
+    assert stores.get(name=f"{env}/keystores/backends-trust").execute()["aliases"] == ["root"]
+    got = stores.aliases().getCertificate(
+        name=f"{env}/keystores/backends-trust/aliases/root").execute()
+    assert (got.encode() if isinstance(got, str) else got) == pem
+    refs = cloud.apigee.environments().references()
+    refs.create(parent=env, body={"name": "backends-trust", "refers": "backends-trust",
+                                  "resourceType": "KeyStore"}).execute()
+    with pytest.raises(HttpError) as caught:
+        refs.create(parent=env, body={"name": "nowhere", "refers": "missing",
+                                      "resourceType": "KeyStore"}).execute()
+    assert caught.value.status_code == 400
+    with pytest.raises(HttpError) as caught:
+        stores.aliases().create(parent=f"{env}/keystores/backends-trust", alias="bad",
+                                format="keycertfile",
+                                body=_multipart({"certFile": b"not a certificate"})).execute()
+    assert caught.value.status_code == 400
