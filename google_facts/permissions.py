@@ -83,6 +83,7 @@ _APIGEE_COLLECTIONS = {
     "envgroups.attachments": "envgroupattachments",
     "instances.attachments": "instanceattachments",
     "dnsZones": "dnsZones",
+    "environments.keystores.aliases": "keystorealiases",
 }
 
 # Permissions held on the organization or folder above a project, never on a project (the
@@ -113,7 +114,8 @@ def required(method_id: str) -> tuple[str, ...]:
         # apigee.organizations[.PARENT].COLLECTION.VERB -> apigee.COLLECTION.VERB
         collection = ".".join(middle[1:]) or "organizations"
         collection = _APIGEE_COLLECTIONS.get(collection, collection.split(".")[-1].lower())
-        return (f"apigee.{collection}.{'update' if verb == 'patch' else verb}",)
+        verb = {"patch": "update", "getCertificate": "get"}.get(verb, verb)
+        return (f"apigee.{collection}.{verb}",)
     if api in ("run", "iam"):
         # run.projects.locations.services.create -> run.services.create
         verb = {"wait": "get", "patch": "update"}.get(verb, verb)

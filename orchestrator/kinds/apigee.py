@@ -4,12 +4,20 @@ goes on beside it."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from orchestrator.gcp.clients import ClientFactory
+from orchestrator.gcp.errors import from_exception
+from orchestrator.gcp.operations import OperationRef, invoke
+from orchestrator.kinds.adapter import Target
 from orchestrator.kinds.aip import AipAdapter
 from orchestrator.kinds.base import MINUTE, Kind, NotReady
 
 ORG_LOCK = "organizations/{organization}"
+ALIASES = "apigee.organizations.environments.keystores.aliases"
 APIGEE_ID = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 
 
@@ -30,6 +38,52 @@ def _apigee(name: str, schema: str, collection: str, path: str, **options: Any) 
         outputs=("path", "name"),
         **options,
     )
+
+
+@dataclass(frozen=True)
+class TruststoreCertificateAdapter:
+    """A certificate in a keystore, as an alias uploaded `keycertfile` with a certFile and no
+    key (what makes the keystore a truststore); read back as its PEM (getCertificate), so
+    that a changed certificate shows as a change."""
+
+    calls: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "read": (f"{ALIASES}.get", f"{ALIASES}.getCertificate"),
+        "create": (f"{ALIASES}.create",),
+        "delete": (f"{ALIASES}.delete",),
+    }
+
+    def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
+        svc = clients.discovery("apigee")
+        try:
+            invoke(svc, f"{ALIASES}.get", name=target.path)
+        except Exception as exc:
+            api = from_exception(exc)
+            if api is not None and api.not_found:
+                return None
+            raise
+        pem = invoke(svc, f"{ALIASES}.getCertificate", name=target.path)
+        return {"certificate": pem.decode() if isinstance(pem, bytes) else str(pem)}
+
+    def create(self, clients: ClientFactory, target: Target, body: dict[str, Any],
+               request_id: str) -> OperationRef | None:
+        boundary = f"provision-{request_id}"
+        form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"certFile\"; "
+                f"filename=\"certFile\"\r\nContent-Type: application/x-pem-file\r\n\r\n"
+                f"{body['certificate']}\r\n--{boundary}--\r\n").encode()
+        invoke(clients.discovery("apigee"), f"{ALIASES}.create",
+               parent=target.path.rsplit("/aliases/", 1)[0], alias=target.name,
+               format="keycertfile", body={
+                   "contentType": f"multipart/form-data; boundary={boundary}",
+                   "data": base64.b64encode(form).decode()})
+        return None
+
+    def update(self, clients: ClientFactory, target: Target, body: dict[str, Any],
+               live: dict[str, Any]) -> OperationRef | None:
+        raise ValueError("a truststore certificate is replaced, not updated")
+
+    def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
+        invoke(clients.discovery("apigee"), f"{ALIASES}.delete", name=target.path)
+        return None
 
 
 def _endpoint_attachment_ready(live: dict[str, Any]) -> NotReady | None:
@@ -94,5 +148,32 @@ KINDS = [
     _apigee(
         "apigee.dns_zone", "DnsZone", "dnsZones", "dnsZones", name_field="",
         aip={"create_params": {"parent": "{parent}", "dnsZoneId": "{name}"}, "update_style": None},
+    ),
+    # Keystores, their certificates and references answer at once (no operation), and
+    # Google does not lock the organization for them.
+    _apigee(
+        "apigee.keystore", "Keystore", "environments.keystores",
+        "environments/{environment}/keystores", scope=("organization", "environment"),
+        serialize=None, timeout=5 * MINUTE, aip={"update_style": None, "waits": False},
+    ),
+    Kind(
+        name="apigee.truststore_certificate",
+        api="apigee",
+        schema_api="provision",
+        schema="ApigeeTruststoreCertificate",
+        path="organizations/{organization}/environments/{environment}/keystores/{keystore}"
+             "/aliases/{name}",
+        scope=("organization", "environment", "keystore"),
+        adapter=TruststoreCertificateAdapter(),
+        name_pattern=APIGEE_ID,
+        mutable=frozenset(),
+        name_field="",
+        timeout=5 * MINUTE,
+    ),
+    _apigee(
+        "apigee.reference", "Reference", "environments.references",
+        "environments/{environment}/references", scope=("organization", "environment"),
+        serialize=None, timeout=5 * MINUTE, mutable=frozenset({"refers"}),
+        aip={"update_style": "update", "waits": False},
     ),
 ]

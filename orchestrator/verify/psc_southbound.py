@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from orchestrator import kinds
 from orchestrator.engine.steps import target_of
 from orchestrator.ledger import ResourceRecord
@@ -382,8 +384,7 @@ def _tls(w: Walk) -> Hop:
         return Hop("tls", "broken", f"{evidence}; the target calls {req.host}", cert_step,
                    f"serve a certificate whose names cover {req.host}")
     if ssl.get("trustStore"):
-        raise Unreadable(f"{evidence}; the target trusts truststore {ssl['trustStore']}, "
-                         "whose certificates this check does not read")
+        return _trusted(w, cert, evidence)
     if cert.self_signed or cert.private:
         return Hop("tls", "broken",
                    f"{evidence}; the target enforces TLS with no truststore, so Apigee trusts "
@@ -394,6 +395,46 @@ def _tls(w: Walk) -> Hop:
                f"{evidence}; with no truststore, Apigee trusts it only if {cert.issuer} chains "
                "to a public certificate authority", req.proxy_step,
                "name a truststore holding the issuer in the target's sslInfo")
+
+
+def _trusted(w: Walk, cert: tls.Certificate, evidence: str) -> Hop:
+    """The target trusts what its truststore holds: `ref://NAME`, a reference of the proxy's
+    environment to a keystore whose aliases hold the anchors
+    (https://cloud.google.com/apigee/docs/api-platform/system-administration/options-configuring-tls)."""
+    ctx, req = w.ctx, w.req
+    env = f"organizations/{req.organization}/environments/{w.found['proxy'].get('environment')}"
+    ref_name = str(req.ssl["trustStore"]).removeprefix("ref://")
+    reference = ctx.live.get("apigee.organizations.environments.references.get",
+                             name=f"{env}/references/{ref_name}")
+    if reference is None:
+        return Hop("tls", "broken", f"{evidence}; the target's truststore {req.ssl['trustStore']}"
+                   f" is no reference of {env}", req.proxy_step,
+                   f"make an apigee.reference {ref_name} to the truststore keystore")
+    keystore = f"{env}/keystores/{reference.get('refers')}"
+    store = ctx.live.get("apigee.organizations.environments.keystores.get", name=keystore)
+    if store is None:
+        return Hop("tls", "broken", f"{evidence}; reference {ref_name} names keystore "
+                   f"{reference.get('refers')}, which is not there",
+                   ctx.step_at(f"{env}/references/{ref_name}"), "point it at the truststore")
+    anchors: list[tuple[str, x509.Certificate]] = []
+    for alias in store.get("aliases", []):
+        pem = ctx.live.get("apigee.organizations.environments.keystores.aliases.getCertificate",
+                           name=f"{keystore}/aliases/{alias}")
+        text = pem.decode() if isinstance(pem, bytes) else str(pem or "")
+        anchors += [(alias, c) for c in x509.load_pem_x509_certificates(text.encode())]
+    anchor = tls.anchored_by(cert.pem, [c for _, c in anchors])
+    held = ", ".join(f"{a}: {c.subject.rfc4514_string()}" for a, c in anchors) or "nothing"
+    if anchor is None:
+        steps = ctx.steps_under(keystore + "/", "apigee.truststore_certificate")
+        return Hop("tls", "broken",
+                   f"{evidence}; truststore {reference.get('refers')} holds {held}, which the "
+                   "certificate does not chain to: Apigee refuses it",
+                   steps[0] if len(steps) == 1 else ctx.step_at(keystore),
+                   f"put the certificate of {cert.issuer} in the truststore")
+    return Hop("tls", "ok",
+               f"{evidence}; it chains to {anchor.subject.rfc4514_string()}, which truststore "
+               f"{reference.get('refers')} holds (through reference {ref_name}), and covers "
+               f"{req.host}", ctx.step_at(keystore))
 
 
 def _url_map(w: Walk) -> Hop:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 
@@ -23,6 +24,7 @@ class Certificate:
     subject: str
     issuer: str
     private: bool = False
+    pem: str = ""
 
     @property
     def self_signed(self) -> bool:
@@ -44,7 +46,25 @@ def parse(pem: str, names: list[str] | None = None, *, private: bool = False) ->
             found = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
                      if isinstance(a.value, str)]
     return Certificate(tuple(found), cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                       private)
+                       private, pem)
+
+
+def anchored_by(served_pem: str, anchors: list[x509.Certificate]) -> x509.Certificate | None:
+    """The anchor a served chain rests on: one that is a certificate of the chain, or that
+    signed one (checked with its public key), as a client holding only those anchors checks
+    it; None when none does."""
+    chain = x509.load_pem_x509_certificates(served_pem.encode())
+    for cert in chain:
+        for anchor in anchors:
+            if cert == anchor:
+                return anchor
+            if cert.issuer == anchor.subject:
+                try:
+                    cert.verify_directly_issued_by(anchor)
+                except (ValueError, TypeError, InvalidSignature):
+                    continue
+                return anchor
+    return None
 
 
 def name_matches(pattern: str, host: str) -> bool:

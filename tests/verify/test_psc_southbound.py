@@ -291,20 +291,52 @@ CLASSIC_CERT = """  - id: cert
 """
 
 
-@pytest.mark.parametrize(("enforce", "status"), [(False, "warning"), (True, "broken")])
+TRUSTSTORE = """  - id: truststore
+    kind: apigee.keystore
+    name: backends-trust
+    organization: ${org.name}
+    environment: ${env.name}
+  - id: truststore-root
+    kind: apigee.truststore_certificate
+    name: root
+    organization: ${org.name}
+    environment: ${env.name}
+    keystore: ${truststore.name}
+    properties: {certificate: "${%s.pemCaCertificates.0}"}
+  - id: truststore-ref
+    kind: apigee.reference
+    name: backends-trust
+    organization: ${org.name}
+    environment: ${env.name}
+    properties: {refers: "${truststore.name}", resourceType: KeyStore}
+"""
+
+
+@pytest.mark.parametrize(("enforce", "trust", "status"), [
+    (False, None, "warning"), (True, None, "broken"), (True, "root", "ok"),
+    (True, "other-root", "broken")])
 def test_a_certificate_from_a_private_ca_is_read_through_certificate_manager(
-    tmp_path: Path, enforce: bool, status: str,
+    tmp_path: Path, enforce: bool, trust: str | None, status: str,
 ) -> None:
     """The load balancer serves a Certificate Manager certificate issued by the plan's CA
-    Service pool: verify reads its names and issuer; enforced with no truststore, Apigee would
-    refuse a private CA, and the tls hop says so."""
-    plan = variant(tmp_path, "psc-cloud-run.yaml", [
-        (CLASSIC_CERT, PRIVATE_PKI),
+    Service pool: verify reads its names and issuer. Enforced with no truststore, Apigee would
+    refuse a private CA; with a truststore (a reference to a keystore) holding the pool's root,
+    the chain is checked and trusted; holding another CA's root, it is not."""
+    edits = [
+        (CLASSIC_CERT, PRIVATE_PKI + (OTHER_ROOT if trust == "other-root" else "")),
         ('sslCertificates: ["${cert.selfLink}"]',
          'sslCertificates: ["//certificatemanager.googleapis.com/${cert.path}"]'),
         ("sslInfo: &unverified {enforce: false}",
-         f"sslInfo: &unverified {{enforce: {str(enforce).lower()}}}"),
-    ])
+         f"sslInfo: &unverified {{enforce: {str(enforce).lower()}"
+         + (', trustStore: "ref://backends-trust"' if trust else "") + "}"),
+    ]
+    if trust:
+        edits.append(("  # --- The API proxy ---",
+                      TRUSTSTORE % trust + "\n  # --- The API proxy ---"))
+        edits.append(("      - deployer-acts-as-invoker\n",
+                      "      - deployer-acts-as-invoker\n      - truststore-root\n"
+                      "      - truststore-ref\n"))
+    plan = variant(tmp_path, "psc-cloud-run.yaml", edits)
     report = applied_report(plan, tmp_path)
     for path in report.paths:
         hop = next(h for h in path.hops if h.name == "tls")
@@ -312,4 +344,24 @@ def test_a_certificate_from_a_private_ca_is_read_through_certificate_manager(
         assert "internal-cert names api.internal.example.com" in hop.evidence
         assert "CN=Internal Root (a private CA Service pool)" in hop.evidence
         assert [h.name for h in path.hops if h.status == "broken"] == (
-            ["tls"] if enforce else [])
+            ["tls"] if status == "broken" else [])
+        if status == "ok":
+            assert "truststore backends-trust holds" in hop.evidence
+            assert {h.status for h in path.hops} == {"ok"}
+        if trust == "other-root":
+            assert hop.step == "truststore-root" and "does not chain to" in hop.evidence
+
+
+OTHER_ROOT = """  - id: other-root
+    kind: privateca.certificate_authority
+    name: other-root
+    project: ${vars.backend_project}
+    pool: internal
+    properties:
+      type: SELF_SIGNED
+      keySpec: {algorithm: EC_P256_SHA256}
+      config:
+        subjectConfig: {subject: {commonName: Other Root}}
+        x509Config: {caOptions: {isCa: true}}
+    depends_on: [issuance]
+"""
