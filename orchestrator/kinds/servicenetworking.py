@@ -167,7 +167,11 @@ class ServiceAdapter:
     def read(self, clients: ClientFactory, target: Target) -> dict[str, Any] | None:
         svc = clients.discovery("serviceusage")
         found = invoke(svc, "serviceusage.services.get", name=target.path)
-        return found if found.get("state") == "ENABLED" else None
+        if found.get("state") != "ENABLED":
+            return None
+        # Google names the service under its project's number: what service agents' emails
+        # are made of (service-NUMBER@gcp-sa-SERVICE.iam.gserviceaccount.com).
+        return {**found, "projectNumber": str(found.get("parent", "")).rsplit("/", 1)[-1]}
 
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
@@ -223,7 +227,7 @@ KINDS = [
         adapter=ServiceAdapter(),
         name_field="",
         mutable=frozenset(),
-        outputs=("path", "state"),
+        outputs=("path", "state", "projectNumber"),
         left_on_destroy="left enabled",
     ),
 ]

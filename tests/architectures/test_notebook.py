@@ -29,13 +29,13 @@ def test_example_notebook_runs_and_shows_what_it_built() -> None:
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     loaded, preview, graph_before, applied, outputs, graph_after, ledger, destroyed = (
         _shown(cell) for cell in code)
-    assert "psc-cloud-run: 46 steps" in loaded
-    assert "45 to add, 1 to change" in preview and "<table>" in preview
+    assert "psc-cloud-run: 55 steps" in loaded
+    assert "54 to add, 1 to change" in preview and "<table>" in preview
     assert "endpoint-attachment" in preview
     assert "flowchart LR" in graph_before and ":::not_applied" in graph_before
     assert "apply" in applied and "complete" in applied
     assert "service-attachment: created (" in applied  # progress, step by step
     assert "cloud-run-psc" in outputs and "load balancer" in outputs
     assert ":::present" in graph_after and ":::not_applied" not in graph_after
-    assert "Ledger" in ledger and ledger.count(">present<") == 46
+    assert "Ledger" in ledger and ledger.count(">present<") == 55
     assert "destroy" in destroyed and "complete" in destroyed

@@ -49,7 +49,7 @@ def _apigee(emu: Emulator):
 
 
 def test_every_step_is_present(cloud) -> None:
-    check_every_step_is_present(cloud[1], 46)
+    check_every_step_is_present(cloud[1], 55)
 
 
 def test_endpoint_attachment_is_accepted(cloud) -> None:
@@ -119,7 +119,9 @@ def test_deployed_proxy_mints_id_tokens_for_the_custom_audience_with_the_service
     assert policy.findtext("AssignVariable/Value") == f"https://{DOMAIN}/orders"
     # No path: Apigee appends the suffix (/orders/...), which the URL mask routes by.
     assert target.findtext("HTTPTargetConnection/URL") == f"https://{DOMAIN}"
-    assert target.findtext("HTTPTargetConnection/SSLInfo/Enforce") == "false"
+    # TLS verified against the truststore holding the plan's own CA root.
+    assert target.findtext("HTTPTargetConnection/SSLInfo/Enforce") == "true"
+    assert target.findtext("HTTPTargetConnection/SSLInfo/TrustStore") == "ref://backends-trust"
 
 
 def test_apigee_organization_never_ran_two_operations_at_once(cloud) -> None:

@@ -112,6 +112,6 @@ def test_every_command_s_events_validate(tmp_path: Path) -> None:
     _run_of(destroyed, "destroy")
     # The enabled APIs are left enabled: the project's, not the plan's.
     apis = {s for s in steps if s.startswith(("api-", "backend-api-"))}
-    assert len(apis) == 8
+    assert len(apis) == 10
     assert _steps(destroyed, "step_finished", "leave") == apis
     assert _steps(destroyed, "step_finished", "delete") == steps - apis

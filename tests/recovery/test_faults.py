@@ -59,7 +59,9 @@ def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> 
     plan = PLANS / "psc-cloud-run.yaml"
     with Emulator(seed=1,
                   faults={"operation_failure": 1.0,
-                          "methods": ["compute.regionSslCertificates.insert"]}) as emu:
+                          "methods": [
+                              "certificatemanager.projects.locations.certificates.create"]}
+                  ) as emu:
         run = subprocess.run(
             [sys.executable, "-m", "orchestrator", "apply", str(plan), f"--emulator={emu.url}",
              "--yes"],
@@ -69,7 +71,7 @@ def test_operation_ending_in_error_stops_only_its_dependents(tmp_path: Path) -> 
     assert run.returncode == 1
     out = run.stdout
     # The report names the step, Google's error, and the command to run next.
-    assert "x step cert (compute.region_ssl_certificate" in out
+    assert "x step cert (certificatemanager.certificate" in out
     assert "operation" in out and "failed" in out
     assert f"provision apply {plan} again" in out
     for dependent in ("https-proxy", "forwarding-rule", "service-attachment", "proxy"):

@@ -19,7 +19,9 @@ def _key_lines() -> list[str]:
 
 
 def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
-    plan = PLANS / "psc-cloud-run.yaml"
+    # The multi-project plan still serves the demo certificate from files (psc-cloud-run.yaml's
+    # comes from its own CA: it has no key to leak).
+    plan = PLANS / "psc-cloud-run-multi-project.yaml"
     streams: list[str] = []
     with Emulator() as emu:
         env = dict(os.environ)
@@ -33,7 +35,8 @@ def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
             assert run.returncode == 0, (args, run.stdout, run.stderr)
             streams += [run.stdout, run.stderr]
             if args[0] == "outputs":  # the ledger as it stands with everything applied
-                applied = (tmp_path / ".provision" / "psc-cloud-run.ledger.json").read_text()
+                applied = (tmp_path / ".provision" /
+                           "psc-cloud-run-multi-project.ledger.json").read_text()
         # The emulator (Google) did receive the key: the certificate needs it.
         sent = [r for r in emu.requests() if r["method"] == "compute.regionSslCertificates.insert"]
         assert sent

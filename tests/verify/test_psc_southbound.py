@@ -60,15 +60,18 @@ def test_a_reference_plan_verifies_with_no_broken_hop(plan: str, tmp_path: Path)
     assert report.ok and report.paths
     targets = 3 if plan == "psc-cloud-run.yaml" else 4
     assert len(report.paths) == targets
+    # psc-cloud-run.yaml verifies TLS to the load balancer against its own CA's root in a
+    # truststore: every hop ok. The multi-project plan serves the self-signed demo certificate,
+    # so it does not enforce TLS, and verify says so.
+    warned = {"tls": "warning"} if plan != "psc-cloud-run.yaml" else {}
     for path in report.paths:
         assert [h.name for h in path.hops] == HOPS
-        # TLS to the load balancer is encrypted, not verified: the demo certificate is
-        # self-signed, so the plans do not enforce it, and verify says so.
-        assert {h.name: h.status for h in path.hops if h.status != "ok"} == {"tls": "warning"}
+        assert {h.name: h.status for h in path.hops if h.status != "ok"} == warned
     document = report.to_json()
-    assert document["format_version"] == 1 and document["status"] == "warning"
-    assert document["counts"] == {"ok": 13 * targets, "warning": targets, "broken": 0,
-                                  "unknown": 0}
+    assert document["format_version"] == 1
+    assert document["status"] == ("warning" if warned else "ok")
+    assert document["counts"] == {"ok": (13 if warned else 14) * targets,
+                                  "warning": targets if warned else 0, "broken": 0, "unknown": 0}
 
 
 # name -> (edits to psc-cloud-run.yaml, the broken hop, the step named, the targets broken)
@@ -90,8 +93,9 @@ VARIANTS: dict[str, tuple[list[tuple[str, str]], str, str | None, tuple[str, ...
         "dns", "apigee-zone", ALL),
     "load balancer on another port": (
         [('portRange: "443"', 'portRange: "8443"')], "forwarding-rule", "forwarding-rule", ALL),
-    "TLS enforced against the self-signed certificate": (
-        [("sslInfo: &unverified {enforce: false}", "sslInfo: &unverified {enforce: true}")],
+    "TLS enforced with no truststore against the plan's private CA": (
+        [('sslInfo: &verified {enforce: true, trustStore: "ref://backends-trust"}',
+          "sslInfo: &verified {enforce: true}")],
         "tls", "proxy", ALL),
     "URL mask that names no service": (
         [('urlMask: "${vars.domain}/<service>"', 'urlMask: "<service>.internal.example.com"')],
@@ -246,108 +250,30 @@ def test_a_plan_without_request_paths_says_so_and_exits_0(tmp_path: Path) -> Non
     assert "No request paths to verify" in done.stdout
 
 
-PRIVATE_PKI = """  - id: pool
-    kind: privateca.ca_pool
-    name: internal
-    project: ${vars.backend_project}
-    properties: {tier: DEVOPS}
-  - id: root
-    kind: privateca.certificate_authority
-    name: root
-    project: ${vars.backend_project}
-    pool: internal
-    properties:
-      type: SELF_SIGNED
-      keySpec: {algorithm: EC_P256_SHA256}
-      config:
-        subjectConfig: {subject: {commonName: Internal Root}}
-        x509Config: {caOptions: {isCa: true}}
-    depends_on: [pool]
-  - id: issuance
-    kind: certificatemanager.certificate_issuance_config
-    name: internal
-    project: ${vars.backend_project}
-    properties:
-      certificateAuthorityConfig:
-        certificateAuthorityServiceConfig: {caPool: "${pool.name}"}
-      lifetime: 2592000s
-      rotationWindowPercentage: 66
-      keyAlgorithm: ECDSA_P256
-    depends_on: [root]
-  - id: cert
-    kind: certificatemanager.certificate
-    name: internal-cert
-    project: ${vars.backend_project}
-    properties:
-      managed: {domains: ["${vars.domain}"], issuanceConfig: "${issuance.name}"}
-"""
-CLASSIC_CERT = """  - id: cert
-    kind: compute.region_ssl_certificate
-    name: internal-cert
-    project: ${vars.backend_project}
-    properties:
-      certificate: ${secrets.tls_cert}
-      privateKey: ${secrets.tls_key}
-"""
-
-
-TRUSTSTORE = """  - id: truststore
-    kind: apigee.keystore
-    name: backends-trust
-    organization: ${org.name}
-    environment: ${env.name}
-  - id: truststore-root
-    kind: apigee.truststore_certificate
-    name: root
-    organization: ${org.name}
-    environment: ${env.name}
-    keystore: ${truststore.name}
-    properties: {certificate: "${%s.pemCaCertificates.0}"}
-  - id: truststore-ref
-    kind: apigee.reference
-    name: backends-trust
-    organization: ${org.name}
-    environment: ${env.name}
-    properties: {refers: "${truststore.name}", resourceType: KeyStore}
-"""
-
-
-@pytest.mark.parametrize(("enforce", "trust", "status"), [
-    (False, None, "warning"), (True, None, "broken"), (True, "root", "ok"),
-    (True, "other-root", "broken")])
-def test_a_certificate_from_a_private_ca_is_read_through_certificate_manager(
-    tmp_path: Path, enforce: bool, trust: str | None, status: str,
+@pytest.mark.parametrize(("ssl", "trust", "status"), [
+    ("{enforce: false}", "ca", "warning"), ("{enforce: true}", "ca", "broken"),
+    ('{enforce: true, trustStore: "ref://backends-trust"}', "other-root", "broken")])
+def test_tls_to_a_private_ca_is_judged_by_what_the_target_trusts(
+    tmp_path: Path, ssl: str, trust: str, status: str,
 ) -> None:
-    """The load balancer serves a Certificate Manager certificate issued by the plan's CA
-    Service pool: verify reads its names and issuer. Enforced with no truststore, Apigee would
-    refuse a private CA; with a truststore (a reference to a keystore) holding the pool's root,
-    the chain is checked and trusted; holding another CA's root, it is not."""
-    edits = [
-        (CLASSIC_CERT, PRIVATE_PKI + (OTHER_ROOT if trust == "other-root" else "")),
-        ('sslCertificates: ["${cert.selfLink}"]',
-         'sslCertificates: ["//certificatemanager.googleapis.com/${cert.path}"]'),
-        ("sslInfo: &unverified {enforce: false}",
-         f"sslInfo: &unverified {{enforce: {str(enforce).lower()}"
-         + (', trustStore: "ref://backends-trust"' if trust else "") + "}"),
-    ]
-    if trust:
-        edits.append(("  # --- The API proxy ---",
-                      TRUSTSTORE % trust + "\n  # --- The API proxy ---"))
-        edits.append(("      - deployer-acts-as-invoker\n",
-                      "      - deployer-acts-as-invoker\n      - truststore-root\n"
-                      "      - truststore-ref\n"))
-    plan = variant(tmp_path, "psc-cloud-run.yaml", edits)
-    report = applied_report(plan, tmp_path)
+    """The load balancer serves a Certificate Manager certificate from the plan's CA Service
+    pool (the reference plan, every hop ok). Not enforced: a warning. Enforced with no
+    truststore: Apigee refuses a private CA. A truststore holding another CA's root: the chain
+    does not rest on it, and the truststore certificate is the step named."""
+    edits = [('sslInfo: &verified {enforce: true, trustStore: "ref://backends-trust"}',
+              f"sslInfo: &verified {ssl}")]
+    if trust == "other-root":
+        edits += [('properties: {certificate: "${ca.pemCaCertificates.0}"}',
+                   'properties: {certificate: "${other-root.pemCaCertificates.0}"}'),
+                  ("  - id: issuance\n", OTHER_ROOT + "  - id: issuance\n")]
+    report = applied_report(variant(tmp_path, "psc-cloud-run.yaml", edits), tmp_path)
     for path in report.paths:
         hop = next(h for h in path.hops if h.name == "tls")
         assert hop.status == status, hop.evidence
         assert "internal-cert names api.internal.example.com" in hop.evidence
-        assert "CN=Internal Root (a private CA Service pool)" in hop.evidence
+        assert "O=Example,CN=Backends Root CA (a private CA Service pool)" in hop.evidence
         assert [h.name for h in path.hops if h.status == "broken"] == (
             ["tls"] if status == "broken" else [])
-        if status == "ok":
-            assert "truststore backends-trust holds" in hop.evidence
-            assert {h.status for h in path.hops} == {"ok"}
         if trust == "other-root":
             assert hop.step == "truststore-root" and "does not chain to" in hop.evidence
 
@@ -356,12 +282,11 @@ OTHER_ROOT = """  - id: other-root
     kind: privateca.certificate_authority
     name: other-root
     project: ${vars.backend_project}
-    pool: internal
+    pool: ${ca-pool.name}
     properties:
       type: SELF_SIGNED
       keySpec: {algorithm: EC_P256_SHA256}
       config:
         subjectConfig: {subject: {commonName: Other Root}}
         x509Config: {caOptions: {isCa: true}}
-    depends_on: [issuance]
 """
