@@ -278,11 +278,17 @@ def test_tls_to_a_private_ca_is_judged_by_what_the_target_trusts(
             assert hop.step == "truststore-root" and "does not chain to" in hop.evidence
 
 
-OTHER_ROOT = """  - id: other-root
+OTHER_ROOT = """  - id: other-pool
+    kind: privateca.ca_pool
+    name: other
+    project: ${vars.backend_project}
+    properties: {tier: DEVOPS}
+    depends_on: [backend-api-privateca]
+  - id: other-root
     kind: privateca.certificate_authority
     name: other-root
     project: ${vars.backend_project}
-    pool: ${ca-pool.name}
+    pool: ${other-pool.name}
     properties:
       type: SELF_SIGNED
       keySpec: {algorithm: EC_P256_SHA256}
