@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -17,7 +17,9 @@ from rich.text import Text
 
 from orchestrator.engine.events import Event
 from orchestrator.engine.results import Preview, RunResult
-from orchestrator.verify.report import Report
+
+if TYPE_CHECKING:  # verify's package pulls in the kinds and cryptography: not for every run
+    from orchestrator.verify.report import Report
 
 SYMBOLS = {
     "create": ("+", "green"),

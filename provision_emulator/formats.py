@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import UTC, datetime
 
 
@@ -11,6 +12,12 @@ def rfc3339(t: float) -> str:
     """One-platform APIs: UTC with nanoseconds, `2024-05-01T10:12:13.123456789Z`."""
     dt = datetime.fromtimestamp(t, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
+
+
+def seconds(duration: str | None, default: float) -> float:
+    """A google.protobuf.Duration in its JSON form ("2592000s", "1.5s"), or `default`."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(duration or ""))
+    return float(match.group(1)) if match else default
 
 
 def compute_time(t: float) -> str:

@@ -106,5 +106,10 @@ def serves_port(port: int, rule: dict[str, Any]) -> bool:
         return True
     if rule.get("ports"):
         return str(port) in rule["ports"]
-    low, _, high = (rule.get("portRange") or "").partition("-")
-    return bool(low) and int(low) <= port <= int(high or low)
+    return bool(rule.get("portRange")) and port_in(port, rule["portRange"])
+
+
+def port_in(port: int, spec: str) -> bool:
+    """Whether `port` is in a port spec as Google writes them: "443" or "8000-8080"."""
+    low, _, high = str(spec).partition("-")
+    return int(low) <= port <= int(high or low)

@@ -18,7 +18,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.verify import connectivity
+from orchestrator.verify import connectivity, routing
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path
@@ -391,14 +391,9 @@ def _matches(rule: dict[str, Any], source: ipaddress.IPv4Network, port: int) -> 
         if entry.get("IPProtocol") not in ("tcp", "all"):
             continue
         ports = entry.get("ports")
-        if not ports or any(_port_in(port, p) for p in ports):
+        if not ports or any(routing.port_in(port, p) for p in ports):
             return True
     return False
-
-
-def _port_in(port: int, spec: str) -> bool:
-    low, _, high = spec.partition("-")
-    return int(low) <= port <= int(high or low)
 
 
 HOPS: tuple[HopSpec, ...] = (

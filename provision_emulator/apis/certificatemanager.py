@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from provision_emulator import errors
+from provision_emulator import errors, formats
 from provision_emulator.apis import privateca
 from provision_emulator.apis.base import ApiRules
 from provision_emulator.call import Call
@@ -61,7 +61,7 @@ def _certificate(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
         except ValueError as exc:
             raise errors.invalid("self_managed.pem_certificate could not be parsed.") from exc
         body.update(pemCertificate=pem, sanDnsnames=_names(cert),
-                    expireTime=cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"))
+                    expireTime=formats.rfc3339(cert.not_valid_after_utc.timestamp()))
         return
     if not managed or not managed.get("domains"):
         raise errors.invalid("A managed certificate needs managed.domains.")
@@ -76,7 +76,7 @@ def _certificate(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     algorithm = config.body.get("keyAlgorithm", "RSA_2048")
     key = (ec.generate_private_key(ec.SECP256R1()) if algorithm == "ECDSA_P256"
            else rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    lifetime = privateca._seconds(config.body.get("lifetime"), DEFAULT_LIFETIME)
+    lifetime = formats.seconds(config.body.get("lifetime"), DEFAULT_LIFETIME)
     pool = _pool(config.body).removeprefix("//privateca.googleapis.com/")
     pem, chain, _ = privateca.issue(
         cloud, pool, key.public_key(),
@@ -85,7 +85,7 @@ def _certificate(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     cert = x509.load_pem_x509_certificate(pem.encode())
     body.update(
         pemCertificate=pem + "".join(chain), sanDnsnames=domains,
-        expireTime=cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
+        expireTime=formats.rfc3339(cert.not_valid_after_utc.timestamp()),
         managed={**managed, "state": "ACTIVE"},
     )
 

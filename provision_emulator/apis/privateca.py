@@ -42,11 +42,6 @@ GRACE = 30 * 86400  # how long a deleted CA stays DELETED (its default grace per
 DAY = 86400
 
 
-def _seconds(duration: str | None, default: float) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(duration or ""))
-    return float(match.group(1)) if match else default
-
-
 def _name(subject: dict[str, Any]) -> x509.Name:
     parts = [(NameOID.COMMON_NAME, subject.get("commonName")),
              (NameOID.ORGANIZATION_NAME, subject.get("organization")),
@@ -103,7 +98,7 @@ def _new_authority(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
         raise errors.not_found(f"Resource '{call.path.rsplit('/', 1)[0]}' was not found")
     key = _new_key(algorithm)
     name = _name(subject)
-    lifetime = _seconds(body.get("lifetime"), 10 * 365 * DAY)
+    lifetime = formats.seconds(body.get("lifetime"), 10 * 365 * DAY)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key())
             .serial_number(int(formats.digest("privateca", call.path, call.seq).hex()[:16], 16))
@@ -197,7 +192,7 @@ def fetch_ca_certs(cloud: Cloud, call: Call) -> dict[str, Any]:
 def _issue(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     public_key, subject, names = _requested(body)
     pem, chain, issuer = issue(cloud, call.path.rsplit("/certificates", 1)[0], public_key,
-                               subject, names, _seconds(body.get("lifetime"), 30 * DAY),
+                               subject, names, formats.seconds(body.get("lifetime"), 30 * DAY),
                                call.now, call.arg("issuingCertificateAuthorityId"),
                                (call.path, call.seq))
     body.update(pemCertificate=pem, pemCertificateChain=chain, issuerCertificateAuthority=issuer,
