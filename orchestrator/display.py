@@ -101,8 +101,13 @@ def render_preview(preview: Preview) -> Group:
     return Group(*lines)
 
 
+def _label(event: Event) -> str:
+    """"note", or "warning" for what limits a finished step (data.level)."""
+    return str(event.data.get("level", "note"))
+
+
 def _note(console: Console, event: Event) -> None:
-    console.print(f"[yellow]note:[/] {event.message}", highlight=False)
+    console.print(f"[yellow]{_label(event)}:[/] {event.message}", highlight=False)
 
 
 def notes(console: Console) -> Callable[[Event], None]:
@@ -132,7 +137,7 @@ class LiveDisplay:
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
-        self.notes: list[str] = []
+        self.notes: list[tuple[str, str]] = []  # (label, message)
 
     def __enter__(self) -> LiveDisplay:
         if self.console.is_terminal:
@@ -158,7 +163,7 @@ class LiveDisplay:
                 # Part of the frame, which stays on screen when the display ends: a line
                 # printed above a live region was seen to be lost when the run was ended.
                 with self._lock:
-                    self.notes.append(event.message)
+                    self.notes.append((_label(event), event.message))
             return
         with self._lock:
             if event.step:
@@ -223,7 +228,8 @@ class LiveDisplay:
         # table's caption, which would wrap to the width of a narrow table.)
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         with self._lock:
-            notes = [Text.from_markup("[yellow]note:[/] ") + Text(n) for n in self.notes]
+            notes = [Text.from_markup(f"[yellow]{label}:[/] ") + Text(message)
+                     for label, message in self.notes]
         # Notes first: a frame taller than the terminal is cut at the bottom.
         return Group(*notes, table, Text(summary, style="dim italic"))
 

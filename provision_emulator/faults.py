@@ -37,23 +37,33 @@ class Faults:
     # comes back in the error, which the client must not write down.
     echo_field: str = ""
     methods: tuple[str, ...] = ()  # method-id patterns ("compute.*.insert"); empty: all methods
+    # Service attachment paths (patterns) whose producer lacks capacity: Apigee endpoint
+    # attachments connected to them read ACCEPTED_LIMITED_CAPACITY, "accepted by the PSC
+    # producer, but it will only serve capacity limited traffic" (apigee v1 discovery,
+    # GoogleCloudApigeeV1EndpointAttachment.connectionState). What limits a producer's capacity
+    # is not in any API Google documents, so the state is injected, not derived.
+    limited_capacity: tuple[str, ...] = ()
 
     def updated(self, changes: dict[str, Any]) -> Faults:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
-        if "methods" in changes:
-            changes = {**changes, "methods": tuple(changes["methods"])}
-        return replace(self, **changes)
+        lists = {k: tuple(v) for k, v in changes.items() if k in _LISTS}
+        return replace(self, **{**changes, **lists})
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["methods"] = list(self.methods)
-        return out
+        return {k: list(v) if k in _LISTS else v for k, v in asdict(self).items()}
 
     def applies_to(self, method_id: str) -> bool:
         return not self.methods or any(fnmatch.fnmatchcase(method_id, p) for p in self.methods)
+
+
+_LISTS = ("methods", "limited_capacity")
+
+
+def has_limited_capacity(faults: Faults, attachment_path: str) -> bool:
+    return any(fnmatch.fnmatchcase(attachment_path, p) for p in faults.limited_capacity)
 
 
 def _rng(seed: int, key: str, purpose: str) -> random.Random:

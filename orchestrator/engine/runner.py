@@ -752,6 +752,10 @@ class Engine(Planning, RecoveryCommands):
     ) -> None:
         outputs = {k: v for k, v in live.items() if k not in kind.secret_fields}
         outputs["path"] = res.target.path
+        caveat = kind.caveat(live) if kind.caveat is not None and live else None
+        if caveat:
+            self._emit(Event("diagnostic", step=step_id, message=f"{step_id}: {caveat}",
+                             data={"level": "warning"}))
         with self._lock:
             rec = self._ensure(step_id, kind, res.target.path)
             before = replace(rec)

@@ -88,7 +88,7 @@ class TruststoreCertificateAdapter:
 
 def _endpoint_attachment_ready(live: dict[str, Any]) -> NotReady | None:
     state = live.get("connectionState", "")
-    if state == "ACCEPTED":
+    if state in ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY"):
         return None
     fix = (
         "the service attachment must accept the Apigee organization's tenant project "
@@ -97,6 +97,15 @@ def _endpoint_attachment_ready(live: dict[str, Any]) -> NotReady | None:
     if state == "REJECTED":
         return NotReady(f"connection REJECTED by {live.get('serviceAttachment')}: {fix}", True)
     return NotReady(f"connection {state or 'not yet established'}; if it stays so, {fix}")
+
+
+def _endpoint_attachment_caveat(live: dict[str, Any]) -> str | None:
+    # Google's words for the state (apigee v1 discovery, EndpointAttachment.connectionState).
+    if live.get("connectionState") != "ACCEPTED_LIMITED_CAPACITY":
+        return None
+    return (f"connection ACCEPTED_LIMITED_CAPACITY: {live.get('serviceAttachment')} accepted it, "
+            "but it will only serve capacity limited traffic; the producer (the service "
+            "attachment's owner) needs to take further actions to increase capacity for it")
 
 
 KINDS = [
@@ -144,6 +153,7 @@ KINDS = [
         aip={"create_params": {"parent": "{parent}", "endpointAttachmentId": "{name}"},
              "update_style": None},
         ready=_endpoint_attachment_ready,
+        caveat=_endpoint_attachment_caveat,
     ),
     _apigee(
         "apigee.dns_zone", "DnsZone", "dnsZones", "dnsZones", name_field="",

@@ -66,6 +66,9 @@ class Kind:
     ready: for resources that become usable some time after their operation is done (an
         endpoint attachment's connection, a proxy deployment): given the resource as read,
         None when ready, else why not. The engine re-reads until ready or the deadline.
+    caveat: for a resource Google reports usable within a limit (an endpoint attachment
+        ACCEPTED_LIMITED_CAPACITY): given the resource as read, what limits it, or None. The
+        step finishes, and the run says the caveat as a warning.
     delete_blockers: fragments of Google's messages for a delete refused only for a while
         (Service Networking's "still using this connection"), retried until the deadline.
     gone_when: fragments of the messages in which an API says a delete found nothing, besides
@@ -112,6 +115,7 @@ class Kind:
     secret_fields: frozenset[str] = frozenset()
     name_field: str = "name"
     ready: Callable[[dict[str, Any]], NotReady | None] | None = None
+    caveat: Callable[[dict[str, Any]], str | None] | None = None
     schema_api: str = ""
     delete_blockers: tuple[str, ...] = ()
     gone_when: tuple[str, ...] = ()

@@ -232,8 +232,9 @@ def _endpoint_attachment(w: Walk) -> Hop:
     w.found["service_attachment"] = service_attachment
     if state == "ACCEPTED_LIMITED_CAPACITY":
         return Hop("endpoint-attachment", "warning",
-                   f"{evidence}: accepted, but the producer's connection limit is reached",
-                   sa_step, "raise the consumer accept list's connectionLimit")
+                   f"{evidence}: accepted, but it will only serve capacity limited traffic",
+                   sa_step, "the producer needs to take further actions to increase capacity "
+                   "for this connection (Google's words)")
     if state != "ACCEPTED":
         return Hop("endpoint-attachment", "unknown", f"{evidence}: not yet connected", step)
     return Hop("endpoint-attachment", "ok", evidence, step)

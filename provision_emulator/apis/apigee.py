@@ -12,7 +12,8 @@ Google's rules modelled here:
   tenant project (`apigeeProjectId`), accepting the projects of its `consumerAcceptList`.
 - An endpoint attachment connects from the tenant project to a producer's service attachment;
   its `connectionState` is what that attachment's accept and reject lists make of the tenant
-  project, read afresh each time.
+  project, read afresh each time (ACCEPTED_LIMITED_CAPACITY when faults say the producer lacks
+  capacity: see `Faults.limited_capacity`).
 - Names: most Apigee resources answer their short name; endpoint attachments and DNS zones their
   full one. Times are milliseconds since the epoch (`createdAt`).
 """
@@ -24,7 +25,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
-from provision_emulator import catalog, errors, formats, generic, schemas
+from provision_emulator import catalog, errors, faults, formats, generic, schemas
 from provision_emulator.apis import (
     apigee_keystores,
     apigee_proxies,
@@ -716,7 +717,11 @@ def _connection_state(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict
     org = cloud.store.get("apigee", "/".join(res.path.split("/")[:2]))
     target = cloud.store.get("compute", body.get("serviceAttachment", ""))
     tenant = org.body["apigeeProjectId"] if org else ""
-    body["connectionState"] = connection_state(cloud, tenant, target.body if target else None)
+    state = connection_state(cloud, tenant, target.body if target else None)
+    if (state == "ACCEPTED" and target is not None
+            and faults.has_limited_capacity(cloud.faults, target.path)):
+        state = "ACCEPTED_LIMITED_CAPACITY"
+    body["connectionState"] = state
     return body
 
 

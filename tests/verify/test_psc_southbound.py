@@ -296,3 +296,26 @@ OTHER_ROOT = """  - id: other-pool
         subjectConfig: {subject: {commonName: Other Root}}
         x509Config: {caOptions: {isCa: true}}
 """
+
+
+def test_an_endpoint_attachment_accepted_with_limited_capacity_is_ready_with_a_warning(
+        tmp_path: Path) -> None:
+    """ACCEPTED_LIMITED_CAPACITY (the producer must add capacity) is usable: apply goes on and
+    says what limits it; verify reports the hop as a warning, not broken."""
+    events: list[Any] = []
+    with Emulator() as emu:
+        emu.set_faults(limited_capacity=["projects/*/regions/*/serviceAttachments/cloud-run-psc"])
+        with orchestrator.load(PLANS / "psc-cloud-run.yaml", emulator=emu,
+                               state_dir=tmp_path / ".provision", on_event=events.append) as dep:
+            result = dep.apply()
+            assert result.ok, [(f.step, f.message) for f in result.failures]
+            warnings = [e for e in events
+                        if e.type == "diagnostic" and e.data.get("level") == "warning"]
+            assert [e.step for e in warnings] == ["endpoint-attachment"]
+            assert "ACCEPTED_LIMITED_CAPACITY" in warnings[0].message
+            assert "increase capacity" in warnings[0].message
+            report = dep.verify(connectivity_tests=False)
+    assert report.ok
+    for path in report.paths:
+        hop = next(h for h in path.hops if h.name == "endpoint-attachment")
+        assert hop.status == "warning" and "ACCEPTED_LIMITED_CAPACITY" in hop.evidence
