@@ -3,11 +3,21 @@
 Each target gets a TargetEndpoint whose `<Authentication><GoogleIDToken>` audience comes from a
 flow variable that an AssignMessage policy sets: the audience Cloud Run checks is the service's
 run.app URL or one of its customAudiences, never the private hostname the call goes to.
+
+Apigee appends the request's path suffix (what follows the base path) to the target URL
+(`target.copy.pathsuffix`, true by default), so a target routed by `pathPrefix: /orders` sends
+/orders/42. With `stripPrefix`, an AssignMessage policy in the target's request PreFlow turns
+that copy off and sets `target.url` to the URL plus the suffix without the prefix, with the
+message template function `replaceFirst` (flow variables and template functions:
+https://cloud.google.com/apigee/docs/api-platform/reference/variables-reference,
+https://cloud.google.com/apigee/docs/api-platform/reference/message-template-intro): the
+service receives /42.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -29,6 +39,10 @@ def _policy_name(target: str) -> str:
     return f"AM-Audience-{target}"
 
 
+def _path_policy(target: str) -> str:
+    return f"AM-Path-{target}"
+
+
 def _variable(target: str) -> str:
     return f"provision.audience.{target}"
 
@@ -45,6 +59,8 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
     policies = _sub(root, "Policies")
     for t in targets:
         _sub(policies, "Policy", _policy_name(t["name"]))
+        if t.get("stripPrefix"):
+            _sub(policies, "Policy", _path_policy(t["name"]))
     ends = _sub(root, "TargetEndpoints")
     for t in targets:
         _sub(ends, "TargetEndpoint", t["name"])
@@ -74,8 +90,12 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
         files[f"apiproxy/policies/{_policy_name(t['name'])}.xml"] = _xml(policy)
 
         endpoint = ET.Element("TargetEndpoint", name=t["name"])
-        step = _sub(_sub(_sub(endpoint, "PreFlow", name="PreFlow"), "Request"), "Step")
-        _sub(step, "Name", _policy_name(t["name"]))
+        request = _sub(_sub(endpoint, "PreFlow", name="PreFlow"), "Request")
+        _sub(_sub(request, "Step"), "Name", _policy_name(t["name"]))
+        if t.get("stripPrefix"):
+            files[f"apiproxy/policies/{_path_policy(t['name'])}.xml"] = _xml(
+                _strip(t["name"], t.get("pathPrefix", "")))
+            _sub(_sub(request, "Step"), "Name", _path_policy(t["name"]))
         http = _sub(endpoint, "HTTPTargetConnection")
         auth = _sub(http, "Authentication")
         _sub(_sub(auth, "GoogleIDToken"), "Audience", ref=_variable(t["name"]))
@@ -96,6 +116,21 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
             zf.writestr(info, files[path])
     return out.getvalue()
+
+
+def _strip(target: str, prefix: str) -> ET.Element:
+    """The policy that sends the path suffix without `prefix` (Java regex; re.escape's
+    backslashes before punctuation are valid there)."""
+    policy = ET.Element("AssignMessage", name=_path_policy(target))
+    copy = _sub(policy, "AssignVariable")
+    _sub(copy, "Name", "target.copy.pathsuffix")
+    _sub(copy, "Value", "false")
+    url = _sub(policy, "AssignVariable")
+    _sub(url, "Name", "target.url")
+    pattern = "^" + re.escape(prefix.rstrip("/"))
+    _sub(url, "Template", f'{{target.url}}{{replaceFirst(proxy.pathsuffix,"{pattern}","")}}')
+    _sub(policy, "IgnoreUnresolvedVariables", "false")
+    return policy
 
 
 def read(bundle: bytes) -> dict[str, Any]:
@@ -125,6 +160,8 @@ def read(bundle: bytes) -> dict[str, Any]:
             }
             if name in prefixes:
                 target["pathPrefix"] = prefixes[name]
+            if f"apiproxy/policies/{_path_policy(name)}.xml" in names:
+                target["stripPrefix"] = True
             ssl: dict[str, Any] = {}
             info = endpoint.find("HTTPTargetConnection/SSLInfo")
             if info is not None:

@@ -53,7 +53,7 @@ EVERYONE = ("allUsers", "allAuthenticatedUsers")
 class Request:
     """What one proxy target sends: Apigee appends the request's path suffix (what follows the
     proxy's base path) to the target URL's path; a target routed by a path prefix gets suffixes
-    that begin with it."""
+    that begin with it, sent without it when the target strips it (`strip`)."""
 
     proxy_step: str
     organization: str
@@ -63,6 +63,7 @@ class Request:
     service_account: str
     ssl: dict[str, Any]
     prefix: str
+    strip: bool
 
     @property
     def scheme(self) -> str:
@@ -82,9 +83,13 @@ class Request:
         return urlsplit(self.url).path.rstrip("/")
 
     @property
+    def sent_prefix(self) -> str:
+        return "" if self.strip else self.prefix
+
+    @property
     def path(self) -> str:
         """The path the load balancer sees for this target's requests (their common start)."""
-        return f"{self.base}{self.prefix}/" if self.prefix else f"{self.base}/"
+        return f"{self.base}{self.sent_prefix}/"
 
 
 @dataclass
@@ -129,6 +134,7 @@ def _walk(ctx: Context, rec: ResourceRecord, proxy: dict[str, Any],
         service_account=proxy.get("serviceAccount", ""),
         ssl=target.get("sslInfo", {}),
         prefix=(target.get("pathPrefix") or "").rstrip("/"),
+        strip=bool(target.get("stripPrefix")),
     )
     walk = Walk(ctx, req)
     walk.found["proxy"] = proxy
@@ -486,9 +492,12 @@ def _serverless_neg(w: Walk) -> Hop:
     service = run.get("service") or routing.url_mask_service(mask, req.host, req.path)
     how = f"service {run['service']}" if run.get("service") else f"URL mask {mask}"
     if not service:
+        fix = f"make the URL mask match {req.host}{req.path}"
+        if req.strip and req.prefix:
+            fix += (f", or stop stripping {req.prefix} in proxy target {req.target} (a mask "
+                    "that finds the service in the path needs the prefix there)")
         return Hop("serverless-neg", "broken",
-                   f"{neg['name']}'s {how} does not match {req.host}{req.path}", step,
-                   f"make the URL mask match {req.host}{req.path}")
+                   f"{neg['name']}'s {how} does not match {req.host}{req.path}", step, fix)
     project, region = project_of(neg), last(neg.get("region", ""))
     name = f"projects/{project}/locations/{region}/services/{service}"
     found = ctx.live.get("run.projects.locations.services.get", name=name)
@@ -570,7 +579,11 @@ def _path(w: Walk) -> Hop:
     req = w.req
     base = [s for s in req.base.split("/") if s]
     prefix = [s for s in req.prefix.split("/") if s]
-    received = f"{req.base}{req.prefix}/…"
+    received = f"{req.path}…"
+    if req.strip:
+        return Hop("path", "ok", f"the target strips {req.prefix or 'nothing'}: the service "
+                   f"receives {received} (a URL mask passes the path on unchanged)",
+                   req.proxy_step)
     if prefix and base[-len(prefix):] == prefix:
         kept = "/" + "/".join(base[: -len(prefix)]) if len(base) > len(prefix) else ""
         return Hop("path", "broken",

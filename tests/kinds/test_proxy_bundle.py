@@ -56,3 +56,29 @@ def test_build_is_deterministic_and_reads_back() -> None:
     assert back["targets"][1]["pathPrefix"] == "/orders"
     assert back["targets"][1]["sslInfo"] == {"enforce": True, "trustStore": "ref://internal-ca"}
     assert back["targets"][0]["audience"] == "https://catalog-abc-ew.a.run.app"
+
+
+def test_a_target_that_strips_its_prefix_sets_the_url_without_it() -> None:
+    spec = {"basePath": "/shop", "targets": [
+        {"name": "orders", "url": "https://orders.internal.example.com",
+         "audience": "https://orders.internal.example.com", "pathPrefix": "/v1.0/orders",
+         "stripPrefix": True},
+        {"name": "catalog", "url": "https://api.internal.example.com",
+         "audience": "https://api.internal.example.com/catalog", "pathPrefix": "/catalog"}]}
+    files = _files(proxy_bundle.build("shop", spec))
+    orders = files["apiproxy/targets/orders.xml"]
+    assert [n.text for n in orders.findall("PreFlow/Request/Step/Name")] == [
+        "AM-Audience-orders", "AM-Path-orders"]
+    policy = files["apiproxy/policies/AM-Path-orders.xml"]
+    assigned = {a.findtext("Name"): a.findtext("Value") or a.findtext("Template")
+                for a in policy.findall("AssignVariable")}
+    # The prefix's dot is escaped: the regex matches /v1.0/orders, not /v1x0/orders.
+    assert assigned == {
+        "target.copy.pathsuffix": "false",
+        "target.url": r'{target.url}{replaceFirst(proxy.pathsuffix,"^/v1\.0/orders","")}'}
+    descriptor = files["apiproxy/shop.xml"]
+    assert "AM-Path-orders" in [p.text for p in descriptor.findall("Policies/Policy")]
+    # The other target keeps Apigee's default: the suffix, prefix and all.
+    assert "apiproxy/policies/AM-Path-catalog.xml" not in files
+    back = proxy_bundle.read(proxy_bundle.build("shop", spec))
+    assert [t.get("stripPrefix") for t in back["targets"]] == [True, None]

@@ -18,10 +18,31 @@ def _key_lines() -> list[str]:
     return [ln for ln in KEY.read_text().splitlines() if ln and not ln.startswith("-----")]
 
 
+def _with_own_certificate(tmp_path: Path) -> Path:
+    """psc-cloud-run.yaml with the load balancer serving a certificate the plan brings (the
+    demo one, from files), instead of one its CA issues: a plan that holds a private key."""
+    text = (PLANS / "psc-cloud-run.yaml").read_text()
+    text = text.replace("steps:\n", (
+        "secrets:\n"
+        f"  tls_cert: {{file: {KEY.with_suffix('.crt')}}}\n"
+        f"  tls_key: {{file: {KEY}}}\n\n"
+        "steps:\n"), 1)
+    text = text.replace("  - id: https-proxy\n", (
+        "  - id: own-cert\n"
+        "    kind: compute.region_ssl_certificate\n"
+        "    name: own-cert\n"
+        "    project: ${vars.backend_project}\n"
+        '    properties: {certificate: "${secrets.tls_cert}", privateKey: "${secrets.tls_key}"}\n'
+        "  - id: https-proxy\n"), 1)
+    served = 'sslCertificates: ["//certificatemanager.googleapis.com/${cert.path}"]'
+    assert served in text
+    plan = tmp_path / "psc-cloud-run.yaml"
+    plan.write_text(text.replace(served, 'sslCertificates: ["${own-cert.selfLink}"]'))
+    return plan
+
+
 def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
-    # The multi-project plan still serves the demo certificate from files (psc-cloud-run.yaml's
-    # comes from its own CA: it has no key to leak).
-    plan = PLANS / "psc-cloud-run-multi-project.yaml"
+    plan = _with_own_certificate(tmp_path)
     streams: list[str] = []
     with Emulator() as emu:
         env = dict(os.environ)
@@ -36,7 +57,7 @@ def test_a_full_cycle_leaves_the_tls_key_nowhere(tmp_path: Path) -> None:
             streams += [run.stdout, run.stderr]
             if args[0] == "outputs":  # the ledger as it stands with everything applied
                 applied = (tmp_path / ".provision" /
-                           "psc-cloud-run-multi-project.ledger.json").read_text()
+                           "psc-cloud-run.ledger.json").read_text()
         # The emulator (Google) did receive the key: the certificate needs it.
         sent = [r for r in emu.requests() if r["method"] == "compute.regionSslCertificates.insert"]
         assert sent

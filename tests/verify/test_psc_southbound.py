@@ -56,22 +56,27 @@ def variant(tmp_path: Path, plan: str, edits: list[tuple[str, str]]) -> Path:
 
 @pytest.mark.parametrize("plan", ["psc-cloud-run.yaml", "psc-cloud-run-multi-project.yaml"])
 def test_a_reference_plan_verifies_with_no_broken_hop(plan: str, tmp_path: Path) -> None:
+    """Both verify TLS to their load balancers against their own CAs' roots in a truststore:
+    every hop ok. psc-cloud-run.yaml's mask finds the service in the path, which it receives
+    with the prefix; the multi-project plan's finds it in the hostname, and its targets strip
+    the prefix."""
     report = applied_report(PLANS / plan, tmp_path)
     assert report.ok and report.paths
     targets = 3 if plan == "psc-cloud-run.yaml" else 4
     assert len(report.paths) == targets
-    # psc-cloud-run.yaml verifies TLS to the load balancer against its own CA's root in a
-    # truststore: every hop ok. The multi-project plan serves the self-signed demo certificate,
-    # so it does not enforce TLS, and verify says so.
-    warned = {"tls": "warning"} if plan != "psc-cloud-run.yaml" else {}
     for path in report.paths:
         assert [h.name for h in path.hops] == HOPS
-        assert {h.name: h.status for h in path.hops if h.status != "ok"} == warned
+        assert {h.name: h.status for h in path.hops if h.status != "ok"} == {}
+        received = next(h for h in path.hops if h.name == "path").evidence
+        service = path.name.split(" → ")[1]
+        if plan == "psc-cloud-run.yaml":
+            assert f"receives /{service}/…" in received
+        else:
+            assert f"strips /{service}: the service receives /…" in received
     document = report.to_json()
     assert document["format_version"] == 1
-    assert document["status"] == ("warning" if warned else "ok")
-    assert document["counts"] == {"ok": (13 if warned else 14) * targets,
-                                  "warning": targets if warned else 0, "broken": 0, "unknown": 0}
+    assert document["status"] == "ok"
+    assert document["counts"] == {"ok": 14 * targets, "warning": 0, "broken": 0, "unknown": 0}
 
 
 # name -> (edits to psc-cloud-run.yaml, the broken hop, the step named, the targets broken)
@@ -109,6 +114,9 @@ VARIANTS: dict[str, tuple[list[tuple[str, str]], str, str | None, tuple[str, ...
     "token audience the service does not accept": (
         [("audience: https://${vars.domain}/catalog", "audience: https://catalog.example.com")],
         "audience", "proxy", ("catalog",)),
+    "target that strips its prefix behind a mask that finds the service in the path": (
+        [("pathPrefix: /catalog\n", "pathPrefix: /catalog\n          stripPrefix: true\n")],
+        "serverless-neg", "neg", ("catalog",)),
     "target URL that repeats the path prefix": (
         [("url: https://${vars.domain}\n          audience: https://${vars.domain}/payments",
           "url: https://${vars.domain}/payments\n          audience: "
