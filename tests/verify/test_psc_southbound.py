@@ -327,3 +327,13 @@ def test_an_endpoint_attachment_accepted_with_limited_capacity_is_ready_with_a_w
     for path in report.paths:
         hop = next(h for h in path.hops if h.name == "endpoint-attachment")
         assert hop.status == "warning" and "ACCEPTED_LIMITED_CAPACITY" in hop.evidence
+
+
+def test_no_architecture_a_plan_holds_a_private_key() -> None:
+    """Each A plan's load balancer certificate is issued by its own CA: none brings a key."""
+    plans = sorted(PLANS.glob("psc-cloud-run*.yaml"))
+    assert len(plans) == 3
+    for plan in plans:
+        text = plan.read_text()
+        assert "privateKey" not in text and "secrets:" not in text, plan.name
+        assert "kind: certificatemanager.certificate\n" in text, plan.name
