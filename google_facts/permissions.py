@@ -60,6 +60,14 @@ _EXCEPTIONS: dict[str, tuple[str, ...]] = {
     "apigee.organizations.environments.apis.deployments.list": ("apigee.deployments.list",),
     "apigee.organizations.apis.deployments.list": ("apigee.deployments.list",),
     "apigee.organizations.apis.revisions.get": ("apigee.proxyrevisions.get",),
+    # Debug sessions are trace sessions to IAM; listing a session's transactions reads it
+    # (https://cloud.google.com/apigee/docs/reference/apis/apigee/rest/v1/organizations.environments.apis.revisions.debugsessions).
+    "apigee.organizations.environments.apis.revisions.debugsessions.data.list": (
+        "apigee.tracesessions.get",),
+    "apigee.organizations.environments.apis.revisions.debugsessions.data.get": (
+        "apigee.tracesessions.get",),
+    "apigee.organizations.environments.apis.revisions.debugsessions.deleteData": (
+        "apigee.tracesessions.delete",),
     "servicenetworking.services.connections.create": ("servicenetworking.services.addPeering",),
     "servicenetworking.services.connections.patch": ("servicenetworking.services.addPeering",),
     "servicenetworking.services.connections.deleteConnection": (
@@ -84,6 +92,7 @@ _APIGEE_COLLECTIONS = {
     "instances.attachments": "instanceattachments",
     "dnsZones": "dnsZones",
     "environments.keystores.aliases": "keystorealiases",
+    "environments.apis.revisions.debugsessions": "tracesessions",
 }
 
 # Permissions held on the organization or folder above a project, never on a project (the

@@ -30,8 +30,10 @@ from provision_emulator.errors import ApiError
 from provision_emulator.faults import Faults
 from provision_emulator.requestlog import RequestLog
 from provision_emulator.routing import Match, Router
+from provision_emulator.runtime import messages
 
 LOG = logging.getLogger(__name__)
+RUNTIME = "/_runtime/"  # where the Apigee runtime's requests arrive (Server.runtime)
 MAX_BODY = 256 * 1024 * 1024  # storage uploads go through here too
 # The clock session of a request's sender, when it holds a token of the virtual clock.
 CLOCK_HEADER = "X-Provision-Clock"
@@ -61,6 +63,7 @@ class Server:
                 self.cloud.load(data)
         app = web.Application(client_max_size=MAX_BODY)
         app.add_routes(admin.routes(self))
+        app.router.add_route("*", RUNTIME + "{tail:.*}", self.runtime)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         # handler_cancellation: a request whose client went away stops waiting; a clock
         # session's presence request ending is how a dead client's tokens are let go.
@@ -114,6 +117,23 @@ class Server:
     def set_access(self, access: Access) -> Access:
         self.cloud.access = access
         return access
+
+    # --- the Apigee runtime -------------------------------------------------------------------
+
+    async def runtime(self, request: web.Request) -> web.Response:
+        """A request to an Apigee environment group's hostname, as the organization's runtime
+        receives it: the hostname in the Host header, the path below `/_runtime`. Answered
+        as runtime/messages.py works it out; not an API call, so not in the request log."""
+        path = "/" + request.match_info["tail"]
+        if request.query_string:
+            path += "?" + request.query_string
+        self.cloud.advance(self.cloud.now())
+        answer = messages.handle(self.cloud, messages.Request(
+            request.method, request.host, path, {k: v for k, v in request.headers.items()
+                                                 if k.lower() != "host"}))
+        if self.cloud.changed:
+            self.save()
+        return _json(answer.body, answer.status)
 
     # --- API requests ---------------------------------------------------------------------
 
@@ -247,8 +267,9 @@ class Server:
 
 
 def _served(api: str, rules: Any) -> list[discovery.Method]:
-    """The API's methods, and those of its other versions that its rules handle."""
-    methods = list(discovery.methods(api))
+    """The API's methods (those its REST reference adds included), and those of its other
+    versions that its rules handle."""
+    methods = [*discovery.methods(api), *rules.documented_methods]
     for version, ids in rules.other_versions.items():
         methods += [m for m in discovery.methods(api, version) if m.id in ids]
     return methods

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from provision_emulator import catalog, errors, faults, formats, generic, schemas
 from provision_emulator.apis import (
+    apigee_debug,
     apigee_keystores,
     apigee_proxies,
     compute,
@@ -126,6 +127,7 @@ class ApigeeRules(ApiRules):
 RULES = ApigeeRules("apigee")
 apigee_proxies.register(RULES)
 apigee_keystores.register(RULES)
+apigee_debug.register(RULES)
 
 
 # --- one operation per organization ---------------------------------------------------------

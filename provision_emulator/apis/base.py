@@ -63,6 +63,9 @@ class ApiRules:
     # with Resource Manager v1): version -> method ids, each with a handler registered for
     # "VERSION:ID". Nothing of those versions is served generically.
     other_versions: dict[str, tuple[str, ...]] = {}
+    # Methods Google's REST reference documents that the discovery document lacks (Apigee's
+    # debugsessions.data.list), each with a handler and the reference cited where it is made.
+    documented_methods: tuple[Any, ...] = ()
 
     def __init__(self, api: str) -> None:
         self.api = api
