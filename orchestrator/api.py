@@ -225,17 +225,22 @@ class Deployment:
     def destroy(self) -> RunResult:
         return self._engine().destroy()
 
-    def verify(self, connectivity_tests: bool = True, keep_tests: bool = False) -> Any:
+    def verify(self, connectivity_tests: bool = True, keep_tests: bool = False,
+               probe: bool = False) -> Any:
         """Whether what the ledger holds carries traffic: each request path the architecture
         builds, hop by hop, from live reads (a `verify.Report`). Changes nothing but the
         connectivity tests it asks Google for the hops Google can trace (connectivity_tests),
-        which it deletes afterwards unless keep_tests."""
+        which it deletes afterwards unless keep_tests. probe: also send a request through each
+        API proxy target under an Apigee debug session (its data deleted unless keep_tests),
+        to the environment group's hostname (on the emulator, to its Apigee runtime)."""
         from orchestrator.verify import verify
 
         ledger = self.store.load()
         name = self.plan.name if self.plan is not None else ledger.plan
+        ingress = f"{self._emulator_url}/_runtime" if self._emulator_url else None
         return verify(name, ledger, self.clients, self.clock,
-                      connectivity_tests=connectivity_tests, keep_tests=keep_tests)
+                      connectivity_tests=connectivity_tests, keep_tests=keep_tests,
+                      probe=probe, ingress=ingress)
 
     def outputs(self) -> dict[str, dict[str, Any]]:
         ledger = self.store.load()

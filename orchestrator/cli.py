@@ -616,7 +616,14 @@ def verify(
     ] = True,
     keep_tests: Annotated[
         bool, typer.Option("--keep-tests", metavar="",
-                           help="Keep the connectivity tests, to look at them in the console.")
+                           help="Keep the connectivity tests and the probe's debug data, to "
+                           "look at them in the console.")
+    ] = False,
+    probe: Annotated[
+        bool, typer.Option("--probe", metavar="",
+                           help="Also send a request through each API proxy target, under an "
+                           "Apigee debug session, to an environment group's hostname (which "
+                           "must be reachable from here), and report what became of it.")
     ] = False,
 ) -> None:
     """Check that what the plan applied carries traffic: each request path, hop by hop, from
@@ -625,7 +632,7 @@ def verify(
                 impersonate=impersonate, project=project)
     with dep:
         _require_ledger(dep.store, "verify")
-        report = _run(lambda: dep.verify(connectivity_tests, keep_tests))
+        report = _run(lambda: dep.verify(connectivity_tests, keep_tests, probe))
     _show_report(report, json_)
 
 

@@ -20,9 +20,10 @@ from provision_emulator import Emulator
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "plans"
 CONNECTIVITY_TESTS = "networkmanagement.projects.locations.global.connectivityTests."
+DEBUG_SESSIONS = "apigee.organizations.environments.apis.revisions.debugsessions."
 HOPS = ["deployment", "dns", "endpoint-attachment", "service-attachment", "forwarding-rule",
         "reachability", "tls", "url-map", "backend-service", "serverless-neg", "ingress", "invoker",
-        "audience", "path"]
+        "audience", "path", "probe"]
 
 
 def applied_report(plan: Path, tmp_path: Path, **options: Any) -> Any:
@@ -33,12 +34,25 @@ def applied_report(plan: Path, tmp_path: Path, **options: Any) -> Any:
             result = dep.apply()
             assert result.ok, [(f.step, f.message) for f in result.failures]
             before = len(emu.requests())
-            report = dep.verify()
-            # Verify changes nothing but the connectivity tests it asks for, and deletes them.
+            report = dep.verify(probe=True)
+            # Verify changes nothing but the connectivity tests it asks for and the probe's
+            # debug sessions, and deletes them (a session ends by itself).
             changes = {r["method"].rsplit(".", 1)[-1] for r in emu.requests()[before:]
-                       if r["mutating"] and not r["method"].startswith(CONNECTIVITY_TESTS)}
+                       if r["mutating"] and not r["method"].startswith(
+                           (CONNECTIVITY_TESTS, DEBUG_SESSIONS))}
             assert changes == set()
     return report
+
+
+def walked(report: Any) -> set[tuple[str, str | None]]:
+    """The broken hops the walk found, by name and step."""
+    return {(h.name, h.step) for _, h in report.broken() if h.name != "probe"}
+
+
+def probed(report: Any) -> set[tuple[str, str | None]]:
+    """The broken probes, by Apigee's fault code and the step they name."""
+    return {(h.evidence.split("Apigee's fault ")[1].split(",")[0], h.step)
+            for _, h in report.broken() if h.name == "probe"}
 
 
 def variant(tmp_path: Path, plan: str, edits: list[tuple[str, str]]) -> Path:
@@ -76,7 +90,9 @@ def test_a_reference_plan_verifies_with_no_broken_hop(plan: str, tmp_path: Path)
     document = report.to_json()
     assert document["format_version"] == 1
     assert document["status"] == "ok"
-    assert document["counts"] == {"ok": 14 * targets, "warning": 0, "broken": 0, "unknown": 0}
+    assert document["counts"] == {"ok": 15 * targets, "warning": 0, "broken": 0, "unknown": 0}
+    for path in report.paths:
+        assert " → 200; debug session " in path.hops[-1].evidence
 
 
 # name -> (edits to psc-cloud-run.yaml, the broken hop, the step named, the targets broken)
@@ -131,20 +147,35 @@ def test_an_apigee_dns_zone_for_another_domain_is_named(tmp_path: Path) -> None:
     plan = variant(tmp_path, "psc-cloud-run-non-peered.yaml", [(
         "      domain: ${vars.domain}\n", "      domain: other.example.com\n")])
     report = applied_report(plan, tmp_path)
-    assert {(h.name, h.step) for _, h in report.broken()} == {("dns", "apigee-dns-zone")}
+    assert walked(report) == {("dns", "apigee-dns-zone")}
     assert "no Apigee DNS zone covers it" in report.broken()[0][1].evidence
+    # The probe's request meets the same: the runtime cannot resolve the backends' name.
+    assert probed(report) == {("protocol.http.NoResolvedHost", "apigee-dns-zone")}
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_a_variant_with_one_broken_hop_is_named(name: str, tmp_path: Path) -> None:
     edits, hop, step, targets = VARIANTS[name]
     report = applied_report(variant(tmp_path, "psc-cloud-run.yaml", edits), tmp_path)
-    broken = report.broken()
+    broken = [(p, h) for p, h in report.broken() if h.name != "probe"]
     assert not report.ok
-    assert {(h.name, h.step) for _, h in broken} == {(hop, step)}, [
+    assert walked(report) == {(hop, step)}, [
         (p.name, h.name, h.step, h.evidence) for p, h in broken]
     assert sorted(p.name.split(" → ")[1] for p, _ in broken) == sorted(targets)
-    assert all(h.fix for _, h in broken)
+    assert all(h.fix for _, h in report.broken())
+    # The probe's request, worked out by the emulator's runtime (a model of its own), does not
+    # get through either, and names the same step; a 404 is a warning (the service's or the
+    # load balancer's, which a client cannot tell apart). Only a doubled path reaches a
+    # service that answers every path.
+    for path in report.paths:
+        probe = path.hops[-1]
+        assert probe.name == "probe"
+        if path.name.split(" → ")[1] not in targets or hop == "path":
+            assert probe.status == "ok", (path.name, probe)
+        elif probe.status == "broken":
+            assert probe.step == step, (path.name, probe)
+        else:
+            assert probe.status == "warning" and "404" in probe.evidence, (path.name, probe)
 
 
 def test_a_connection_left_pending_is_named_when_apply_does_not_wait_for_it(
@@ -158,8 +189,10 @@ def test_a_connection_left_pending_is_named_when_apply_does_not_wait_for_it(
         'consumerAcceptLists: [{projectIdOrNum: "${vars.apigee_project}", connectionLimit: 10}]',
     )])
     report = applied_report(plan, tmp_path, readiness=False)
-    assert {(h.name, h.step) for _, h in report.broken()} == {
-        ("endpoint-attachment", "service-attachment")}
+    assert walked(report) == {("endpoint-attachment", "service-attachment")}
+    # Not waited for, the proxy is still deploying: nothing to probe yet, and said so.
+    assert {p.hops[-1].status for p in report.paths} == {"unknown"}
+    assert "PROGRESSING: nothing to probe until it is READY" in report.paths[0].hops[-1].evidence
     hop = report.broken()[0][1]
     assert "PENDING" in hop.evidence and "tenant project" in hop.fix
 
@@ -178,7 +211,7 @@ def test_the_cli_prints_the_report_and_exits_1_on_a_broken_hop(tmp_path: Path) -
         assert applied.returncode == 1, applied.stderr
         assert "broken  shop → catalog" in applied.stdout
         assert "fix: set the target's audience to one of" in applied.stdout
-        shown = provision("verify", plan.name, f"--emulator={emu.url}", "--json")
+        shown = provision("verify", plan.name, f"--emulator={emu.url}", "--json", "--probe")
         drawn = provision("graph", plan.name, f"--emulator={emu.url}", "--verify")
     assert drawn.returncode == 0, drawn.stderr
     classes = {line.split('["')[0].strip(): line.rsplit(":::", 1)[1]
@@ -190,7 +223,13 @@ def test_the_cli_prints_the_report_and_exits_1_on_a_broken_hop(tmp_path: Path) -
     document = json.loads(shown.stdout)
     assert document["format_version"] == 1 and document["status"] == "broken"
     catalog = next(p for p in document["paths"] if p["name"] == "shop → catalog")
-    assert [h["hop"] for h in catalog["hops"] if h["status"] == "broken"] == ["audience"]
+    # The probe's request is answered 401 by the service, and names the audience's step.
+    assert [h["hop"] for h in catalog["hops"] if h["status"] == "broken"] == [
+        "audience", "probe"]
+    probe = catalog["hops"][-1]
+    assert probe["step"] == "proxy" and " → 401" in probe["evidence"]
+    orders = next(p for p in document["paths"] if p["name"] == "shop → orders")
+    assert orders["hops"][-1]["status"] == "ok"
 
 
 def test_verify_refuses_without_a_ledger_and_with_apply_json(tmp_path: Path) -> None:
@@ -281,7 +320,10 @@ def test_tls_to_a_private_ca_is_judged_by_what_the_target_trusts(
         assert "internal-cert names api.internal.example.com" in hop.evidence
         assert "O=Example,CN=Backends Root CA (a private CA Service pool)" in hop.evidence
         assert [h.name for h in path.hops if h.status == "broken"] == (
-            ["tls"] if status == "broken" else [])
+            ["tls", "probe"] if status == "broken" else [])
+        if status == "broken":  # the probe's handshake fails too, and names the same step
+            assert "SslHandshakeFailed" in path.hops[-1].evidence
+            assert path.hops[-1].step == hop.step
         if trust == "other-root":
             assert hop.step == "truststore-root" and "does not chain to" in hop.evidence
 
