@@ -17,7 +17,8 @@ from orchestrator.kinds.base import Kind
 
 LINEAGE_LABEL = "provision-lineage"
 STEP_LABEL = "provision-step"
-_DESCRIPTION = re.compile(r"\s*\[provision:([0-9a-f]+)/([^\]]+)\]$")
+# The step id runs to the marker's last "]": a generated step's id ends in its own (net[a]).
+_DESCRIPTION = re.compile(r"\s*\[provision:([0-9a-f]+)/([^\s\[\]]+(?:\[[^\s\]]+\])?)\]$")
 
 
 def marker_field(kind: Kind) -> str | None:

@@ -248,6 +248,8 @@ class Checker:
     def _target(self, index: int, path: Path, target: str, verb: str) -> bool:
         """Whether `target` is a step above this one; reports why not."""
         where = self.ids.get(target)
+        if where is None and target == "each":
+            return False  # ${each...} outside for_each: repeat.py said so
         if where is None:
             hint = did_you_mean(target, self.ids)
             if verb == "refers to" and not hint:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import kinds
-from orchestrator.plan import sections, variables
+from orchestrator.plan import repeat, sections, variables
 from orchestrator.plan.checks import Checker, check_ids
 from orchestrator.plan.errors import Diagnostic, PlanError
 from orchestrator.plan.model import Plan, Step
@@ -69,6 +69,12 @@ def load_plan_text(
     data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     values = variables.collect(data.get("vars"), vars or {}, source, diagnostics)
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    if raw_steps:
+        # Repeated steps become those they generate, placed at the lines of the step written.
+        expansion = repeat.expand(raw_steps, values, source,
+                                  FieldNamer(check_ids(raw_steps, source, [])[1]), diagnostics)
+        data["steps"] = raw_steps = expansion.steps
+        source = expansion.source
     # Diagnostics of substitution name steps by their ids as written; the ids' own problems are
     # reported once, after substitution.
     namer = FieldNamer(check_ids(raw_steps, source, [])[1])

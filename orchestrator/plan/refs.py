@@ -20,7 +20,9 @@ STEP = "step"
 
 _OPEN = "${"
 _ESCAPED = "$${"
-_BODY = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)((?:\.[A-Za-z0-9_-]+)*)\Z")
+# A step's id may end in the [KEY] of a step for_each generates: ${router[a].name}.
+_BODY = re.compile(
+    r"([A-Za-z][A-Za-z0-9_-]*(?:\[[A-Za-z0-9_.:-]+\])?)((?:\.[A-Za-z0-9_-]+)*)\Z")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from orchestrator.plan.durations import parse_duration
 from orchestrator.plan.errors import Diagnostic, did_you_mean
 from orchestrator.plan.source import Path, SourceMap, dotted
 
-ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+# A step's id as written, and the `[KEY]` for_each adds to the ids it generates (repeat.py).
+ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}(\[[A-Za-z0-9_.:-]{1,63}\])?$"
 PLAN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -112,6 +113,10 @@ class StepSpec(_Section):
         None, description="Steps (above this one) to finish first, beyond those referenced."
     )
     timeout: Timeout | None = None
+    for_each: Any = Field(
+        None, description="Repeat the step over a list, a map, {pairs: LIST} or {product: [A, "
+        "B]} (usually ${vars.NAME}): each element makes a step ID[KEY], with ${each.key} and "
+        "${each.value} filled in.")
 
 
 class SettingsSpec(_Section):
