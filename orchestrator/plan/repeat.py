@@ -10,12 +10,17 @@ The collection, after vars are substituted, is:
 - a list: of scalars (each is its own key) or of maps with a `name` (the key);
 - a map: its keys, each with its value;
 - `{pairs: LIST}`: every unordered pair of the list's items, in list order (key "a-b"; value
-  `{a, b}`, the two items);
+  `{a, b, i, j, n}`: the two items, their positions, and the pair's number j*(j-1)/2+i, which
+  appending items to the list never changes);
 - `{product: [A, B, ...]}`: every combination of the collections A, B... (key "ka-kb"; value the
-  list of their values).
-Each element makes a step `ID[KEY]`, its strings holding `${each.key}` and `${each.value}` (or a
-field or index of it: `${each.value.a.asn}`, `${each.value.0}`) filled in; a string that is one
-such reference alone takes the value itself (a number, a list). A reference to a generated step
+  list of their values);
+- `{concat: [A, B, ...]}`: the elements of A, then of B...
+Each element makes a step `ID[KEY]`, its strings holding `${each.key}`, `${each.index}` (the
+element's position) and `${each.value}` (or a field or index of it: `${each.value.a.asn}`,
+`${each.value.0}`) filled in; a string that is one such reference alone takes the value itself
+(a number, a list). Integer arithmetic on them is written in the same braces, starting with
+`each.`, a digit or a parenthesis: `${(each.value.0.n * 2 + each.value.1) % 64 * 4 + 1}` (`+`,
+`-`, `*`, `//`, `%`), for addresses and ASNs derived from positions. A reference to a generated step
 names it with its key (`${router[a].name}`, or `${router[${each.value.a}].name}` from another
 repeated step); `depends_on` may name the repeated step itself, meaning all it generates.
 
@@ -26,7 +31,9 @@ diagnostics point at the lines of the step as written, and name the generated id
 
 from __future__ import annotations
 
+import ast
 import itertools
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +47,9 @@ from orchestrator.plan.structure import FieldNamer, describe
 FOR_EACH = "for_each"
 KEY_PATTERN = r"[A-Za-z0-9_.:-]{1,63}"
 _KEY = re.compile(KEY_PATTERN + r"\Z")
-_EACH = re.compile(r"\$\{each\.(key|value)((?:\.[A-Za-z0-9_-]+)*)\}")
+# ${each.key}, ${each.index}, ${each.value.PATH}, or arithmetic on them (or on integers).
+_EACH = re.compile(r"(?<!\$)\$\{((?:each\.|[0-9(])[^{}]*)\}")
+_OPERAND = re.compile(r"each\.(?:key|index|value(?:\.[A-Za-z0-9_-]+)*)")
 
 
 class _Refused(ValueError):
@@ -83,9 +92,9 @@ def expand(raw_steps: list[Any], values: Mapping[str, Any], source: SourceMap,
             continue
         base = str(raw.get("id", ""))
         made = generated.setdefault(base, [])
-        for key, value in elements:
+        for position, (key, value) in enumerate(elements):
             try:
-                copy = {name: _fill(item, key, value, ("steps", index, name))
+                copy = {name: _fill(item, Each(key, value, position), ("steps", index, name))
                         for name, item in raw.items() if name != FOR_EACH}
             except _Refused as exc:
                 where = exc.args[1]
@@ -133,9 +142,14 @@ def _no_each(raw: Any, path: tuple[Any, ...], source: SourceMap, namer: FieldNam
 def _elements(spec: Any) -> list[tuple[str, Any]]:
     """(key, value) for each element of a for_each collection, keys checked and unique."""
     if isinstance(spec, dict) and set(spec) == {"pairs"}:
-        items = _elements(spec["pairs"])
-        found = [(f"{ka}-{kb}", {"a": va, "b": vb})
-                 for (ka, va), (kb, vb) in itertools.combinations(items, 2)]
+        items = list(enumerate(_elements(spec["pairs"])))
+        found = [(f"{ka}-{kb}", {"a": va, "b": vb, "i": i, "j": j, "n": j * (j - 1) // 2 + i})
+                 for (i, (ka, va)), (j, (kb, vb)) in itertools.combinations(items, 2)]
+    elif isinstance(spec, dict) and set(spec) == {"concat"}:
+        parts = spec["concat"]
+        if not isinstance(parts, list):
+            raise _Refused("concat takes a list of collections")
+        found = [element for part in parts for element in _elements(part)]
     elif isinstance(spec, dict) and set(spec) == {"product"}:
         parts = spec["product"]
         if not isinstance(parts, list) or len(parts) < 2:
@@ -172,43 +186,95 @@ def _list_key(item: Any, index: int) -> str:
                    "a number, or a map with a name")
 
 
-def _fill(value: Any, key: str, element: Any, path: tuple[Any, ...]) -> Any:
-    """The value with each.key and each.value filled in; _Refused(message, path) if not."""
+@dataclass(frozen=True)
+class Each:
+    key: str
+    value: Any
+    index: int
+
+
+def _fill(value: Any, each: Each, path: tuple[Any, ...]) -> Any:
+    """The value with each.key, each.index and each.value filled in; _Refused(message, path)
+    if not."""
     if isinstance(value, str):
         try:
             whole = _EACH.fullmatch(value)
             if whole:
-                return _lookup(whole, key, element)
-            return _EACH.sub(lambda found: _text(found, key, element), value)
+                return _evaluate(whole.group(1), each)
+            return _EACH.sub(lambda found: _text(found, each), value)
         except _Refused as exc:
             raise _Refused(exc.args[0], path) from None
     if isinstance(value, dict):
-        return {k: _fill(v, key, element, (*path, k)) for k, v in value.items()}
+        return {k: _fill(v, each, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, key, element, (*path, i)) for i, v in enumerate(value)]
+        return [_fill(v, each, (*path, i)) for i, v in enumerate(value)]
     return value
 
 
-def _text(found: re.Match[str], key: str, element: Any) -> str:
-    got = _lookup(found, key, element)
+def _text(found: re.Match[str], each: Each) -> str:
+    got = _evaluate(found.group(1), each)
     if isinstance(got, (dict, list)):
         raise _Refused(f"{found.group(0)} is {describe(got)}, which cannot be part of a string")
     return str(got).lower() if isinstance(got, bool) else str(got)
 
 
-def _lookup(found: re.Match[str], key: str, element: Any) -> Any:
-    if found.group(1) == "key":
-        if found.group(2):
-            raise _Refused(f"{found.group(0)}: each.key has no fields")
-        return key
-    value = element
-    for part in found.group(2).split(".")[1:]:
+def _evaluate(body: str, each: Each) -> Any:
+    """One reference's value, or an integer expression's."""
+    body = body.strip()
+    if _OPERAND.fullmatch(body):
+        return _lookup(body, each)
+    operands: list[int] = []
+
+    def operand(found: re.Match[str]) -> str:
+        got = _lookup(found.group(0), each)
+        if isinstance(got, bool) or not isinstance(got, int):
+            raise _Refused(f"${{{body}}}: {found.group(0)} is {describe(got)}, not an integer")
+        operands.append(got)
+        return f"_{len(operands) - 1}"
+
+    expression = _OPERAND.sub(operand, body)
+    if not re.fullmatch(r"[\s0-9_()+\-*/%]*", expression) or "/" in expression.replace(
+            "//", ""):
+        raise _Refused(f"${{{body}}}: only integers, each.* and + - * // % ( ) are allowed here")
+    try:
+        tree = ast.parse(expression, mode="eval")
+        return _arith(tree.body, operands)
+    except (SyntaxError, ZeroDivisionError, ValueError) as exc:
+        raise _Refused(f"${{{body}}}: {exc}") from None
+
+
+def _arith(node: ast.AST, operands: list[int]) -> int:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.Name) and re.fullmatch(r"_[0-9]+", node.id):
+        return operands[int(node.id[1:])]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_arith(node.operand, operands)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_arith(node.left, operands),
+                                         _arith(node.right, operands))
+    raise ValueError("not an integer expression")
+
+
+_OPERATORS: dict[type, Any] = {ast.Add: operator.add, ast.Sub: operator.sub,
+                               ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
+                               ast.Mod: operator.mod}
+
+
+def _lookup(text: str, each: Each) -> Any:
+    head, _, rest = text.removeprefix("each.").partition(".")
+    if head in ("key", "index"):
+        if rest:
+            raise _Refused(f"${{{text}}}: each.{head} has no fields")
+        return each.key if head == "key" else each.index
+    value = each.value
+    for part in rest.split(".") if rest else ():
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            raise _Refused(f"{found.group(0)}: {describe(value)} has no '{part}'")
+            raise _Refused(f"${{{text}}}: {describe(value)} has no '{part}'")
     return value
 
 

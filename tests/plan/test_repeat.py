@@ -150,3 +150,42 @@ def test_adding_and_removing_an_element_touches_only_its_steps(tmp_path: Path) -
         shrunk = run(["b", "c"])
         assert shrunk == {"net[a]": "delete", "subnet[a-small]": "delete",
                           "fw[a-b]": "delete", "fw[a-c]": "delete"}
+
+
+def test_positions_and_integer_arithmetic_derive_addresses_that_appending_keeps() -> None:
+    text = """\
+name: wheel
+vars:
+  hub: {name: hub, asn: 64512}
+  spokes: [{name: a, asn: 64601}, {name: b, asn: 64602}]
+steps:
+  - id: link
+    for_each: {product: [{pairs: {concat: [["${vars.hub}"], "${vars.spokes}"]}}, [0, 1]]}
+    kind: compute.network
+    name: link-${each.key}
+    project: p-one
+    properties:
+      description: >-
+        169.254.${(each.value.0.n * 2 + each.value.1) // 64}.${(each.value.0.n * 2 +
+        each.value.1) % 64 * 4 + 1}/30 to ${each.value.0.b.asn}, $${each.key} kept
+      mtu: ${1400 + each.value.0.j}
+"""
+    def links(spokes: str) -> dict[str, tuple[str, int]]:
+        plan = load_plan_text(text.replace(
+            "spokes: [{name: a, asn: 64601}, {name: b, asn: 64602}]", spokes), "w.yaml")
+        return {s.id: (s.properties["description"], s.properties["mtu"]) for s in plan.steps}
+
+    three = links("spokes: [{name: a, asn: 64601}, {name: b, asn: 64602}]")
+    assert three["link[hub-a-0]"] == ("169.254.0.1/30 to 64601, $${each.key} kept", 1401)
+    assert three["link[a-b-1]"] == ("169.254.0.21/30 to 64602, $${each.key} kept", 1402)
+    four = links("spokes: [{name: a, asn: 64601}, {name: b, asn: 64602}, "
+                 "{name: c, asn: 64603}]")
+    # Appending a member keeps every existing link's /30; the new ones take new blocks.
+    assert {k: v for k, v in four.items() if k in three} == three
+    assert len({v[0] for v in four.values()}) == len(four) == 12
+    with pytest.raises(PlanError, match=r"each.value.0.b is a mapping, not an integer"):
+        load_plan_text(text.replace("${1400 + each.value.0.j}", "${1400 + each.value.0.b}"),
+                       "w.yaml")
+    with pytest.raises(PlanError, match=r"only integers, each.\* and"):
+        load_plan_text(text.replace("${1400 + each.value.0.j}", "${1400 / each.value.0.j}"),
+                       "w.yaml")
