@@ -18,6 +18,7 @@ from typing import Any
 from orchestrator.engine.events import EventCallback
 from orchestrator.engine.results import Preview, RunResult
 from orchestrator.engine.runner import Engine
+from orchestrator.engine.scheduler import threads_for
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock, LocalBackend, SimulatedClock, WallClock
 from orchestrator.gcp.clock import for_emulator as clock_for_emulator
@@ -170,7 +171,7 @@ class Deployment:
         """The threads that run the steps, kept from one run to the next: each builds its own
         clients (see ClientFactory), and building them again for every run took most of a
         no-op re-apply's time."""
-        size = max(1, self.parallelism)
+        size = threads_for(self.parallelism)
         if self._workers is None or self._workers[0] != size:
             if self._workers is not None:
                 self._workers[1].shutdown()

@@ -207,8 +207,16 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+
+def _escape(text: str) -> str:
+    """Text for a markup string: step ids such as net[a] are not style tags."""
+    from rich.markup import escape
+
+    return escape(text)
+
 def _invalid(message: str) -> typer.Exit:
-    _console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _console(stderr=True).print(f"[red]error:[/] {_escape(message)}", highlight=False,
+                                soft_wrap=True)
     return typer.Exit(INVALID)
 
 
@@ -395,7 +403,7 @@ def _run(fn: Any, live: Any = None) -> Any:
             "--skip-permission-check to find out step by step.", highlight=False)
         raise typer.Exit(DENIED) from None
     except (ApiError, StepError, DeadlineExceeded) as exc:
-        _console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[red]error:[/] {_escape(str(exc))}", highlight=False)
         raise typer.Exit(FAILED) from None
     except KeyboardInterrupt:
         if live is not None:
@@ -768,7 +776,7 @@ def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list
     for step in sorted(outputs, key=lambda s: order.index(s) if s in order else len(order)):
         values = outputs[step]
         shown = next((values[k] for k in keys if k in values), "")
-        console.print(f"  {step:<{width}} = {shown}", highlight=False)
+        console.print(f"  {step:<{width}} = {shown}", highlight=False, markup=False)
 
 
 @app.command()
@@ -864,7 +872,7 @@ def _recovery(
         # Routine outcomes are in the summary's counts; a resource found gone is news.
         for step, action in result.actions.items():
             if action == "gone":
-                console.print(f"  {step}: deleted outside provision; apply recreates it",
+                console.print(f"  {_escape(step)}: deleted outside provision; apply recreates it",
                               highlight=False)
         render_result(console, result, str(plan) if plan else None)
     if not result.ok:

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -107,7 +108,7 @@ def _label(event: Event) -> str:
 
 
 def _note(console: Console, event: Event) -> None:
-    console.print(f"[yellow]{_label(event)}:[/] {event.message}", highlight=False)
+    console.print(f"[yellow]{_label(event)}:[/] {escape(event.message)}", highlight=False)
 
 
 def notes(console: Console) -> Callable[[Event], None]:
@@ -269,10 +270,12 @@ def render_result(console: Console, result: RunResult, plan_path: str | None) ->
                   highlight=False)
     for failure in result.failures:
         what = " ".join(part for part in (failure.kind, failure.resource) if part)
-        console.print(f"  [red]x[/] step [bold]{failure.step}[/] ({what}): {failure.message}",
+        console.print(f"  [red]x[/] step [bold]{escape(failure.step)}[/] ({escape(what)}): "
+                      f"{escape(failure.message)}",
                       highlight=False)
     for step, cause in result.skipped.items():
-        console.print(f"  [yellow]-[/] step [bold]{step}[/] not run: it needs {cause}",
+        console.print(f"  [yellow]-[/] step [bold]{escape(step)}[/] not run: it needs "
+                      f"{escape(cause)}",
                       highlight=False)
     again = f"provision {result.command}" + (f" {plan_path}" if plan_path else "")
     console.print(f"Fix the cause and run [bold]{again}[/] again: it resumes where this stopped.",
@@ -292,7 +295,8 @@ def render_report(report: Report) -> Group:
     for path in report.paths:
         colour = VERDICTS[path.status]
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                      title=f"[{colour}]{path.status}[/]  {path.name}  {path.request}",
+                      title=f"[{colour}]{path.status}[/]  {escape(path.name)}  "
+                      f"{escape(path.request)}",
                       title_justify="left")
         table.add_column("hop", no_wrap=True)
         table.add_column("status", no_wrap=True)
@@ -303,7 +307,7 @@ def render_report(report: Report) -> Group:
             if hop.fix:
                 text.append(f"\nfix: {hop.fix}", style="bold")
             table.add_row(hop.name, Text(hop.status, style=VERDICTS[hop.status]),
-                          hop.step or "", text)
+                          Text(hop.step or ""), text)
         parts.append(table)
     counts = report.counts()
     if not report.paths:

@@ -280,11 +280,13 @@ class Engine(Planning, RecoveryCommands):
         self, preview: Preview
     ) -> tuple[dict[str, tuple[str, str]], dict[str, set[str]], list[str]]:
         """The nodes (step, "delete" or "apply"), their dependencies and an order that respects
-        them, deletions first, each phase in the plan's order."""
+        them, deletions first, each phase in the plan's order (repeated steps taking turns by
+        key: Plan.start_order)."""
         changes = {c.step: c for c in preview.steps}
         going = [c.step for c in preview.steps if c.action in ("replace", "delete", "leave")]
         removed = {c.step for c in preview.steps if c.action in ("delete", "leave")}
-        steps = [self.plan.step(c.step) for c in preview.steps if c.step not in removed]
+        steps = sorted((self.plan.step(c.step) for c in preview.steps if c.step not in removed),
+                       key=lambda s: self.plan.start_order[s.id])
         nodes = {f"{sid}\0delete": (sid, "delete") for sid in reversed(going)}
         nodes.update({s.id: (s.id, "apply") for s in steps})
         deps: dict[str, set[str]] = {n: set() for n in nodes}

@@ -4,6 +4,13 @@ Tasks are picked in the order given among those ready, so with parallelism 1 the
 file order exactly. A failed task stops only the tasks that depend on it, directly or not;
 independent work goes on.
 
+`parallelism` bounds the tasks at work when one starts, not those waiting: a task that sleeps
+on the clock (for Google's operation, a resource to be ready, a backoff) is not at work
+meanwhile (`Places`), so another can start, up to `threads_for(parallelism)` tasks under way in
+all; it is back at work when it wakes, its poll on time. Two steps that wait for each other (the
+two ends of a VPN tunnel, of a BGP session) can then never fill every place and starve their
+partners. With parallelism 1 no task starts while another is under way.
+
 On a simulated clock each task runs with a token granted when it is submitted, and that token
 is given back only once the scheduler has seen the task end and submitted what it unblocked:
 the clock never sees a moment with nobody working between one step and the next.
@@ -25,6 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.gcp.clock import Token, WallClock
+
+# Threads per place: how many tasks may be under way, most of them waiting, per one at work.
+THREADS_PER_PLACE = 5
+
+
+def threads_for(parallelism: int) -> int:
+    """The threads a run of `parallelism` needs (a caller's `workers` has this many)."""
+    return 1 if parallelism <= 1 else parallelism * THREADS_PER_PLACE
 
 
 @dataclass
@@ -54,8 +69,9 @@ def run_graph(
     """Run `task(id)` for every id in `order`, each after all of `deps[id]` succeeded.
 
     stop: when set, no new task starts (running ones finish); the rest are reported cancelled.
-    workers: threads to run the tasks on, kept by the caller from one run to the next (with
-    their clients: see ClientFactory); by default, threads made for this run alone.
+    workers: threads_for(parallelism) threads to run the tasks on, kept by the caller from one
+    run to the next (with their clients: see ClientFactory); by default, threads made for this
+    run alone.
     clock: the engine's; the calling thread holds a token of it (see the module's note).
     on_interrupt(n): told of a first Ctrl-C, with the number of tasks under way.
     """
@@ -68,16 +84,18 @@ def run_graph(
     blocked: dict[str, str] = {}  # task -> the failed task that blocks it
     running: dict[Future[None], tuple[str, Token | None]] = {}
     seen: list[Token | None] = []  # tokens of tasks that ended, until what they unblocked starts
+    places = clock.places(max(1, parallelism))
+    threads = threads_for(parallelism)
 
     def adopting(tid: str, token: Token | None) -> None:
-        with clock.adopt(token):
+        with clock.adopt(token), clock.occupying(places):
             task(tid)
 
-    with _pool(workers, parallelism) as pool:
+    with _pool(workers, threads) as pool:
         while remaining or running or seen:
             if not stop.is_set():
                 for tid in list(remaining):
-                    if len(running) >= parallelism:
+                    if len(running) >= threads:
                         break
                     needs = deps.get(tid, set())
                     cause = next((blocked[d] for d in needs if d in blocked), None)
@@ -89,6 +107,8 @@ def run_graph(
                             on_skip(tid, cause)
                         continue
                     if needs <= done:
+                        if not places.take():
+                            break  # every place is at work
                         remaining.remove(tid)
                         token = clock.grant()
                         running[pool.submit(adopting, tid, token)] = (tid, token)
@@ -105,7 +125,7 @@ def run_graph(
                 break
             try:
                 with clock.idle():
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    finished, _ = wait([*running, places.wake], return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
                 if interrupted:
                     raise
@@ -114,7 +134,10 @@ def run_graph(
                 if on_interrupt:
                     on_interrupt(len(running))
                 continue
+            seen.extend(places.tokens())  # a place freed: what can start starts first
             for fut in finished:
+                if fut not in running:
+                    continue  # the wake-up
                 tid, token = running.pop(fut)
                 seen.append(token)
                 exc = fut.exception()
@@ -130,11 +153,11 @@ def run_graph(
 
 
 @contextmanager
-def _pool(workers: Executor | None, parallelism: int) -> Iterator[Executor]:
+def _pool(workers: Executor | None, threads: int) -> Iterator[Executor]:
     if workers is not None:
         yield workers
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="step")
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="step")
     try:
         yield pool
     except BaseException:

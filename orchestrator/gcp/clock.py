@@ -15,6 +15,9 @@ waits. The engine therefore says when it works and when it waits:
   so that no moment passes between one step ending and the next starting in which the clock
   could jump;
 - `lock()`: a lock that hands its holder's place, and a token, to the next waiter;
+- `places(n)` / `occupying(place)`: a new step starts only while fewer than n are at work; one
+  that sleeps on the clock is not at work until it wakes (a step waiting on Google does not keep
+  others from starting);
 - `wait(event, s)` / `set(event)`: a sleep that another thread can cut short.
 
 On a WallClock these cost nothing.
@@ -29,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -44,6 +48,7 @@ class Token:
 class WallClock:
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
+        self._local = threading.local()
 
     def now(self) -> float:
         return time.monotonic() / self.scale
@@ -54,11 +59,20 @@ class WallClock:
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            time.sleep(seconds * self.scale)
+            with _away(self._local):
+                time.sleep(seconds * self.scale)
 
     def jitter(self, stream: str) -> float:
         """A draw in [0, 1) for the backoff of `stream` (a step)."""
         return random.random()
+
+    def places(self, n: int) -> Places:
+        return Places(self, n)
+
+    @contextmanager
+    def occupying(self, place: Places | None) -> Iterator[None]:
+        with _occupying(self._local, place):
+            yield
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         """Sleep until `event` is set (with `set`) or `seconds` have passed; whether it is
@@ -140,7 +154,16 @@ class SimulatedClock:
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            self._backend.sleep_until(self.now() + seconds, self._held())
+            with _away(self._local):
+                self._backend.sleep_until(self.now() + seconds, self._held())
+
+    def places(self, n: int) -> Places:
+        return Places(self, n)
+
+    @contextmanager
+    def occupying(self, place: Places | None) -> Iterator[None]:
+        with _occupying(self._local, place):
+            yield
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         if not event.is_set() and seconds > 0:
@@ -244,6 +267,78 @@ class HandoffLock:
             if held:
                 self._clock._backend.hold()
         turn.set()
+
+
+@contextmanager
+def _occupying(local: threading.local, place: Places | None) -> Iterator[None]:
+    local.place = place
+    try:
+        yield
+    finally:
+        local.place = None
+        if place is not None:
+            place.leave()
+
+
+@contextmanager
+def _away(local: threading.local) -> Iterator[None]:
+    """Around a sleep: the thread's place, if it has one, is free meanwhile."""
+    place = getattr(local, "place", None)
+    if place is None:
+        yield
+        return
+    place.leave()
+    try:
+        yield
+    finally:
+        place.enter()
+
+
+class Places:
+    """`n` places for threads at work (a scheduler's steps). The scheduler `take`s one for each
+    step it starts, only while fewer than n are at work; a step's thread gives its place up
+    while it sleeps on the clock and is back at work when it wakes (at once: its poll is made
+    when it would have been, so a run makes the same requests at any parallelism), and gives it
+    up when it ends. A freed place wakes the scheduler (`wake`) with a token it retires once it
+    has started what it could (`tokens`), so that no moment passes between a place freeing
+    and the next step starting in which a simulated clock could jump."""
+
+    def __init__(self, clock: Any, n: int) -> None:
+        self._clock = clock
+        self._n = n
+        self._at_work = 0
+        self._mutex = threading.Lock()
+        self._tokens: list[Token | None] = []
+        self.wake: Future[None] = Future()
+
+    def take(self) -> bool:
+        """A place for a new step, if fewer than n are at work."""
+        with self._mutex:
+            if self._at_work < self._n:
+                self._at_work += 1
+                return True
+            return False
+
+    def tokens(self) -> list[Token | None]:
+        """The tokens handed over with wake-ups since last asked (the caller retires them), and
+        a fresh `wake`."""
+        with self._mutex:
+            out, self._tokens = self._tokens, []
+            if self.wake.done():
+                self.wake = Future()
+            return out
+
+    def leave(self) -> None:
+        with self._mutex:
+            self._at_work -= 1
+            if self._at_work < self._n:
+                self._tokens.append(self._clock.grant())
+                if not self.wake.done():
+                    self.wake.set_result(None)
+
+    def enter(self) -> None:
+        with self._mutex:
+            self._at_work += 1
 
 
 class LocalBackend:

@@ -57,6 +57,10 @@ class Step:
         return self.source.key(("steps", self.index, *field_path(path)))
 
 
+def _key(step_id: str) -> str:
+    return step_id.partition("[")[2]
+
+
 @dataclass(frozen=True)
 class Plan:
     """A plan file, validated. Holds references to secrets, never their values."""
@@ -79,6 +83,36 @@ class Plan:
     def step(self, step_id: str) -> Step:
         """The step with this id; KeyError if there is none."""
         return self._by_id[step_id]
+
+    @functools.cached_property
+    def start_order(self) -> dict[str, int]:
+        """Each step's rank among steps ready to start at once: the plan's order, except that
+        consecutive repeated steps over the same keys take turns by key (tunnel-a[k],
+        tunnel-b[k], interface-a[k]... before tunnel-a[k2]), so that steps that wait for each
+        other, such as the two ends of a VPN tunnel, start together rather than one template
+        filling every place while the other waits."""
+        order: list[str] = []
+        blocks: list[tuple[str, list[str]]] = []  # consecutive generated steps, by template
+
+        def flush() -> None:
+            while blocks:
+                keys = [_key(i) for i in blocks[0][1]]
+                group = [blocks.pop(0)]
+                while blocks and [_key(i) for i in blocks[0][1]] == keys:
+                    group.append(blocks.pop(0))
+                order.extend(ids[n] for n in range(len(keys)) for _, ids in group)
+
+        for step in self.steps:
+            template, bracket, _ = step.id.partition("[")
+            if not bracket:
+                flush()
+                order.append(step.id)
+            elif blocks and blocks[-1][0] == template:
+                blocks[-1][1].append(step.id)
+            else:
+                blocks.append((template, [step.id]))
+        flush()
+        return {sid: rank for rank, sid in enumerate(order)}
 
     def position(self, path: str | Sequence[str | int] = "") -> Position:
         """Where a top-level field is written: "secrets.vpn", "endpoints.compute"."""
