@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import kinds
-from orchestrator.plan import repeat, sections, variables
+from orchestrator.plan import limits, repeat, sections, variables
 from orchestrator.plan.checks import Checker, check_ids
 from orchestrator.plan.errors import Diagnostic, PlanError
 from orchestrator.plan.model import Plan, Step
@@ -115,6 +115,8 @@ def load_plan_text(
         if spec is not None and facts.kind is not None:
             steps.append(_step(spec, index, facts.scope, facts.deps, source))
 
+    if not diagnostics:
+        diagnostics += limits.check(steps)
     if diagnostics:
         raise PlanError(diagnostics)
     return Plan(

@@ -1,0 +1,57 @@
+"""Limits Google sets across steps, checked before anything is sent (a wheel's routers above
+all, where for_each makes the steps):
+
+- a Cloud Router takes at most 128 BGP peers
+  (https://cloud.google.com/network-connectivity/docs/router/quotas: "BGP peers per Cloud
+  Router");
+- a BGP session joins two autonomous systems: a peer whose `peerAsn` is its own router's ASN
+  would be an internal session between members of one AS, and routes learned from it are not
+  passed on (RFC 4271, 9.2: a route learned from an internal peer is not advertised to other
+  internal peers), so a mesh member given another's ASN breaks the mesh.
+Both are judged where the values are literal (after vars and for_each): a router named by a
+reference to a router step in the plan, that step's `bgp.asn`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from orchestrator.plan.errors import Diagnostic
+from orchestrator.plan.model import Step
+
+PEERS_PER_ROUTER = 128
+_ROUTER_REF = re.compile(r"\$\{([^.}]+)\.name\}\Z")
+
+
+def check(steps: list[Step]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    by_id = {s.id: s for s in steps}
+    peers: dict[tuple[str, ...], list[Step]] = defaultdict(list)
+    for step in steps:
+        if step.kind != "compute.router_bgp_peer":
+            continue
+        router = step.scope.get("router", "")
+        peers[(step.scope.get("project", ""), step.scope.get("region", ""), router)].append(step)
+        owner = _router_step(router, by_id)
+        asn = (owner.properties.get("bgp") or {}).get("asn") if owner else None
+        peer_asn = step.properties.get("peerAsn")
+        if isinstance(asn, int) and asn == peer_asn:
+            out.append(Diagnostic.at(
+                step.position("properties.peerAsn"), f"step '{step.id}' properties.peerAsn",
+                f"{peer_asn} is the ASN of its own router (step '{owner.id}'): a BGP session "
+                "between two routers of one AS passes no routes on; give each router its own ASN"))
+    for (_, _, router), found in peers.items():
+        if len(found) > PEERS_PER_ROUTER:
+            first = found[PEERS_PER_ROUTER]
+            out.append(Diagnostic.at(
+                first.position("router"), f"step '{first.id}' router",
+                f"{len(found)} BGP peers on router {router}: a Cloud Router takes at most "
+                f"{PEERS_PER_ROUTER} (a wheel of M members gives each router 2·(M-1))"))
+    return out
+
+
+def _router_step(router: str, by_id: dict[str, Step]) -> Step | None:
+    found = _ROUTER_REF.match(router)
+    step = by_id.get(found.group(1)) if found else None
+    return step if step is not None and step.kind == "compute.router" else None
