@@ -181,7 +181,9 @@ QuotaOpt = Annotated[
                                 help="Quota and billing project for API calls.")
 ]
 ParallelOpt = Annotated[
-    int, typer.Option("--parallelism", min=1, metavar="N", help="Independent steps run at once.")
+    int, typer.Option("--parallelism", min=1, metavar="N",
+                      help="Steps at work at once (a step sleeping between polls of Google "
+                      "does not count; 1: one step at a time, in file order).")
 ]
 TargetOpt = Annotated[
     list[str] | None,
