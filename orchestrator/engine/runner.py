@@ -41,7 +41,7 @@ from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock, WallClock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError
 from orchestrator.gcp.operations import FIRST_POLL, MAX_POLL, WAIT, OperationRef, Waiter
-from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.adapter import ElementChange, Target
 from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
 from orchestrator.ledger.model import Replaced, now
@@ -86,6 +86,8 @@ class Engine(Planning, RecoveryCommands):
             self.check_permissions) else None
         self._lock = threading.RLock()
         self._locks: dict[str, Any] = {}
+        # Changes queued for a batched parent (a router's interfaces and peers), by lock key.
+        self._queued: dict[str, list[_Queued]] = {}
         self._ledger: Any = None
         self._run: Any = None
         self._secrets: dict[str, str] = {}
@@ -528,6 +530,48 @@ class Engine(Planning, RecoveryCommands):
         with lock:
             yield deadline + (self.clock.now() - queued)
 
+    def _write_batched(
+        self, step_id: str, kind: Kind, target: Target, action: str, body: dict[str, Any],
+        deadline: float, request_id: str = "",
+    ) -> OperationRef | None:
+        """A change to an element of a batched parent (a router's interface or peer): queued,
+        then written under the parent's lock by whichever step takes it first, in one call with
+        every change queued by then (each step's record gets the operation before it is waited
+        for). A step whose change was written by another finds it done when its turn comes.
+        If the batch fails, the step that wrote it fails, and the others go back to the front of
+        the queue to be written without it."""
+        key = kind.serialize.format(name=target.name, **target.scope)  # type: ignore[union-attr]
+        mine = _Queued(step_id, ElementChange(kind.adapter, action, target, body))
+        with self._lock:
+            self._queued.setdefault(key, []).append(mine)
+        with self._serialized(kind, target, deadline) as deadline:
+            if mine.written:
+                return mine.op
+            with self._lock:
+                batch = self._queued.pop(key, [])
+            rid = request_id if len(batch) == 1 and request_id else str(uuid.uuid4())
+            try:
+                op = self._call(
+                    lambda: kind.adapter.write_batch(  # type: ignore[attr-defined]
+                        self.clients, [q.change for q in batch], rid),
+                    deadline, retry_if=_lost_race,
+                )
+                if op is not None:
+                    for queued in batch:
+                        self._record_operation(queued.step_id, op)
+                    self._wait(op, deadline)
+            except BaseException:
+                with self._lock:
+                    self._queued[key] = [q for q in batch if q is not mine] + self._queued.get(
+                        key, [])
+                raise
+            for queued in batch:
+                queued.written, queued.op = True, op
+            if len(batch) > 1:
+                self._emit(Event("step_progress", step=step_id, message=(
+                    f"{len(batch)} changes to {target.scope.get('router', key)} in one write")))
+            return op
+
     def _create(self, step: Any, kind: Kind, res: Resolved, deadline: float) -> None:
         rec = self._ledger.resources.get(step.id)
         intent = rec.operation if rec is not None and rec.operation else None
@@ -545,15 +589,19 @@ class Engine(Planning, RecoveryCommands):
             rec.depends_on = sorted(step.deps)
         self._save(step.id)
         conflicts: list[ApiError] = []
-        with self._serialized(kind, res.target, deadline) as deadline:
-            body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
-            op = self._call(
-                lambda: kind.adapter.create(self.clients, res.target, body, request_id),
-                deadline, conflicts=conflicts, retry_if=_lost_race,
-            )
-            if op is not None:
-                self._record_operation(step.id, op)
-                self._wait(op, deadline)
+        body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
+        if _batched(kind):
+            op = self._write_batched(step.id, kind, res.target, "create", body, deadline,
+                                     request_id)
+        else:
+            with self._serialized(kind, res.target, deadline) as deadline:
+                op = self._call(
+                    lambda: kind.adapter.create(self.clients, res.target, body, request_id),
+                    deadline, conflicts=conflicts, retry_if=_lost_race,
+                )
+                if op is not None:
+                    self._record_operation(step.id, op)
+                    self._wait(op, deadline)
         live = self._await_ready(kind, res.target, deadline,
                                  conflict=conflicts[0] if conflicts else None)
         if op is None:
@@ -582,16 +630,19 @@ class Engine(Planning, RecoveryCommands):
             rec.status = "pending"
             rec.operation = Operation("", kind.api, "update", now())
         self._save(step_id)
-        with self._serialized(kind, res.target, deadline) as deadline:
-            body = res.body
-            if ownership.marker_field(kind) == "description":
-                body = ownership.mark(kind, body, self._ledger.lineage, step_id)
-            op = self._call(
-                lambda: kind.adapter.update(self.clients, res.target, body, live), deadline
-            )
-            if op is not None:
-                self._record_operation(step_id, op)
-                self._wait(op, deadline)
+        body = res.body
+        if ownership.marker_field(kind) == "description":
+            body = ownership.mark(kind, body, self._ledger.lineage, step_id)
+        if _batched(kind):
+            self._write_batched(step_id, kind, res.target, "update", body, deadline)
+        else:
+            with self._serialized(kind, res.target, deadline) as deadline:
+                op = self._call(
+                    lambda: kind.adapter.update(self.clients, res.target, body, live), deadline
+                )
+                if op is not None:
+                    self._record_operation(step_id, op)
+                    self._wait(op, deadline)
         fresh = self._await_ready(kind, res.target, deadline)
         with self._lock:
             self._ensure(step_id, kind, res.target.path).updated_run = self._run.id
@@ -612,6 +663,13 @@ class Engine(Planning, RecoveryCommands):
         def blocked(message: str) -> bool:
             return any(fragment in message for fragment in kind.delete_blockers)
 
+        if _batched(kind):
+            self._write_batched(step_id, kind, target, "delete", {}, deadline)
+            if replacing:
+                self._deleted_for_replace(step_id)
+            else:
+                self._forget(step_id)
+            return
         with self._serialized(kind, target, deadline) as deadline:
             if kind.prepare_delete is not None:
                 preparing = self._call(
@@ -933,6 +991,22 @@ class Engine(Planning, RecoveryCommands):
         )
         result.skipped.update(outcome.skipped)
         result.cancelled.extend(outcome.cancelled)
+
+
+@dataclass
+class _Queued:
+    """A step's change to an element of a batched parent, until a write carries it."""
+
+    step_id: str
+    change: ElementChange
+    written: bool = False
+    op: OperationRef | None = None
+
+
+def _batched(kind: Kind) -> bool:
+    """Whether the kind's changes are written in batches with its siblings' (the adapter
+    writes many at once, under the parent's lock)."""
+    return bool(kind.serialize) and hasattr(kind.adapter, "write_batch")
 
 
 def _kept(chain: Replaced | None, runs: set[int]) -> Replaced | None:

@@ -29,6 +29,17 @@ class Target:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ElementChange:
+    """One step's change to an element of a parent that its adapter writes in batches
+    (`write_batch`: a router's interfaces and peers)."""
+
+    adapter: Any
+    action: str  # "create", "update" or "delete"
+    target: Target
+    body: dict[str, Any]
+
+
 class Adapter(Protocol):
     # The discovery ids of the methods each verb calls ("read", "create", "update", "delete";
     # an operation's wait included): what the caller's permissions are checked against.

@@ -6,9 +6,12 @@ with Google's `detailedStatus`.
 
 Interfaces and BGP peers have no REST resource of their own: they are elements of the router's
 `interfaces[]` and `bgpPeers[]`, written with `routers.patch`, which replaces each list it
-sends whole. A step reads the router, changes its one element and writes the list back with
-the router's other elements as it read them. Its mutations hold the router's lock, which the
-router's own step shares, so no two writers of one router interleave in a run.
+sends whole (and has no fingerprint: two writers would overwrite each other). Their mutations
+hold the router's lock, which the router's own step shares, so no two writers of one router
+interleave in a run; and they are batched (`write_batch`): the step that takes the lock reads
+the router once, applies its change and those of every step queued behind it, and writes them in
+one patch, so a wheel's hub router gains its dozens of interfaces and peers in a few patches
+rather than one operation each.
 
 They go through the compute discovery client: google-cloud-compute's protos drop an empty list
 from a request, so a router's last interface or peer could not be removed with it.
@@ -23,7 +26,7 @@ from typing import Any
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.errors import from_exception
 from orchestrator.gcp.operations import OperationRef, invoke
-from orchestrator.kinds.adapter import Target
+from orchestrator.kinds.adapter import ElementChange, Target
 from orchestrator.kinds.base import MINUTE, Kind, NotReady
 from orchestrator.kinds.compute import _compute
 
@@ -125,6 +128,40 @@ class RouterElementAdapter:
         if len(kept) == len(elements):
             return None
         return self._write(clients, target, kept)
+
+    def write_batch(self, clients: ClientFactory, changes: list[ElementChange],
+                    request_id: str) -> OperationRef | None:
+        """Every change (of interfaces or peers of one router) in one read and one patch; None
+        when none changes anything (each create's element already there, each delete's gone)."""
+        target = changes[0].target
+        router = self._router(clients, target)
+        if router is None:
+            raise ValueError(
+                f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
+                "(reference it in `router:`)"
+            )
+        lists = {f: list(router.get(f, [])) for f in {c.adapter.field for c in changes}}
+        changed: set[str] = set()
+        for change in changes:
+            elements = lists[change.adapter.field]
+            at = next((i for i, e in enumerate(elements) if e.get("name") == change.target.name),
+                      None)
+            if change.action == "create" and at is None:
+                elements.append(change.body)
+            elif change.action == "update" and at is not None:
+                elements[at] = {**elements[at], **change.body}
+            elif change.action == "delete" and at is not None:
+                del elements[at]
+            else:
+                continue  # as a single write would: nothing to do
+            changed.add(change.adapter.field)
+        if not changed:
+            return None
+        op = invoke(clients.discovery("compute"), "compute.routers.patch",
+                    **self._request(target), body={f: lists[f] for f in sorted(changed)},
+                    requestId=request_id)
+        return OperationRef(type="compute", api="compute", name=op["name"],
+                            project=target.scope["project"], region=target.scope["region"])
 
     def _write(
         self, clients: ClientFactory, target: Target, elements: list[dict[str, Any]],
