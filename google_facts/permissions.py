@@ -41,6 +41,9 @@ _COMPUTE_VERBS = {
     "update": "update",
     "wait": "get",  # operations: waiting on one is reading it
     "getRouterStatus": "get",
+    # It changes nothing; the method's reference page names no permission of its own, so it is
+    # taken as a read of the router (an assumption, not Google's word).
+    "preview": "get",
 }
 
 # The methods whose permissions do not follow their API's rule (below).

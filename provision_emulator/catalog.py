@@ -47,6 +47,8 @@ READ_ONLY_NAMES = frozenset(
         "aggregatedList",
         "batchGet",
         "search",
+        # compute's routers.preview: "Calling this method does NOT create or update the router."
+        "preview",
     }
 )
 

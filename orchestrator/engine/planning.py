@@ -21,6 +21,7 @@ plan step now describes is refused, never deleted: that is a rename, said with `
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ from orchestrator.engine.steps import (
     target_of,
 )
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, MalformedRequest
+from orchestrator.kinds.adapter import ElementChange
 from orchestrator.kinds.base import Kind
 from orchestrator.ledger import fingerprint_matches
 from orchestrator.plan.errors import did_you_mean
@@ -154,7 +156,45 @@ class Planning:
         preview = Preview(tuple(steps) + self._removed(planned), serial=self._ledger.serial,
                           lineage=self._ledger.lineage)
         self._check_permissions([(c.step, c.action) for c in preview.steps])
+        self._preview_batches(preview)
         return preview
+
+    def _preview_batches(self: Any, preview: Preview) -> None:
+        """For each parent whose elements apply writes in batches (a router's interfaces and
+        peers), what Google's preview of the batch says: the parent as it would be, or its
+        refusal, which the steps would meet at apply. Said as diagnostics; a parent not made
+        yet, or a change whose values are known only once other steps have run, is not
+        previewed."""
+        batches: dict[str, list[tuple[str, Any, ElementChange]]] = {}
+        for change in preview.steps:
+            kind = kind_named(change.kind)
+            if change.action not in ("create", "update") or not (
+                    kind.serialize and hasattr(kind.adapter, "preview_batch")):
+                continue
+            res, _, unknown = self._plan_live.get(change.step, (None, None, True))
+            if res is None or unknown:
+                continue
+            key = kind.serialize.format(name=res.target.name, **res.target.scope)
+            batches.setdefault(key, []).append(
+                (change.step, kind, ElementChange(kind.adapter, change.action, res.target,
+                                                  res.body)))
+        for key, batch in batches.items():
+            kind, changes = batch[0][1], [c for _, _, c in batch]
+            steps = ", ".join(step for step, _, _ in batch)
+            router = changes[0].target.scope.get("router", key)
+            try:
+                shown = self._ask(functools.partial(kind.adapter.preview_batch, self.clients,
+                                                    changes))
+            except ApiError as exc:
+                self._emit(Event("diagnostic", step=batch[0][0], data={"level": "warning"},
+                                 message=f"Google's preview of router {router} with the changes "
+                                 f"of {steps} refuses them ({exc}): apply would fail there"))
+                continue
+            if shown is not None:
+                self._emit(Event("diagnostic", step=batch[0][0], message=(
+                    f"router {router}, as Google previews it with the changes of {steps}: "
+                    f"{len(shown.get('interfaces', []))} interfaces, "
+                    f"{len(shown.get('bgpPeers', []))} BGP peers")))
 
     def _check_permissions(
         self: Any, actions: list[tuple[str, str]], unless_readable: bool = False,

@@ -140,28 +140,26 @@ class RouterElementAdapter:
                 f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
                 "(reference it in `router:`)"
             )
-        lists = {f: list(router.get(f, [])) for f in {c.adapter.field for c in changes}}
-        changed: set[str] = set()
-        for change in changes:
-            elements = lists[change.adapter.field]
-            at = next((i for i, e in enumerate(elements) if e.get("name") == change.target.name),
-                      None)
-            if change.action == "create" and at is None:
-                elements.append(change.body)
-            elif change.action == "update" and at is not None:
-                elements[at] = {**elements[at], **change.body}
-            elif change.action == "delete" and at is not None:
-                del elements[at]
-            else:
-                continue  # as a single write would: nothing to do
-            changed.add(change.adapter.field)
-        if not changed:
+        lists = _changed(router, changes)
+        if not lists:
             return None
         op = invoke(clients.discovery("compute"), "compute.routers.patch",
-                    **self._request(target), body={f: lists[f] for f in sorted(changed)},
-                    requestId=request_id)
+                    **self._request(target), body=lists, requestId=request_id)
         return OperationRef(type="compute", api="compute", name=op["name"],
                             project=target.scope["project"], region=target.scope["region"])
+
+    def preview_batch(self, clients: ClientFactory,
+                      changes: list[ElementChange]) -> dict[str, Any] | None:
+        """The router as Google's `routers.preview` says it would be with these changes (its
+        refusal raised as any call's), or None when the router is not there yet or nothing
+        changes."""
+        router = self._router(clients, changes[0].target)
+        lists = _changed(router, changes) if router is not None else {}
+        if router is None or not lists:
+            return None
+        previewed = invoke(clients.discovery("compute"), "compute.routers.preview",
+                           **self._request(changes[0].target), body={**router, **lists})
+        return dict(previewed.get("resource") or {})
 
     def _write(
         self, clients: ClientFactory, target: Target, elements: list[dict[str, Any]],
@@ -175,6 +173,25 @@ class RouterElementAdapter:
             type="compute", api="compute", name=op["name"],
             project=target.scope["project"], region=target.scope["region"],
         )
+
+
+def _changed(router: dict[str, Any], changes: list[ElementChange]) -> dict[str, Any]:
+    """The router's lists that these changes alter, altered ({} when none does)."""
+    lists = {f: list(router.get(f, [])) for f in {c.adapter.field for c in changes}}
+    changed: set[str] = set()
+    for change in changes:
+        elements = lists[change.adapter.field]
+        at = next((i for i, e in enumerate(elements) if e.get("name") == change.target.name), None)
+        if change.action == "create" and at is None:
+            elements.append(change.body)
+        elif change.action == "update" and at is not None:
+            elements[at] = {**elements[at], **change.body}
+        elif change.action == "delete" and at is not None:
+            del elements[at]
+        else:
+            continue  # as a single write would: nothing to do
+        changed.add(change.adapter.field)
+    return {f: lists[f] for f in sorted(changed)}
 
 
 @dataclass(frozen=True)

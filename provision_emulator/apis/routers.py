@@ -14,6 +14,7 @@ mode); those are the status's best routes.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -349,6 +350,18 @@ def learned_routes(cloud: Cloud, router: Resource) -> list[dict[str, Any]]:
                               (str(peer["peerIpAddress"]), s.remote_router.body["bgp"]["asn"],
                                s.remote_peer))
     return routes
+
+
+@compute.RULES.handler("compute.routers.preview")
+def preview(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """The router as it would be with the body merged in (compute's JSON merge patch), checked
+    as a patch is; nothing changes ("Calling this method does NOT create or update the router",
+    the method's description in the compute v1 discovery document)."""
+    res = generic.existing(cloud, call, call.path, generic.collection(call))
+    body = compute.merge_patch(copy.deepcopy(res.body), call.body or {})
+    _router_update(cloud, call, res, body)
+    return {"resource": compute.RULES.render(cloud, Resource(res.api, res.path, res.collection,
+                                                              body, res.created))}
 
 
 @compute.RULES.handler("compute.routers.getRouterStatus")

@@ -308,3 +308,37 @@ def test_the_corrected_secret_is_applied_after_tunnels_failed_on_the_wrong_one(
         assert fixed.actions["spoke-tunnel-1"] == "replace"
         assert dep.destroy().ok
         dep.close()
+
+
+def test_plan_shows_google_s_preview_of_a_router_s_changes(tmp_path: Path) -> None:
+    """A change to a BGP peer: plan asks routers.preview for the router with it, and says what
+    Google answers; a peer address outside its interface's /30 is refused there, before
+    apply, with Google's words. Nothing changes either way."""
+    with applied(PLAN, tmp_path / "applied") as (emu, dep):
+        _plan_previews(emu, dep, tmp_path)
+
+
+def _plan_previews(emu: Emulator, dep: object, tmp_path: Path) -> None:
+    text = PLAN.read_text()
+    good = edit_step(text, "hub-peer-0", "peerIpAddress: 169.254.0.2",
+                     "peerIpAddress: 169.254.0.2\n      advertisedRoutePriority: 200")
+    bad = edit_step(text, "hub-peer-0", "peerIpAddress: 169.254.0.2",
+                    "peerIpAddress: 169.254.9.2")
+    said = []
+    for text_ in (good, bad):
+        events: list = []
+        before = len(emu.requests())
+        with orchestrator.load(variant(tmp_path, text_), emulator=emu,
+                               ledger=dep.ledger_location,  # type: ignore[attr-defined]
+                               on_event=events.append) as other:
+            preview = other.plan_changes()
+        assert [c.step for c in preview.steps if c.action != "noop"] == ["hub-peer-0"]
+        made = emu.requests()[before:]
+        assert "compute.routers.preview" in {r["method"] for r in made}
+        assert [r["method"] for r in made if r["mutating"]] == []
+        said.append([e for e in events if e.type == "diagnostic"])
+    assert [e.message for e in said[0]] == [
+        "router hub-router, as Google previews it with the changes of hub-peer-0: "
+        "2 interfaces, 2 BGP peers"]
+    assert said[1][0].data == {"level": "warning"}
+    assert "refuses them" in said[1][0].message and "169.254.0.0/30" in said[1][0].message
