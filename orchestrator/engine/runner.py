@@ -533,44 +533,61 @@ class Engine(Planning, RecoveryCommands):
     def _write_batched(
         self, step_id: str, kind: Kind, target: Target, action: str, body: dict[str, Any],
         deadline: float, request_id: str = "",
-    ) -> OperationRef | None:
+    ) -> tuple[OperationRef | None, float]:
         """A change to an element of a batched parent (a router's interface or peer): queued,
         then written under the parent's lock by whichever step takes it first, in one call with
         every change queued by then (each step's record gets the operation before it is waited
         for). A step whose change was written by another finds it done when its turn comes.
-        If the batch fails, the step that wrote it fails, and the others go back to the front of
-        the queue to be written without it."""
+        Google refusing a batch of several, the writer writes its own change alone and the
+        others go back to the front of the queue, so only a bad change's step fails. A write
+        whose wait ran out of time may still land: its changes are not written again.
+        Returns the operation and the deadline, pushed back by the time queued for the lock."""
         key = kind.serialize.format(name=target.name, **target.scope)  # type: ignore[union-attr]
         mine = _Queued(step_id, ElementChange(kind.adapter, action, target, body))
         with self._lock:
             self._queued.setdefault(key, []).append(mine)
         with self._serialized(kind, target, deadline) as deadline:
             if mine.written:
-                return mine.op
+                return mine.op, deadline
             with self._lock:
                 batch = self._queued.pop(key, [])
-            rid = request_id if len(batch) == 1 and request_id else str(uuid.uuid4())
             try:
-                op = self._call(
-                    lambda: kind.adapter.write_batch(  # type: ignore[attr-defined]
-                        self.clients, [q.change for q in batch], rid),
-                    deadline, retry_if=_lost_race,
-                )
-                if op is not None:
-                    for queued in batch:
-                        self._record_operation(queued.step_id, op)
-                    self._wait(op, deadline)
-            except BaseException:
+                op = self._write_changes(kind, batch, request_id, deadline)
+            except BaseException as exc:
+                others = [q for q in batch if q is not mine and not q.written]
                 with self._lock:
-                    self._queued[key] = [q for q in batch if q is not mine] + self._queued.get(
-                        key, [])
-                raise
-            for queued in batch:
-                queued.written, queued.op = True, op
+                    self._queued[key] = others + self._queued.get(key, [])
+                if not others or not isinstance(exc, (ApiError, OperationError)):
+                    raise
+                batch = [mine]  # refused together: this step's change alone
+                op = self._write_changes(kind, batch, request_id, deadline)
             if len(batch) > 1:
                 self._emit(Event("step_progress", step=step_id, message=(
                     f"{len(batch)} changes to {target.scope.get('router', key)} in one write")))
-            return op
+            return op, deadline
+
+    def _write_changes(self, kind: Kind, batch: list[_Queued], request_id: str,
+                       deadline: float) -> OperationRef | None:
+        """One write of the batch's changes, waited for; each change marked written once its
+        write is sent and either done or no longer known not to land."""
+        rid = request_id if len(batch) == 1 and request_id else str(uuid.uuid4())
+        op = self._call(
+            lambda: kind.adapter.write_batch(  # type: ignore[attr-defined]
+                self.clients, [q.change for q in batch], rid),
+            deadline, retry_if=_lost_race,
+        )
+        if op is not None:
+            for queued in batch:
+                self._record_operation(queued.step_id, op)
+            try:
+                self._wait(op, deadline)
+            except DeadlineExceeded:
+                for queued in batch:  # still running at Google: written, not to be sent again
+                    queued.written, queued.op = True, op
+                raise
+        for queued in batch:
+            queued.written, queued.op = True, op
+        return op
 
     def _create(self, step: Any, kind: Kind, res: Resolved, deadline: float) -> None:
         rec = self._ledger.resources.get(step.id)
@@ -591,8 +608,8 @@ class Engine(Planning, RecoveryCommands):
         conflicts: list[ApiError] = []
         body = ownership.mark(kind, res.body, self._ledger.lineage, step.id)
         if _batched(kind):
-            op = self._write_batched(step.id, kind, res.target, "create", body, deadline,
-                                     request_id)
+            op, deadline = self._write_batched(step.id, kind, res.target, "create", body,
+                                               deadline, request_id)
         else:
             with self._serialized(kind, res.target, deadline) as deadline:
                 op = self._call(
@@ -634,7 +651,8 @@ class Engine(Planning, RecoveryCommands):
         if ownership.marker_field(kind) == "description":
             body = ownership.mark(kind, body, self._ledger.lineage, step_id)
         if _batched(kind):
-            self._write_batched(step_id, kind, res.target, "update", body, deadline)
+            _, deadline = self._write_batched(step_id, kind, res.target, "update", body,
+                                              deadline)
         else:
             with self._serialized(kind, res.target, deadline) as deadline:
                 op = self._call(

@@ -135,6 +135,8 @@ class RouterElementAdapter:
         when none changes anything (each create's element already there, each delete's gone)."""
         target = changes[0].target
         router = self._router(clients, target)
+        if router is None and all(c.action == "delete" for c in changes):
+            return None  # gone with its router, as a single delete finds it
         if router is None:
             raise ValueError(
                 f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
