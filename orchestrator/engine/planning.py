@@ -161,7 +161,8 @@ class Planning:
 
     def _preview_batches(self: Any, preview: Preview) -> None:
         """For each parent whose elements apply writes in batches (a router's interfaces and
-        peers), what Google's preview of the batch says: the parent as it would be, or its
+        peers), what Google's preview of the batch says (the adapter's `preview_batch`, `parent`
+        and `describe`): the parent as it would be, or its
         refusal, which the steps would meet at apply. Said as diagnostics; a parent not made
         yet, or a change whose values are known only once other steps have run, is not
         previewed."""
@@ -178,23 +179,22 @@ class Planning:
             batches.setdefault(key, []).append(
                 (change.step, kind, ElementChange(kind.adapter, change.action, res.target,
                                                   res.body)))
-        for key, batch in batches.items():
+        for batch in batches.values():
             kind, changes = batch[0][1], [c for _, _, c in batch]
             steps = ", ".join(step for step, _, _ in batch)
-            router = changes[0].target.scope.get("router", key)
+            parent = kind.adapter.parent(changes[0].target)
             try:
                 shown = self._ask(functools.partial(kind.adapter.preview_batch, self.clients,
                                                     changes))
             except ApiError as exc:
                 self._emit(Event("diagnostic", step=batch[0][0], data={"level": "warning"},
-                                 message=f"Google's preview of router {router} with the changes "
+                                 message=f"Google's preview of {parent} with the changes "
                                  f"of {steps} refuses them ({exc}): apply would fail there"))
                 continue
             if shown is not None:
                 self._emit(Event("diagnostic", step=batch[0][0], message=(
-                    f"router {router}, as Google previews it with the changes of {steps}: "
-                    f"{len(shown.get('interfaces', []))} interfaces, "
-                    f"{len(shown.get('bgpPeers', []))} BGP peers")))
+                    f"{parent}, as Google previews it with the changes of {steps}: "
+                    f"{kind.adapter.describe(shown)}")))
 
     def _check_permissions(
         self: Any, actions: list[tuple[str, str]], unless_readable: bool = False,

@@ -563,7 +563,7 @@ class Engine(Planning, RecoveryCommands):
                 op = self._write_changes(kind, batch, request_id, deadline)
             if len(batch) > 1:
                 self._emit(Event("step_progress", step=step_id, message=(
-                    f"{len(batch)} changes to {target.scope.get('router', key)} in one write")))
+                    f"{len(batch)} changes to {kind.adapter.parent(target)} in one write")))
             return op, deadline
 
     def _write_changes(self, kind: Kind, batch: list[_Queued], request_id: str,

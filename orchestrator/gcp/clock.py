@@ -45,7 +45,27 @@ class Token:
     """A token of a simulated clock, made by `grant` for another thread."""
 
 
-class WallClock:
+class _Placed:
+    """What both clocks do alike with a scheduler's places (see Places): a thread's place is
+    kept in the clock's thread-local state, and a sleep gives it up."""
+
+    _local: threading.local
+
+    def places(self, n: int) -> Places:
+        return Places(self, n)
+
+    @contextmanager
+    def occupying(self, place: Places | None) -> Iterator[None]:
+        self._local.place = place
+        try:
+            yield
+        finally:
+            self._local.place = None
+            if place is not None:
+                place.leave()
+
+
+class WallClock(_Placed):
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
         self._local = threading.local()
@@ -65,14 +85,6 @@ class WallClock:
     def jitter(self, stream: str) -> float:
         """A draw in [0, 1) for the backoff of `stream` (a step)."""
         return random.random()
-
-    def places(self, n: int) -> Places:
-        return Places(self, n)
-
-    @contextmanager
-    def occupying(self, place: Places | None) -> Iterator[None]:
-        with _occupying(self._local, place):
-            yield
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         """Sleep until `event` is set (with `set`) or `seconds` have passed; whether it is
@@ -123,7 +135,7 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class SimulatedClock:
+class SimulatedClock(_Placed):
     def __init__(self, backend: Backend, seed: int = 0) -> None:
         self._backend = backend
         self._local = threading.local()
@@ -156,14 +168,6 @@ class SimulatedClock:
         if seconds > 0:
             with _away(self._local):
                 self._backend.sleep_until(self.now() + seconds, self._held())
-
-    def places(self, n: int) -> Places:
-        return Places(self, n)
-
-    @contextmanager
-    def occupying(self, place: Places | None) -> Iterator[None]:
-        with _occupying(self._local, place):
-            yield
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         if not event.is_set() and seconds > 0:
@@ -267,17 +271,6 @@ class HandoffLock:
             if held:
                 self._clock._backend.hold()
         turn.set()
-
-
-@contextmanager
-def _occupying(local: threading.local, place: Places | None) -> Iterator[None]:
-    local.place = place
-    try:
-        yield
-    finally:
-        local.place = None
-        if place is not None:
-            place.leave()
 
 
 @contextmanager

@@ -94,40 +94,29 @@ class RouterElementAdapter:
         elements = router.get(self.field, []) if router is not None else []
         return next((e for e in elements if e.get("name") == target.name), None)
 
+    # One change alone is a batch of one (the engine writes these kinds in batches).
     def create(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], request_id: str
     ) -> OperationRef | None:
-        router = self._router(clients, target)
-        if router is None:
-            raise ValueError(
-                f"{ROUTER.format(**target.scope)} does not exist: its step must come first "
-                "(reference it in `router:`)"
-            )
-        elements = router.get(self.field, [])
-        if any(e.get("name") == target.name for e in elements):
-            # There already, as a resource's insert would answer 409: the engine reads it
-            # back and decides whose it is (a create of its own that did not finish).
-            return None
-        # The retried patch with the same request id is the first one, not a second element.
-        return self._write(clients, target, [*elements, body], requestId=request_id)
+        return self.write_batch(clients, [ElementChange(self, "create", target, body)],
+                                request_id)
 
     def update(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
-    ) -> OperationRef:
-        router = self._router(clients, target) or {}
-        elements = [
-            {**e, **body} if e.get("name") == target.name else e
-            for e in router.get(self.field, [])
-        ]
-        return self._write(clients, target, elements)
+    ) -> OperationRef | None:
+        return self.write_batch(clients, [ElementChange(self, "update", target, body)], "")
 
     def delete(self, clients: ClientFactory, target: Target) -> OperationRef | None:
-        router = self._router(clients, target)
-        elements = router.get(self.field, []) if router is not None else []
-        kept = [e for e in elements if e.get("name") != target.name]
-        if len(kept) == len(elements):
-            return None
-        return self._write(clients, target, kept)
+        return self.write_batch(clients, [ElementChange(self, "delete", target, {})], "")
+
+    def parent(self, target: Target) -> str:
+        """What a batch writes to, as messages name it."""
+        return f"router {target.scope['router']}"
+
+    def describe(self, previewed: dict[str, Any]) -> str:
+        """What a preview of the parent shows."""
+        return (f"{len(previewed.get('interfaces', []))} interfaces, "
+                f"{len(previewed.get('bgpPeers', []))} BGP peers")
 
     def write_batch(self, clients: ClientFactory, changes: list[ElementChange],
                     request_id: str) -> OperationRef | None:
@@ -145,8 +134,10 @@ class RouterElementAdapter:
         lists = _changed(router, changes)
         if not lists:
             return None
+        # A retried patch with the same request id is the first one, not a second write.
         op = invoke(clients.discovery("compute"), "compute.routers.patch",
-                    **self._request(target), body=lists, requestId=request_id)
+                    **self._request(target), body=lists, **({"requestId": request_id}
+                                                          if request_id else {}))
         return OperationRef(type="compute", api="compute", name=op["name"],
                             project=target.scope["project"], region=target.scope["region"])
 
@@ -162,19 +153,6 @@ class RouterElementAdapter:
         previewed = invoke(clients.discovery("compute"), "compute.routers.preview",
                            **self._request(changes[0].target), body={**router, **lists})
         return dict(previewed.get("resource") or {})
-
-    def _write(
-        self, clients: ClientFactory, target: Target, elements: list[dict[str, Any]],
-        **extra: str,
-    ) -> OperationRef:
-        op = invoke(
-            clients.discovery("compute"), "compute.routers.patch",
-            **self._request(target), body={self.field: elements}, **extra,
-        )
-        return OperationRef(
-            type="compute", api="compute", name=op["name"],
-            project=target.scope["project"], region=target.scope["region"],
-        )
 
 
 def _changed(router: dict[str, Any], changes: list[ElementChange]) -> dict[str, Any]:

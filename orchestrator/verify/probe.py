@@ -25,6 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -193,8 +194,7 @@ def _client_uri(transaction: dict[str, Any]) -> str:
 
 
 def _path_of(url: str) -> str:
-    return "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "/" in url.split("://", 1)[-1] \
-        else "/"
+    return urlsplit(url).path or "/"
 
 
 def _hop(step: str, sent: Sent, trace: dict[str, Any] | None,

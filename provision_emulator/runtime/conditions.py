@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 _TOKEN = re.compile(r'\s*(\(|\)|"(?:[^"\\]|\\.)*"|MatchesPath|==|!=|=|\band\b|\bor\b|'
                     r'[A-Za-z_][\w.\-]*)', re.IGNORECASE)
@@ -39,18 +40,20 @@ def _tokens(text: str) -> list[str]:
 
 
 def _or(tokens: list[str], v: dict[str, str]) -> tuple[bool, list[str]]:
-    value, tokens = _and(tokens, v)
-    while tokens and tokens[0].lower() == "or":
-        right, tokens = _and(tokens[1:], v)
-        value = value or right
-    return value, tokens
+    return _joined(tokens, v, "or", _and)
 
 
 def _and(tokens: list[str], v: dict[str, str]) -> tuple[bool, list[str]]:
-    value, tokens = _term(tokens, v)
-    while tokens and tokens[0].lower() == "and":
-        right, tokens = _term(tokens[1:], v)
-        value = value and right
+    return _joined(tokens, v, "and", _term)
+
+
+def _joined(tokens: list[str], v: dict[str, str], word: str,
+            operand: Any) -> tuple[bool, list[str]]:
+    """Operands joined by `word` ("and" binds before "or"), all evaluated."""
+    value, tokens = operand(tokens, v)
+    while tokens and tokens[0].lower() == word:
+        right, tokens = operand(tokens[1:], v)
+        value = (value or right) if word == "or" else (value and right)
     return value, tokens
 
 

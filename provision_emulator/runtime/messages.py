@@ -25,7 +25,7 @@ from xml.etree import ElementTree as ET
 from cryptography import x509
 
 from provision_emulator.apis import apigee, apigee_debug, apigee_keystores, apigee_proxies
-from provision_emulator.runtime import backend, conditions, faults
+from provision_emulator.runtime import apigee_faults, backend, conditions
 
 if TYPE_CHECKING:
     from provision_emulator.cloud import Cloud
@@ -82,7 +82,7 @@ def handle(cloud: Cloud, request: Request) -> Answer:
     trace.request(request.method, request.path, request.headers)
     found = _deployment(cloud, request)
     if found is None:
-        fault = faults.application_not_found(request.host, request.path)
+        fault = apigee_faults.application_not_found(request.host, request.path)
         trace.error(fault.status, fault.reason, fault.body)
         return Answer(fault.status, fault.body, None, trace)
     org, deployment_path, deployment, files, base_path = found
@@ -109,7 +109,7 @@ def _through_proxy(cloud: Cloud, org: dict[str, Any], deployment: dict[str, Any]
         try:
             matched = condition is None or conditions.evaluate(condition, variables)
         except ValueError as exc:
-            return _fail(trace, faults.not_modelled(str(exc)))
+            return _fail(trace, apigee_faults.not_modelled(str(exc)))
         if matched:
             target_name = rule.findtext("TargetEndpoint")
             break
@@ -119,17 +119,19 @@ def _through_proxy(cloud: Cloud, org: dict[str, Any], deployment: dict[str, Any]
         return Answer(200, {})
     endpoint = files.get(f"targets/{target_name}.xml")
     if endpoint is None:
-        return _fail(trace, faults.not_modelled(f"target endpoint {target_name} is missing"))
+        return _fail(trace, apigee_faults.not_modelled(
+            f"target endpoint {target_name} is missing"))
     connection = endpoint.find("HTTPTargetConnection")
     if connection is None:
-        return _fail(trace, faults.not_modelled(f"target {target_name} has no "
+        return _fail(trace, apigee_faults.not_modelled(f"target {target_name} has no "
                                                 "HTTPTargetConnection"))
     variables["target.url"] = connection.findtext("URL", "")
     variables["target.copy.pathsuffix"] = "true"
     for step in endpoint.findall("PreFlow/Request/Step/Name"):
         policy = files.get(f"policies/{step.text}.xml")
         if policy is None or policy.tag != "AssignMessage":
-            return _fail(trace, faults.not_modelled(f"policy {step.text} is not an AssignMessage"))
+            return _fail(trace, apigee_faults.not_modelled(
+                f"policy {step.text} is not an AssignMessage"))
         trace.info("Execution", type="AssignMessageExecution",
                    **{"stepDefinition-name": step.text or ""})
         for assign in policy.findall("AssignVariable"):
@@ -160,16 +162,16 @@ def _through_proxy(cloud: Cloud, org: dict[str, Any], deployment: dict[str, Any]
     try:
         response = backend.call(cloud, org, target)
     except backend.Unreachable as exc:
-        return _fail(trace, faults.unreachable(exc.cause, str(exc)))
+        return _fail(trace, apigee_faults.unreachable(exc.cause, str(exc)))
     except backend.NotModelled as exc:
-        return _fail(trace, faults.not_modelled(str(exc)))
-    trace.response(response.status, faults.reason(response.status))
+        return _fail(trace, apigee_faults.not_modelled(str(exc)))
+    trace.response(response.status, apigee_faults.reason(response.status))
     trace.info("FlowInfo", **{"target.received.status": str(response.status),
                               "target.served.by": response.served_by})
     return Answer(response.status, response.body)
 
 
-def _fail(trace: Transaction, fault: faults.Fault) -> Answer:
+def _fail(trace: Transaction, fault: apigee_faults.Fault) -> Answer:
     trace.error(fault.status, fault.reason, fault.body)
     return Answer(fault.status, fault.body)
 
