@@ -110,13 +110,22 @@ class Cloud:
                 refs=tuple((a, p) for a, p in op.info.get("refs", ())),
             )
             self.store.put(res)
+            self.landed(res, removed=False)
             op.response = self.rules[res.api].render(self, res)
         elif op.effect == "delete":
             gone = self.store.remove(op.target_api, op.target)
             self.policies.pop(op.target_key, None)
+            if gone is not None:
+                self.landed(gone, removed=True)
             op.response = gone.body if gone else None
         else:
             op.response = self.rules[op.api].effects[op.effect](self, op)
+
+    def landed(self, res: Resource, *, removed: bool) -> None:
+        rules = self.rules[res.api]
+        hooks = rules.removed_hooks if removed else rules.stored_hooks
+        for hook in hooks.get(res.collection, ()):
+            hook(self, res)
 
     def draw_key(self, method_id: str, path: str) -> str:
         """A request's key for fault draws: its method, what it acts on (an operation's poll

@@ -88,7 +88,9 @@ def commit(
         )
         return rules.render_operation(cloud, op, call.int_enums)
     if effect == "delete":
-        cloud.remove(call.api, path)
+        gone = cloud.remove(call.api, path)
+        if gone is not None:
+            cloud.landed(gone, removed=True)
         return {}
     assert payload is not None
     old = cloud.store.get(call.api, path)
@@ -96,6 +98,7 @@ def commit(
         call.api, path, coll.name, payload, old.created if old else call.now, tuple(refs or ())
     )
     cloud.put(res)
+    cloud.landed(res, removed=False)
     return rules.render(cloud, res)
 
 

@@ -30,6 +30,11 @@ DURATIONS: dict[str, float] = {
     "compute.backendServices": 15.0,
     "compute.routers": 10.0,
     "compute.vpnGateways": 30.0,
+    # Not an operation: how long a managed instance group's new instance takes to be RUNNING
+    # (PROVISIONING the first half, STAGING the second). "This operation is marked as DONE
+    # when the group is created even if the instances in the group have not yet been
+    # created" (regionInstanceGroupManagers.insert).
+    "compute.instances": 45.0,
     # A tunnel's insert lasts until its first handshake could be done: once both ends exist,
     # a pair reads ESTABLISHED.
     "compute.vpnTunnels": 60.0,

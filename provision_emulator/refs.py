@@ -14,7 +14,7 @@ taken the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +47,14 @@ class Ref:
 
 
 class References:
-    def __init__(self, apis: Iterable[str]) -> None:
+    def __init__(self, rules: Mapping[str, Any]) -> None:
+        """rules: each API's ApiRules; its `made_alongside` collections are referenced though
+        nothing creates them."""
         self._root = _Node()
         self._urls: list[tuple[re.Pattern[str], str]] = []
-        for api in apis:
+        for api, api_rules in rules.items():
             for coll in catalog.collections(api).values():
-                if coll.creatable:
+                if coll.creatable or coll.name in api_rules.made_alongside:
                     self._add(coll)
             self._urls.append((self._url_pattern(api), api))
 

@@ -14,7 +14,9 @@ from provision_emulator.apis import (
     cloudresourcemanager,
     compute,
     dns,
+    health_checks,
     iam,
+    instance_groups,
     networkmanagement,
     privateca,
     psc,
@@ -43,7 +45,7 @@ MODULES = (
     certificatemanager,
 )
 # Modules that add rules to compute's (imported for that alone).
-COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates)
+COMPUTE_EXTENSIONS = (vpn, routers, xpn, psc, certificates, instance_groups, health_checks)
 
 
 def all_rules() -> dict[str, ApiRules]:

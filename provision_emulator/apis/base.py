@@ -42,6 +42,8 @@ UpdateHook = Callable[["Cloud", Call, Resource, dict[str, Any]], None]
 DeleteHook = Callable[["Cloud", Call, Resource], None]
 # (cloud, resource, body copy) -> body as read (fields derived from other resources)
 ReadHook = Callable[["Cloud", Resource, dict[str, Any]], dict[str, Any]]
+# (cloud, resource): after a put or a delete has landed (an operation's end, or at once)
+LandedHook = Callable[["Cloud", Resource], None]
 # (cloud, finished operation) -> what the operation reports as its response
 Effect = Callable[["Cloud", Operation], Any]
 
@@ -66,6 +68,9 @@ class ApiRules:
     # Methods Google's REST reference documents that the discovery document lacks (Apigee's
     # debugsessions.data.list), each with a handler and the reference cited where it is made.
     documented_methods: tuple[Any, ...] = ()
+    # Collections without a create that Google makes alongside another resource (a managed
+    # instance group's instance group), which other resources reference.
+    made_alongside: frozenset[str] = frozenset()
 
     def __init__(self, api: str) -> None:
         self.api = api
@@ -74,6 +79,8 @@ class ApiRules:
         self.update_hooks: dict[str, list[UpdateHook]] = {}
         self.delete_hooks: dict[str, list[DeleteHook]] = {}
         self.read_hooks: dict[str, list[ReadHook]] = {}
+        self.stored_hooks: dict[str, list[LandedHook]] = {}
+        self.removed_hooks: dict[str, list[LandedHook]] = {}
         self.effects: dict[str, Effect] = {}
 
     # --- registration ---------------------------------------------------------------------
@@ -100,6 +107,15 @@ class ApiRules:
 
     def on_read(self, *collections: str) -> Callable[[ReadHook], ReadHook]:
         return self._hook(self.read_hooks, collections)
+
+    def on_stored(self, *collections: str) -> Callable[[LandedHook], LandedHook]:
+        """After a create or update lands: what Google makes alongside (a managed instance
+        group's instance group)."""
+        return self._hook(self.stored_hooks, collections)
+
+    def on_removed(self, *collections: str) -> Callable[[LandedHook], LandedHook]:
+        """After a delete lands: what goes with the resource."""
+        return self._hook(self.removed_hooks, collections)
 
     def effect(self, name: str) -> Callable[[Effect], Effect]:
         """A named operation effect (names, not functions, are persisted with operations)."""

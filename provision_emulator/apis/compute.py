@@ -46,6 +46,11 @@ def scope(path: str) -> tuple[str, str] | None:
     return None
 
 
+def region_path(path: str) -> str:
+    """"projects/P/regions/R" of a regional resource's path."""
+    return "/".join(path.split("/")[:4])
+
+
 def region_of(path: str) -> str | None:
     found = scope(path)
     return found[1] if found and found[0] == "regions" else None
@@ -87,6 +92,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class ComputeRules(ApiRules):
     # Compute's protos declare enums as strings: its clients never ask for numbers.
     numeric_enums = False
+    # A regional managed instance group's instance group (instance_groups.py).
+    made_alongside = frozenset({"regionInstanceGroups"})
 
     def resource_id(self, call: Call, coll: Collection, body: dict[str, Any]) -> str:
         name = body.get("name") or ""
@@ -521,6 +528,8 @@ def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
                 "An active proxy-only subnetwork is required in the same region and VPC as the "
                 "forwarding rule.",
             )
+    if body.get("backendService") and scheme == "INTERNAL":
+        _check_passthrough_ports(body)
     address = body.get("IPAddress")
     if address and not _is_ip(address):
         reserved = cloud.resolve(call, address)
@@ -556,6 +565,19 @@ def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
         body["IPAddress"] = ipam.public_address((), "forwardingRule", call.path, body.get("name"))
     if scheme not in INTERNAL_SCHEMES:
         body.setdefault("networkTier", "PREMIUM")
+
+
+def _check_passthrough_ports(body: dict[str, Any]) -> None:
+    """ForwardingRule.ports: "You can specify a list of up to five ports" (the discovery
+    document); observed: "Too many ports specified. Maximum is 5." (banzaicloud/koperator#523)
+    and "Forwarding rules with backend services must specify at least one port."
+    (terraform-google-modules/terraform-google-lb-internal#30)."""
+    ports = body.get("ports") or []
+    if not ports and not body.get("allPorts"):
+        raise invalid_field("ports[0]", "", "Forwarding rules with backend services must "
+                            "specify at least one port.")
+    if len(ports) > 5:
+        raise invalid_field("ports[5]", ports[5], "Too many ports specified. Maximum is 5.")
 
 
 @RULES.on_create("addresses", "globalAddresses")

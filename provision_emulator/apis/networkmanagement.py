@@ -35,7 +35,7 @@ import ipaddress
 from typing import Any
 
 from provision_emulator import errors, formats, generic
-from provision_emulator.apis import compute, routers, vpn
+from provision_emulator.apis import compute, firewalls, routers, vpn
 from provision_emulator.apis.base import ApiRules
 from provision_emulator.call import Call
 from provision_emulator.catalog import Collection
@@ -245,33 +245,20 @@ class Trace:
                                            r.get("priority", 100)))
 
     def _ingress(self, network: str, project: str) -> None:
-        """The far network's ingress rules, by priority (deny before allow at equal ones), then
-        the implied deny."""
-        source = ipaddress.ip_address(self.source.get("ipAddress", "0.0.0.0"))
-        port = int(self.destination.get("port") or 0)
-        rules = sorted(
-            (r.body for r in self.cloud.store.referrers("compute", network)
-             if r.collection == "firewalls" and r.body.get("direction", "INGRESS") == "INGRESS"
-             and not r.body.get("disabled")),
-            key=lambda b: (b.get("priority", 1000), "allowed" in b))
-        for rule in rules:
-            if any(source in ipaddress.ip_network(r) for r in rule.get("sourceRanges", [])) and (
-                    _admits(rule.get("allowed") or rule.get("denied") or [], self.protocol,
-                            port)):
-                info = {"displayName": rule["name"], "direction": "INGRESS",
-                        "action": "ALLOW" if "allowed" in rule else "DENY",
-                        "priority": rule.get("priority", 1000),
-                        "firewallRuleType": "VPC_FIREWALL_RULE",
-                        "networkUri": compute.self_link(network)}
-                if "denied" in rule:
-                    self._final("DROP", "UNREACHABLE", project, firewall=info,
-                                drop={"cause": "FIREWALL_RULE"})
-                self._step("APPLY_INGRESS_FIREWALL_RULE", project, firewall=info)
-                return
-        self._final("DROP", "UNREACHABLE", project, firewall={
-            "displayName": "default-ingress-deny", "direction": "INGRESS", "action": "DENY",
-            "priority": 65535, "firewallRuleType": "IMPLIED_VPC_FIREWALL_RULE",
-            "networkUri": compute.self_link(network)}, drop={"cause": "FIREWALL_RULE"})
+        """The far network's ingress rules decide (firewalls.py)."""
+        rule = firewalls.deciding_rule(
+            self.cloud, network, self.source.get("ipAddress", "0.0.0.0"), self.protocol,
+            int(self.destination.get("port") or 0))
+        info = {"displayName": rule["name"], "direction": "INGRESS",
+                "action": "ALLOW" if firewalls.allowed(rule) else "DENY",
+                "priority": rule.get("priority", 1000),
+                "firewallRuleType": ("IMPLIED_VPC_FIREWALL_RULE" if rule.get("implied")
+                                     else "VPC_FIREWALL_RULE"),
+                "networkUri": compute.self_link(network)}
+        if not firewalls.allowed(rule):
+            self._final("DROP", "UNREACHABLE", project, firewall=info,
+                        drop={"cause": "FIREWALL_RULE"})
+        self._step("APPLY_INGRESS_FIREWALL_RULE", project, firewall=info)
 
     def _backend(self, rule: dict[str, Any], project: str) -> None:
         proxy = self._get(rule.get("target", "")) or {}
@@ -330,20 +317,6 @@ def _serves(rule: dict[str, Any], port: int) -> bool:
         return str(port) in rule["ports"]
     low, _, high = (rule.get("portRange") or "").partition("-")
     return bool(low) and int(low) <= port <= int(high or low)
-
-
-def _admits(entries: list[dict[str, Any]], protocol: str, port: int) -> bool:
-    for entry in entries:
-        if entry.get("IPProtocol", "").lower() not in (protocol.lower(), "all"):
-            continue
-        ports = entry.get("ports")
-        if not ports:
-            return True
-        for spec in ports:
-            low, _, high = str(spec).partition("-")
-            if int(low) <= port <= int(high or low):
-                return True
-    return False
 
 
 def _first_host(cidr: str) -> str:
