@@ -44,6 +44,22 @@ _COMPUTE_VERBS = {
     # It changes nothing; the method's reference page names no permission of its own, so it is
     # taken as a read of the router (an assumption, not Google's word).
     "preview": "get",
+    # A managed group's reads and its resize; a group's named ports; a backend service's
+    # health (the methods' reference pages).
+    "listManagedInstances": "get",
+    "listInstances": "get",
+    "resize": "update",
+    "setNamedPorts": "update",
+    "getHealth": "get",
+}
+# Regional collections whose permissions are the zonal collection's: there is no
+# compute.regionInstanceGroupManagers.create (regionInstanceGroupManagers.insert needs
+# compute.instanceGroupManagers.create; likewise instance groups and autoscalers), while
+# regional health checks and backend services have their own.
+_COMPUTE_COLLECTIONS = {
+    "regionInstanceGroupManagers": "instanceGroupManagers",
+    "regionInstanceGroups": "instanceGroups",
+    "regionAutoscalers": "autoscalers",
 }
 
 # The methods whose permissions do not follow their API's rule (below).
@@ -121,7 +137,8 @@ def required(method_id: str) -> tuple[str, ...]:
         return _EXCEPTIONS[method_id]
     api, *middle, verb = method_id.split(".")
     if api == "compute":
-        return (f"compute.{middle[-1]}.{_COMPUTE_VERBS.get(verb, verb)}",)
+        collection = _COMPUTE_COLLECTIONS.get(middle[-1], middle[-1])
+        return (f"compute.{collection}.{_COMPUTE_VERBS.get(verb, verb)}",)
     if api == "apigee":
         # apigee.organizations[.PARENT].COLLECTION.VERB -> apigee.COLLECTION.VERB
         collection = ".".join(middle[1:]) or "organizations"

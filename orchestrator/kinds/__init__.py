@@ -11,7 +11,7 @@ from orchestrator.kinds.base import Kind
 # Imported on first use, so that `provision --help` loads no kind module.
 MODULES = (
     "compute", "apigee", "apigee_proxy", "servicenetworking", "run", "iam", "dns", "vpn", "xpn",
-    "privateca", "certificatemanager",
+    "privateca", "certificatemanager", "instance_groups",
 )
 
 

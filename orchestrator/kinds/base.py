@@ -98,6 +98,9 @@ class Kind:
         the create and this call finishes it.
     prepare_delete: a call Google requires before the delete (a certificate authority is
         disabled first), or None when there is nothing to do; its operation is waited for.
+    settable: fields the schema marks output only that the kind sets with a call of their
+        own (a managed instance group's namedPorts, through its instance group's
+        setNamedPorts, in `settle`): a plan may set them.
     """
 
     name: str
@@ -128,6 +131,7 @@ class Kind:
     options: dict[str, Any] = field(default_factory=dict)
     settle: Callable[[Any, Any, dict[str, Any]], Any] | None = None
     prepare_delete: Callable[[Any, Any], Any] | None = None
+    settable: frozenset[str] = frozenset()
 
     def permissions(self, action: str) -> tuple[str, ...]:
         """The permissions a step's `action` needs on its own project, in the order first

@@ -36,11 +36,13 @@ def _compute(
     mutable: frozenset[str] | None = frozenset(),
     client: str = "",
     plural: str = "",
+    adapter: type[ComputeAdapter] = ComputeAdapter,
     **options: object,
 ) -> Kind:
     """A compute kind. `client` is needed only where Google's client name is not the plural of
     the schema with the scope's prefix (ForwardingRulesClient, GlobalAddressesClient), `plural`
-    only where English is irregular (TargetHttpsProxies)."""
+    only where English is irregular (TargetHttpsProxies), `adapter` only where a kind's calls
+    go beyond insert, patch and delete."""
     base, scope_fields, prefix = _SCOPES[scope]
     plural = plural or schema + ("es" if schema.endswith("s") else "s")
     return Kind(
@@ -49,7 +51,7 @@ def _compute(
         schema=schema,
         path=f"{base}/{plural[0].lower()}{plural[1:]}/{{name}}",
         scope=scope_fields,
-        adapter=ComputeAdapter(
+        adapter=adapter(
             client=client or f"{prefix}{plural}Client",
             resource_field=f"{_snake(schema)}_resource",
             message=schema,

@@ -164,6 +164,8 @@ class Checker:
         issues = discovery.validate(kind.schema_document, kind.schema, props, output_only="reject")
         for issue in issues:
             path = (*at, *issue.path)
+            if issue.reason == "outputOnly" and issue.path[0] in kind.settable:
+                continue
             if issue.reason == "unknownField":
                 names = field_names(kind.schema_document, kind.schema, issue.path[:-1])
                 self.error(

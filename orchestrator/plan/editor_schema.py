@@ -48,7 +48,8 @@ def plan_json_schema() -> dict[str, Any]:
                         "anyOf": [
                             # the name is the step's own `name:`
                             {
-                                "$ref": converter.ref(kind.schema_document, kind.schema),
+                                "$ref": converter.ref(kind.schema_document, kind.schema,
+                                                      kind.settable),
                                 "properties": {"name": False},
                             },
                             {"type": "null"},
@@ -68,14 +69,16 @@ class _Converter:
     def __init__(self, defs: dict[str, Any]) -> None:
         self.defs = defs
 
-    def ref(self, api: str, name: str) -> str:
-        key = f"{api}.{name}"
+    def ref(self, api: str, name: str, settable: frozenset[str] = frozenset()) -> str:
+        """settable: output-only fields of this schema a kind lets the plan set."""
+        key = f"{api}.{name}" + "".join(f"+{f}" for f in sorted(settable))
         if key not in self.defs:
             self.defs[key] = {}  # claimed first, so recursive schemas end
-            self.defs[key] = self._object(api, discovery.schema(api, name))
+            self.defs[key] = self._object(api, discovery.schema(api, name), settable)
         return f"#/$defs/{key}"
 
-    def _object(self, api: str, prop: dict[str, Any]) -> dict[str, Any]:
+    def _object(self, api: str, prop: dict[str, Any],
+                settable: frozenset[str] = frozenset()) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "object"}
         if prop.get("description"):
             out["description"] = prop["description"]
@@ -83,7 +86,8 @@ class _Converter:
         extra = prop.get("additionalProperties")
         if props is not None:
             out["properties"] = {
-                k: self.convert(api, v) for k, v in props.items() if not discovery.is_output_only(v)
+                k: self.convert(api, v) for k, v in props.items()
+                if k in settable or not discovery.is_output_only(v)
             }
             out["additionalProperties"] = False
         elif extra is not None:

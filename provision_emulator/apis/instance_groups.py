@@ -270,7 +270,9 @@ def _manager_delete(cloud: Cloud, call: Call, res: Resource) -> None:
     """The group goes with its manager: not while a backend service or an autoscaler uses it."""
     group = _path(res.body.get("instanceGroup"))
     stored = cloud.store.get("compute", group)
-    users = cloud.store.referrers("compute", group) if stored else []
+    # (an update of the manager names its group, which then counts it among the group's users)
+    users = [u for u in cloud.store.referrers("compute", group) if u.path != res.path] if (
+        stored) else []
     if stored is not None and users:
         raise compute.RULES.in_use(stored, users[0])
 

@@ -146,6 +146,10 @@ def _related(request: dict[str, Any], change: Any) -> bool:
         return False
     # A proxy is deployed under its environment: .../environments/e/apis/NAME/revisions/1/...
     named = "/" + "/".join(step[-2:]) + "/" in "/" + _path(request) + "/"
+    # A managed group's named ports are set on its instance group, which has its name.
+    if step[-2] == "instanceGroupManagers":
+        named = named or _path(request).startswith("/".join([*step[:-2], "instanceGroups",
+                                                             step[-1]]))
     elsewhere = "${" in change.resource or not _path(request).startswith(
         ("projects/", "organizations/"))
     return named or elsewhere
