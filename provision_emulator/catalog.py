@@ -49,6 +49,12 @@ READ_ONLY_NAMES = frozenset(
         "search",
         # compute's routers.preview: "Calling this method does NOT create or update the router."
         "preview",
+        # compute's POST reads: "Gets the most recent health check results" (getHealth),
+        # "Lists the instances in the managed instance group" (listManagedInstances), "Lists
+        # the instances in the specified instance group" (listInstances).
+        "getHealth",
+        "listManagedInstances",
+        "listInstances",
     }
 )
 

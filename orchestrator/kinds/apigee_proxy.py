@@ -107,7 +107,9 @@ class ApiProxyAdapter:
         invoke(
             clients.discovery("apigee"), "apigee.organizations.environments.apis.revisions.deploy",
             name=f"{org}/environments/{body['environment']}/apis/{target.name}/revisions/{revision}",
-            override=True, serviceAccount=body["serviceAccount"],
+            override=True,
+            # A proxy whose targets mint no Google token may deploy without an identity.
+            **({"serviceAccount": body["serviceAccount"]} if body.get("serviceAccount") else {}),
         )
 
     def _imported(self, clients: ClientFactory, target: Target, bundle: bytes) -> str | None:

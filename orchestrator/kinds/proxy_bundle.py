@@ -1,8 +1,10 @@
 """Apigee API proxy bundles: built from a plan's `apigee.api_proxy` properties, and read back.
 
-Each target gets a TargetEndpoint whose `<Authentication><GoogleIDToken>` audience comes from a
-flow variable that an AssignMessage policy sets: the audience Cloud Run checks is the service's
-run.app URL or one of its customAudiences, never the private hostname the call goes to.
+Each target with an `audience` gets a TargetEndpoint whose `<Authentication><GoogleIDToken>`
+audience comes from a flow variable that an AssignMessage policy sets: the audience Cloud Run
+checks is the service's run.app URL or one of its customAudiences, never the private hostname
+the call goes to. A target without one (a VM backend) sends no token; an http:// target gets
+no SSLInfo.
 
 Apigee appends the request's path suffix (what follows the base path) to the target URL
 (`target.copy.pathsuffix`, true by default), so a target routed by `pathPrefix: /orders` sends
@@ -58,7 +60,8 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
     _sub(root, "BasePaths", spec.get("basePath", "/"))
     policies = _sub(root, "Policies")
     for t in targets:
-        _sub(policies, "Policy", _policy_name(t["name"]))
+        if t.get("audience"):
+            _sub(policies, "Policy", _policy_name(t["name"]))
         if t.get("stripPrefix"):
             _sub(policies, "Policy", _path_policy(t["name"]))
     ends = _sub(root, "TargetEndpoints")
@@ -82,31 +85,33 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
     files["apiproxy/proxies/default.xml"] = _xml(proxy)
 
     for t in targets:
-        policy = ET.Element("AssignMessage", name=_policy_name(t["name"]))
-        assign = _sub(policy, "AssignVariable")
-        _sub(assign, "Name", _variable(t["name"]))
-        _sub(assign, "Value", t["audience"])
-        _sub(policy, "IgnoreUnresolvedVariables", "false")
-        files[f"apiproxy/policies/{_policy_name(t['name'])}.xml"] = _xml(policy)
-
         endpoint = ET.Element("TargetEndpoint", name=t["name"])
         request = _sub(_sub(endpoint, "PreFlow", name="PreFlow"), "Request")
-        _sub(_sub(request, "Step"), "Name", _policy_name(t["name"]))
+        if t.get("audience"):
+            policy = ET.Element("AssignMessage", name=_policy_name(t["name"]))
+            assign = _sub(policy, "AssignVariable")
+            _sub(assign, "Name", _variable(t["name"]))
+            _sub(assign, "Value", t["audience"])
+            _sub(policy, "IgnoreUnresolvedVariables", "false")
+            files[f"apiproxy/policies/{_policy_name(t['name'])}.xml"] = _xml(policy)
+            _sub(_sub(request, "Step"), "Name", _policy_name(t["name"]))
         if t.get("stripPrefix"):
             files[f"apiproxy/policies/{_path_policy(t['name'])}.xml"] = _xml(
                 _strip(t["name"], t.get("pathPrefix", "")))
             _sub(_sub(request, "Step"), "Name", _path_policy(t["name"]))
         http = _sub(endpoint, "HTTPTargetConnection")
-        auth = _sub(http, "Authentication")
-        _sub(_sub(auth, "GoogleIDToken"), "Audience", ref=_variable(t["name"]))
-        ssl = t.get("sslInfo", {})
-        info = _sub(http, "SSLInfo")
-        _sub(info, "Enabled", "true")
-        _sub(info, "Enforce", str(ssl.get("enforce", True)).lower())
-        if ssl.get("ignoreValidationErrors"):
-            _sub(info, "IgnoreValidationErrors", "true")
-        if ssl.get("trustStore"):
-            _sub(info, "TrustStore", ssl["trustStore"])
+        if t.get("audience"):
+            auth = _sub(http, "Authentication")
+            _sub(_sub(auth, "GoogleIDToken"), "Audience", ref=_variable(t["name"]))
+        if _tls(t):
+            ssl = t.get("sslInfo", {})
+            info = _sub(http, "SSLInfo")
+            _sub(info, "Enabled", "true")
+            _sub(info, "Enforce", str(ssl.get("enforce", True)).lower())
+            if ssl.get("ignoreValidationErrors"):
+                _sub(info, "IgnoreValidationErrors", "true")
+            if ssl.get("trustStore"):
+                _sub(info, "TrustStore", ssl["trustStore"])
         _sub(http, "URL", t["url"])
         files[f"apiproxy/targets/{t['name']}.xml"] = _xml(endpoint)
 
@@ -116,6 +121,11 @@ def build(name: str, spec: dict[str, Any]) -> bytes:
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
             zf.writestr(info, files[path])
     return out.getvalue()
+
+
+def _tls(target: dict[str, Any]) -> bool:
+    """A target gets SSLInfo when it calls https (or says how to), not for plain http."""
+    return bool(target.get("sslInfo")) or not str(target.get("url", "")).startswith("http://")
 
 
 def _strip(target: str, prefix: str) -> ET.Element:
@@ -152,24 +162,24 @@ def read(bundle: bytes) -> dict[str, Any]:
         targets = []
         for name in order:
             endpoint = ET.fromstring(zf.read(f"apiproxy/targets/{name}.xml"))
-            policy = ET.fromstring(zf.read(f"apiproxy/policies/{_policy_name(name)}.xml"))
             target: dict[str, Any] = {
                 "name": name,
                 "url": endpoint.findtext("HTTPTargetConnection/URL", ""),
-                "audience": policy.findtext("AssignVariable/Value", ""),
             }
+            if f"apiproxy/policies/{_policy_name(name)}.xml" in names:
+                policy = ET.fromstring(zf.read(f"apiproxy/policies/{_policy_name(name)}.xml"))
+                target["audience"] = policy.findtext("AssignVariable/Value", "")
             if name in prefixes:
                 target["pathPrefix"] = prefixes[name]
             if f"apiproxy/policies/{_path_policy(name)}.xml" in names:
                 target["stripPrefix"] = True
-            ssl: dict[str, Any] = {}
             info = endpoint.find("HTTPTargetConnection/SSLInfo")
             if info is not None:
-                ssl["enforce"] = info.findtext("Enforce") == "true"
+                ssl: dict[str, Any] = {"enforce": info.findtext("Enforce") == "true"}
                 if info.findtext("IgnoreValidationErrors") == "true":
                     ssl["ignoreValidationErrors"] = True
                 if info.findtext("TrustStore"):
                     ssl["trustStore"] = info.findtext("TrustStore")
-            target["sslInfo"] = ssl
+                target["sslInfo"] = ssl
             targets.append(target)
     return {"basePath": base_path, "targets": targets}

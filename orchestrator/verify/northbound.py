@@ -1,8 +1,10 @@
 """Northbound paths: from a client on the internet to the Apigee instance, through an external
 Application Load Balancer whose backend is a Private Service Connect NEG on the instance's
-service attachment; one path per hostname the load balancer's certificates serve.
+service attachment, or a MIG bridge (VMs in the peered network that forward to the instance's
+address); one path per hostname the load balancer's certificates serve.
 
-    forwarding-rule → certificate → public-dns → url-map → backend-service → psc-neg
+    forwarding-rule → certificate → public-dns → url-map → backend-service
+    → psc-neg, or backend-health → bridge
     → envgroup
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.verify import routing, tls
+from orchestrator.verify import groups, routing, tls
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path, last, project_of
@@ -53,8 +55,10 @@ def paths(ctx: Context) -> list[RequestPath]:
             for host in hosts:
                 walk = Walk(ctx, host)
                 walk.found.update(rule=rule, proxy=proxy)
-                out.append(follow(RequestPath(PATTERN, f"{host} → {rec.step_id}",
-                                              request=f"https://{host}/"), HOPS, walk))
+                path = follow(RequestPath(PATTERN, f"{host} → {rec.step_id}",
+                                          request=f"https://{host}/"), TO_BACKEND, walk)
+                through = THROUGH_BRIDGE if walk.found.get("bridge_groups") else THROUGH_PSC
+                out.append(follow(path, (*through, ENVGROUP), walk))
     return out
 
 
@@ -88,7 +92,20 @@ def _reaches_apigee(ctx: Context, proxy: dict[str, Any]) -> bool:
                 "group", "") else None
             if neg and neg.get("networkEndpointType") == "PRIVATE_SERVICE_CONNECT":
                 return True
+        if any(_bridge_endpoint(ctx, g) for g in groups.instance_groups(backend)):
+            return True
     return False
+
+
+def _bridge_endpoint(ctx: Context, group: str) -> str:
+    """Where a MIG bridge forwards: the address its template's ENDPOINT metadata names, as
+    Google's Apigee provisioning passes the instance's host to the bridge VMs."""
+    manager = ctx.live.compute(
+        compute_path(group).replace("/instanceGroups/", "/instanceGroupManagers/")) or {}
+    template = ctx.live.compute(manager["instanceTemplate"]) if manager.get(
+        "instanceTemplate") else None
+    items = ((template or {}).get("properties", {}).get("metadata") or {}).get("items", [])
+    return next((i.get("value", "") for i in items if i.get("key") == "ENDPOINT"), "")
 
 
 # --- the hops -------------------------------------------------------------------------------
@@ -184,14 +201,79 @@ def _backend_service(w: Walk) -> Hop:
     ctx, backend = w.ctx, w.found["backend"]
     step = ctx.step_at(backend["selfLink"])
     for b in backend.get("backends", []):
+        if "networkEndpointGroups" not in b.get("group", ""):
+            continue
         neg = ctx.live.compute(b.get("group", ""))
         if neg is not None and neg.get("networkEndpointType") == "PRIVATE_SERVICE_CONNECT":
             w.found["neg"] = neg
             return Hop("backend-service", "ok",
                        f"{backend['name']} ({backend.get('protocol')}) → PSC NEG {neg['name']}",
                        step)
-    return Hop("backend-service", "broken", f"{backend['name']} has no PSC NEG backend", step,
-               "add the PSC NEG of the Apigee instance as a backend")
+    bridges = groups.instance_groups(backend)
+    checks = backend.get("healthChecks") or []
+    if bridges and checks:
+        w.found.update(bridge_groups=bridges, health_check=ctx.live.compute(checks[0]))
+        return Hop("backend-service", "ok",
+                   f"{backend['name']} ({backend.get('protocol')}, port name "
+                   f"{backend.get('portName', 'http')}) → MIG bridge "
+                   f"{', '.join(last(g) for g in bridges)}", step)
+    return Hop("backend-service", "broken",
+               f"{backend['name']} has no PSC NEG backend and no MIG bridge", step,
+               "add the PSC NEG of the Apigee instance, or a MIG bridge, as a backend")
+
+
+def _bridge_health(w: Walk) -> Hop:
+    """The bridge VMs as the load balancer's health check finds them: through each VM to
+    Apigee's own health endpoint. With none healthy, the load balancer has nowhere to send a
+    request."""
+    ctx, check = w.ctx, w.found["health_check"]
+    found = groups.health(ctx, w.found["backend"], w.found["bridge_groups"])
+    if found.unstable is not None:
+        return found.unstable
+    w.found["templates"] = found.templates or None
+    step = ctx.step_at(check["selfLink"])
+    evidence = (f"{found.healthy} of {found.total} bridge VMs HEALTHY by {check['name']} "
+                f"({groups.checked(check)})")
+    if found.total == 0:
+        return Hop("backend-health", "broken", f"{evidence}: the bridge has no VMs", step,
+                   "give the bridge's managed instance group a target size above 0")
+    if found.healthy == 0:
+        return Hop("backend-health", "broken", f"{evidence}: the load balancer has no VM to "
+                   "send requests to", step, groups.probe_fix(check, found))
+    return Hop("backend-health", "ok" if found.healthy == found.total else "warning",
+               evidence, step)
+
+
+def _bridge(w: Walk) -> Hop:
+    """The bridge forwards to the instance's address over the peering: its template names the
+    address (ENDPOINT), and its VMs are in the organization's peered network."""
+    ctx = w.ctx
+    template = w.found["templates"][0]
+    step = ctx.step_at(template["selfLink"])
+    endpoint = next((i.get("value", "") for i in (template.get("properties", {}).get(
+        "metadata") or {}).get("items", []) if i.get("key") == "ENDPOINT"), "")
+    for rec in ctx.records("apigee.organization"):
+        org = ctx.live.get("apigee.organizations.get", name=rec.path) or {}
+        for instance in ctx.live.items("apigee.organizations.instances.list", "instances",
+                                       parent=rec.path):
+            if instance.get("host") != endpoint:
+                continue
+            instance["path"] = f"{rec.path}/instances/{instance['name']}"
+            iface = (template.get("properties", {}).get("networkInterfaces") or [{}])[0]
+            network = last(iface.get("network") or (
+                ctx.live.compute(iface.get("subnetwork", "")) or {}).get("network", ""))
+            peered = last(org.get("authorizedNetwork", ""))
+            evidence = (f"{template['name']} forwards to {endpoint}, instance "
+                        f"{instance['name']}, from network {network}")
+            if network != peered:
+                return Hop("bridge", "broken", f"{evidence}; the organization is peered with "
+                           f"{peered or 'no network'}", step,
+                           f"put the bridge VMs in {peered or 'the peered network'}")
+            w.found["instance"] = instance
+            return Hop("bridge", "ok", f"{evidence}, peered with the organization", step)
+    return Hop("bridge", "broken", f"{template['name']} forwards to {endpoint or 'nothing'} "
+               "(its ENDPOINT metadata), which is no Apigee instance's address", step,
+               "set the template's ENDPOINT metadata to the instance's host")
 
 
 def _psc_neg(w: Walk) -> Hop:
@@ -260,12 +342,18 @@ def _envgroup(w: Walk) -> Hop:
                f"{', '.join(both)} runs on instance {instance['name']}", ctx.step_at(group_path))
 
 
-HOPS: tuple[HopSpec, ...] = (
+# To the backend service; then a PSC NEG, or a MIG bridge, to the instance; then the
+# environment group.
+TO_BACKEND: tuple[HopSpec, ...] = (
     ("forwarding-rule", ("rule",), _forwarding_rule),
     ("certificate", ("proxy",), _certificate),
     ("public-dns", ("rule",), _public_dns),
     ("url-map", ("proxy",), _url_map),
     ("backend-service", ("backend",), _backend_service),
-    ("psc-neg", ("neg",), _psc_neg),
-    ("envgroup", ("instance",), _envgroup),
 )
+THROUGH_PSC: tuple[HopSpec, ...] = (("psc-neg", ("neg",), _psc_neg),)
+THROUGH_BRIDGE: tuple[HopSpec, ...] = (
+    ("backend-health", ("bridge_groups", "health_check"), _bridge_health),
+    ("bridge", ("templates",), _bridge),
+)
+ENVGROUP: HopSpec = ("envgroup", ("instance",), _envgroup)

@@ -22,7 +22,7 @@ from cryptography import x509
 from orchestrator import kinds
 from orchestrator.engine.steps import target_of
 from orchestrator.ledger import ResourceRecord
-from orchestrator.verify import connectivity, routing, tls
+from orchestrator.verify import connectivity, passthrough, routing, tls
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path, last, project_of
@@ -138,8 +138,11 @@ def _walk(ctx: Context, rec: ResourceRecord, proxy: dict[str, Any],
     )
     walk = Walk(ctx, req)
     walk.found["proxy"] = proxy
-    return follow(RequestPath(PATTERN, f"{last(rec.path)} → {req.target}",
-                              request=f"{req.scheme}://{req.host}{req.path}…"), HOPS, walk)
+    path = follow(RequestPath(PATTERN, f"{last(rec.path)} → {req.target}",
+                              request=f"{req.scheme}://{req.host}{req.path}…"), TO_PRODUCER, walk)
+    rule = walk.found.get("forwarding_rule")
+    behind = passthrough.HOPS if rule and passthrough.is_passthrough(rule) else TO_CLOUD_RUN
+    return follow(path, (*behind, ("path", (), _path)), walk)
 
 
 # --- the hops -------------------------------------------------------------------------------
@@ -155,6 +158,8 @@ def _deployment(w: Walk) -> Hop:
     if proxy.get("state") != "READY":
         return Hop("deployment", "broken", where, step,
                    "the proxy must be deployed: see the deployment's errors in Apigee")
+    if not w.req.audience:
+        return Hop("deployment", "ok", f"{where}; the target sends no Google ID token", step)
     if not w.req.service_account:
         return Hop("deployment", "broken", f"{where}, deployed without a service account: "
                    "Apigee cannot mint the target's Google ID token", step,
@@ -580,26 +585,31 @@ def _path(w: Walk) -> Hop:
     base = [s for s in req.base.split("/") if s]
     prefix = [s for s in req.prefix.split("/") if s]
     received = f"{req.path}…"
+    vms = bool(w.found.get("groups"))
+    receiver = "the VMs receive" if vms else "the service receives"
+    unchanged = "" if vms else " (a URL mask passes the path on unchanged)"
     if req.strip:
-        return Hop("path", "ok", f"the target strips {req.prefix or 'nothing'}: the service "
-                   f"receives {received} (a URL mask passes the path on unchanged)",
-                   req.proxy_step)
+        return Hop("path", "ok", f"the target strips {req.prefix or 'nothing'}: {receiver} "
+                   f"{received}{unchanged}", req.proxy_step)
     if prefix and base[-len(prefix):] == prefix:
         kept = "/" + "/".join(base[: -len(prefix)]) if len(base) > len(prefix) else ""
         return Hop("path", "broken",
                    f"the proxy sends {req.prefix}/… to this target and Apigee appends it to "
-                   f"the target URL's path {req.base}: the service receives {received}",
+                   f"the target URL's path {req.base}: {receiver} {received}",
                    req.proxy_step,
-                   f"drop {req.prefix} from the target's url (https://{req.host}{kept})")
-    return Hop("path", "ok", f"the service receives {received} (a URL mask passes the path on "
-               "unchanged)", req.proxy_step)
+                   f"drop {req.prefix} from the target's url ({req.scheme}://{req.host}{kept})")
+    return Hop("path", "ok", f"{receiver} {received}{unchanged}", req.proxy_step)
 
 
-HOPS: tuple[HopSpec, ...] = (
+# Up to the producer's forwarding rule; then an internal Application Load Balancer to Cloud
+# Run, or a passthrough load balancer to VMs (passthrough.py); then the path they receive.
+TO_PRODUCER: tuple[HopSpec, ...] = (
     ("deployment", (), _deployment),
     ("dns", (), _dns),
     ("endpoint-attachment", ("attachment",), _endpoint_attachment),
     ("service-attachment", ("service_attachment",), _service_attachment),
+)
+TO_CLOUD_RUN: tuple[HopSpec, ...] = (
     ("forwarding-rule", ("forwarding_rule",), _forwarding_rule),
     ("reachability", ("target_proxy",), _reachability),
     ("tls", ("target_proxy",), _tls),
@@ -609,5 +619,4 @@ HOPS: tuple[HopSpec, ...] = (
     ("ingress", ("service",), _ingress),
     ("invoker", ("service",), _invoker),
     ("audience", ("service",), _audience),
-    ("path", (), _path),
 )

@@ -18,7 +18,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.verify import connectivity, routing
+from orchestrator.verify import connectivity, firewall
 from orchestrator.verify.context import Context
 from orchestrator.verify.hops import HopSpec, follow
 from orchestrator.verify.live import Unreadable, compute_path
@@ -347,19 +347,12 @@ def _peering_export(w: Walk) -> Hop:
 
 
 def _firewall(w: Walk) -> Hop:
-    """Ingress rules of the spoke's network, by priority (the lowest number first; at equal
-    priority, deny before allow), then the implied deny
-    (https://cloud.google.com/firewall/docs/firewalls#priority_order_for_firewall_rules)."""
+    """The spoke network's ingress rules decide (firewall.py)."""
     ctx, b, spoke = w.ctx, w.backend, w.found["spoke"]
     project = spoke.split("/")[1]
-    rules = [r for r in ctx.live.items("compute.firewalls.list", "items", project=project)
-             if compute_path(r.get("network", "")) == spoke
-             and r.get("direction", "INGRESS") == "INGRESS" and not r.get("disabled")]
-    rules.sort(key=lambda r: (r.get("priority", 1000), "allowed" in r))
-    verdicts = []
-    for source in w.found["apigee_ranges"]:
-        rule = next((r for r in rules if _matches(r, source, b.port)), None)
-        verdicts.append((source, rule))
+    rules = firewall.ingress_rules(ctx, spoke)
+    verdicts = [(source, firewall.deciding(rules, source, b.port))
+                for source in w.found["apigee_ranges"]]
     blocked = [(s, r) for s, r in verdicts if r is None or "denied" in r]
     if not blocked:
         named = ", ".join(sorted({r["name"] for _, r in verdicts if r}))
@@ -370,30 +363,14 @@ def _firewall(w: Walk) -> Hop:
                    + (f" (only for instances tagged {', '.join(tagged)})" if tagged else ""),
                    ctx.step_at(f"projects/{project}/global/firewalls/{named.split(', ')[0]}"))
     source, rule = blocked[0]
-    allowing = [r for r in rules if "allowed" in r and any(
+    allowing = [r["name"] for r in rules if "allowed" in r and any(
         ipaddress.ip_network(s).overlaps(source) for s in r.get("sourceRanges", []))]
-    # The rule to widen: one that admits part of the way, else the plan's only rule there.
-    planned = [r for r in rules if "allowed" in r and ctx.step_at(r["selfLink"])]
-    candidates = allowing or (planned if len(planned) == 1 else [])
-    step = ctx.step_at(candidates[0]["selfLink"]) if candidates else None
     why = (f"{rule['name']} denies it" if rule else
-           f"no rule admits it ({', '.join(r['name'] for r in allowing) or 'none'} "
+           f"no rule admits it ({', '.join(allowing) or 'none'} "
            "admit other ports or ranges), so the implied deny does")
     return Hop("firewall", "broken", f"Apigee's {source} to tcp:{b.port} in {spoke}: {why}",
-               step, f"allow tcp:{b.port} from {source} into the spoke")
-
-
-def _matches(rule: dict[str, Any], source: ipaddress.IPv4Network, port: int) -> bool:
-    if not any(source.subnet_of(ipaddress.ip_network(s))  # type: ignore[arg-type]
-               for s in rule.get("sourceRanges", [])):
-        return False
-    for entry in rule.get("allowed") or rule.get("denied") or []:
-        if entry.get("IPProtocol") not in ("tcp", "all"):
-            continue
-        ports = entry.get("ports")
-        if not ports or any(routing.port_in(port, p) for p in ports):
-            return True
-    return False
+               firewall.rule_to_widen(ctx, rules, source),
+               f"allow tcp:{b.port} from {source} into the spoke")
 
 
 HOPS: tuple[HopSpec, ...] = (

@@ -162,14 +162,14 @@ def get_health(cloud: Cloud, call: Call) -> dict[str, Any]:
     if manager is None:
         return out
     check = _check_of(cloud, service.body)
-    port = checked_port(check) if check else None
     named = {p["name"]: p["port"] for p in group.body.get("namedPorts") or []}
-    reported = named.get(service.body.get("portName", ""), port)
+    reported = named.get(service.body.get("portName", ""),
+                         checked_port(check) if check else None)
     statuses = []
     for member in instance_groups.members(cloud, manager):
-        healthy = _healthy(cloud, member, check, port)
         status: dict[str, Any] = {"instance": compute.self_link(member.path),
-                                  "healthState": "HEALTHY" if healthy else "UNHEALTHY"}
+                                  "healthState": "HEALTHY" if healthy(cloud, service.body, member)
+                                  else "UNHEALTHY"}
         if member.ip:
             status["ipAddress"] = member.ip
         if reported is not None:
@@ -186,7 +186,10 @@ def _check_of(cloud: Cloud, service: dict[str, Any]) -> dict[str, Any] | None:
     return found.body if found else None
 
 
-def _healthy(cloud: Cloud, member: Any, check: dict[str, Any] | None, port: int | None) -> bool:
+def healthy(cloud: Cloud, service: dict[str, Any], member: Any) -> bool:
+    """Whether the backend service's health check finds the group member healthy."""
+    check = _check_of(cloud, service)
+    port = checked_port(check) if check else None
     if check is None or port is None or member.running_since is None:
         return False
     settled = cloud.scaled(check.get("checkIntervalSec", 5) * check.get("healthyThreshold", 2))

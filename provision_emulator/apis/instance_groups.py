@@ -68,8 +68,26 @@ def _template(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
             raise compute.required_field(f"properties.disks[{i}].initializeParams.sourceImage")
     interfaces = props.setdefault("networkInterfaces", [{}])
     for iface in interfaces:
+        subnet = cloud.resolve(call, iface.get("subnetwork") or "")
+        if subnet is not None:  # the subnetwork's network, as instances read back
+            iface.setdefault("network", subnet.body.get("network"))
         if not (iface.get("network") or iface.get("subnetwork")):
             iface["network"] = compute.self_link(f"projects/{call.project}/global/networks/default")
+
+
+@compute.RULES.handler("compute.images.getFromFamily")
+def image_from_family(cloud: Cloud, call: Call) -> dict[str, Any]:
+    """"Returns the latest image that is part of an image family" (images.getFromFamily): for
+    Google's public image projects (debian-cloud, ...), whose images the emulator takes as
+    there, one image named after the family."""
+    project, family = call.params["project"], call.params["family"]
+    if not project.endswith("-cloud"):
+        raise compute.RULES.not_found(f"projects/{project}/global/images/family/{family}")
+    path = f"projects/{project}/global/images/{family}-v20261101"
+    return {"kind": "compute#image", "id": formats.numeric_id("compute", path),
+            "name": path.rsplit("/", 1)[1], "family": family, "status": "READY",
+            "architecture": "X86_64", "diskSizeGb": "10",
+            "selfLink": compute.self_link(path)}
 
 
 def _interface(cloud: Cloud, template: dict[str, Any]) -> tuple[Resource | None, str]:

@@ -143,7 +143,7 @@ class Trace:
                 "target": rule.get("target"), "networkUri": rule.get("network"),
                 "region": compute.region_of(compute_path(rule_link)),
                 "matchedPortRange": rule.get("portRange", "")}
-        if self.protocol != rule.get("IPProtocol", "TCP") or not _serves(rule, port):
+        if self.protocol != rule.get("IPProtocol", "TCP") or not serves(rule, port):
             self._final("DROP", "UNREACHABLE", rule_project, drop={
                 "cause": "FORWARDING_RULE_MISMATCH", "resourceUri": info["uri"]})
         self._step("APPLY_FORWARDING_RULE", rule_project, forwardingRule=info)
@@ -310,7 +310,7 @@ def compute_path(link: str) -> str:
     return "projects/" + link.split("projects/", 1)[1] if "projects/" in link else link
 
 
-def _serves(rule: dict[str, Any], port: int) -> bool:
+def serves(rule: dict[str, Any], port: int) -> bool:
     if rule.get("allPorts"):
         return True
     if rule.get("ports"):

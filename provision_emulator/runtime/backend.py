@@ -39,7 +39,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from provision_emulator.apis import apigee, compute, networkmanagement
+from provision_emulator.apis import (
+    apigee,
+    compute,
+    firewalls,
+    health_checks,
+    instance_groups,
+    networkmanagement,
+)
 from provision_emulator.runtime import resolver
 
 if TYPE_CHECKING:
@@ -97,8 +104,11 @@ def call(cloud: Cloud, org: dict[str, Any], target: Target) -> Response:
         raise Unreachable("connect", f"endpoint attachment {attachment['name']}: connection "
                                      f"{state}")
     rule_link = str(service_attachment.body.get("targetService") or "")
-    _reach(cloud, service_attachment.body, rule_link, port)
     rule = _get(cloud, rule_link)
+    if rule.get("backendService"):
+        return _passthrough(cloud, service_attachment.body, rule, parts.scheme, port,
+                            parts.path or "/")
+    _reach(cloud, service_attachment.body, rule_link, port)
     proxy = _get(cloud, rule.get("target", ""))
     secure = "HttpsProxies" in str(rule.get("target", ""))
     if (parts.scheme == "https") != secure:
@@ -123,11 +133,7 @@ def _attachment_at(cloud: Cloud, org: dict[str, Any], address: str) -> dict[str,
 def _reach(cloud: Cloud, service_attachment: dict[str, Any], rule_link: str, port: int) -> None:
     """The load balancer, from the service attachment's NAT subnet (where PSC traffic enters
     the producer's network), traced as a connectivity test is."""
-    subnets = [_get(cloud, s) for s in service_attachment.get("natSubnets", [])]
-    subnet = next((s for s in subnets if s), None)
-    if subnet is None:
-        raise Unreachable("connect", "the service attachment has no NAT subnet")
-    source = str(next(ipaddress.ip_network(subnet["ipCidrRange"]).hosts()))
+    source, subnet = _nat_address(service_attachment, cloud)
     trace = networkmanagement.Trace(cloud, {
         "source": {"ipAddress": source, "network": subnet.get("network")},
         "destination": {"forwardingRule": rule_link, "port": port}, "protocol": "TCP"})
@@ -138,6 +144,47 @@ def _reach(cloud: Cloud, service_attachment: dict[str, Any], rule_link: str, por
         cause = (last.get("drop") or last.get("abort") or {}).get("cause", trace.result)
         raise Unreachable("connect", f"the load balancer {rule_link.rsplit('/', 1)[-1]} is not "
                                      f"reachable from the PSC NAT subnet: {cause}")
+
+
+def _nat_address(service_attachment: dict[str, Any], cloud: Cloud) -> tuple[str, dict[str, Any]]:
+    subnets = [_get(cloud, s) for s in service_attachment.get("natSubnets", [])]
+    subnet = next((s for s in subnets if s), None)
+    if subnet is None:
+        raise Unreachable("connect", "the service attachment has no NAT subnet")
+    return str(next(ipaddress.ip_network(subnet["ipCidrRange"]).hosts())), subnet
+
+
+def _passthrough(cloud: Cloud, service_attachment: dict[str, Any], rule: dict[str, Any],
+                 scheme: str, port: int, path: str) -> Response:
+    """An internal passthrough Network Load Balancer: the connection reaches a backend VM as
+    it came, from the PSC NAT address, so the VM's firewall must admit the NAT subnet. "An
+    internal passthrough Network Load Balancer distributes new connections to its healthy
+    backend VMs if at least one backend VM is healthy. When all backend VMs are unhealthy, the
+    load balancer distributes new connections among all backends as a last resort"
+    (https://cloud.google.com/load-balancing/docs/internal/int-netlb-traffic-distribution)."""
+    name = rule.get("name", "")
+    if not networkmanagement.serves(rule, port):
+        raise Unreachable("connect", f"the load balancer {name} does not serve port {port}")
+    if scheme == "https":
+        raise NotModelled(f"TLS served by the VMs behind the passthrough load balancer {name}")
+    service = _get(cloud, rule["backendService"])
+    members = []
+    for backend in service.get("backends", []):
+        group = cloud.store.get("compute", networkmanagement.compute_path(backend["group"]))
+        manager = instance_groups.manager_of(cloud, group) if group else None
+        members += instance_groups.members(cloud, manager) if manager else []
+    healthy = [m for m in members if health_checks.healthy(cloud, service, m)]
+    candidates = healthy or [m for m in members if m.status == "RUNNING"]
+    if not candidates:
+        raise Unreachable("connect", f"no backend VM of {service.get('name')} is running")
+    vm = candidates[0]
+    source, _ = _nat_address(service_attachment, cloud)
+    decision = firewalls.deciding_rule(cloud, vm.network, source, "tcp", port, set(vm.tags))
+    if not firewalls.allowed(decision):
+        raise Unreachable("connect", f"firewall rule {decision['name']} drops the connection "
+                                     f"from the PSC NAT subnet ({source}) to {vm.name}:{port}")
+    # The VM runs no software: it answers whatever it is asked.
+    return Response(200, {"instance": vm.name, "path": path}, vm.path)
 
 
 # --- TLS ------------------------------------------------------------------------------------

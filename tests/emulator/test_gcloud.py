@@ -97,6 +97,56 @@ def test_internal_https_load_balancer_with_a_serverless_neg_published_through_ps
     assert [r["name"] for r in rules] == ["allow-lb"]
 
 
+def test_internal_passthrough_load_balancer_with_a_managed_instance_group(
+    gcloud: Gcloud, emulator: Emulator,
+) -> None:
+    """VMs of a regional managed instance group behind an internal passthrough Network Load
+    Balancer: https://cloud.google.com/load-balancing/docs/internal/setting-up-internal, with a
+    regional group, named ports and autoscaling
+    (https://cloud.google.com/compute/docs/instance-groups/create-mig-with-autoscaling)."""
+    g = gcloud
+    _network(g)
+    g.run("compute", "firewall-rules", "create", "allow-health-checks", "--network=net",
+          "--allow=tcp:80", "--source-ranges=130.211.0.0/22,35.191.0.0/16",
+          "--target-tags=web")
+    g.run("compute", "instance-templates", "create", "web", "--machine-type=e2-small",
+          "--image-family=debian-12", "--image-project=debian-cloud", "--tags=web",
+          f"--subnet=projects/{PROJECT}/regions/{REGION}/subnetworks/net-app",
+          "--no-address", "--metadata=startup-script=#!/bin/bash")
+    g.run("compute", "instance-groups", "managed", "create", "web", R, "--size=2",
+          "--template=web", "--base-instance-name=web")
+    g.run("compute", "instance-groups", "managed", "set-named-ports", "web", R,
+          "--named-ports=http:80")
+    g.run("compute", "instance-groups", "managed", "set-autoscaling", "web", R,
+          "--min-num-replicas=3", "--max-num-replicas=5", "--target-cpu-utilization=0.75")
+    g.run("compute", "health-checks", "create", "tcp", "hc", R, "--port=80")
+    g.run("compute", "backend-services", "create", "bes", R,
+          "--load-balancing-scheme=INTERNAL", "--protocol=TCP", "--health-checks=hc",
+          f"--health-checks-region={REGION}")
+    g.run("compute", "backend-services", "add-backend", "bes", R, "--instance-group=web",
+          f"--instance-group-region={REGION}")
+    g.run("compute", "forwarding-rules", "create", "fr", R, "--load-balancing-scheme=INTERNAL",
+          "--network=net", "--subnet=net-app", "--ip-protocol=TCP", "--ports=80",
+          "--backend-service=bes", f"--backend-service-region={REGION}")
+
+    group = g.json("compute", "instance-groups", "managed", "describe", "web", R)
+    assert group["targetSize"] == 3 and group["namedPorts"] == [{"name": "http", "port": 80}]
+    # gcloud names the autoscaler after the group, with a suffix of its own
+    assert f"/regions/{REGION}/autoscalers/web-" in group["status"]["autoscaler"]
+    backends = g.json("compute", "backend-services", "describe", "bes", R)["backends"]
+    assert backends[0]["balancingMode"] == "CONNECTION"
+    emulator.skip(60)
+    instances = g.json("compute", "instance-groups", "managed", "list-instances", "web", R)
+    assert [i["instanceStatus"] for i in instances] == ["RUNNING"] * 3
+    health = g.json("compute", "backend-services", "get-health", "bes", R)
+    states = [s["healthState"] for h in health for s in h["status"]["healthStatus"]]
+    assert states == ["HEALTHY"] * 3
+
+    # Google's refusals: a resize the autoscaler owns, a template a group uses.
+    g.run("compute", "instance-groups", "managed", "resize", "web", R, "--size=4", fails=True)
+    g.run("compute", "instance-templates", "delete", "web", fails=True)
+
+
 def test_private_services_access_and_its_routes_and_dns(
     gcloud: Gcloud, emulator: Emulator,
 ) -> None:

@@ -282,3 +282,21 @@ def test_a_template_needs_a_machine_type(compute: Compute) -> None:
     body.properties.machine_type = ""
     with pytest.raises(exceptions.BadRequest, match="machineType"):
         compute.instance_templates.insert(project=PROJECT, instance_template_resource=body)
+
+
+def test_connection_balancing_outside_internal_needs_a_connection_limit(
+        compute: Compute) -> None:
+    base(compute)
+    group(compute)
+    compute.wait(compute.health_checks.insert(project=PROJECT, health_check_resource=compute_v1.
+                                              HealthCheck(name="hc", type_="TCP",
+                                                          tcp_health_check=compute_v1.
+                                                          TCPHealthCheck(port=80))))
+    with pytest.raises(exceptions.BadRequest, match="Either maxConnections or "
+                       "maxConnectionsPerInstance should be set with CONNECTION mode"):
+        compute.backend_services.insert(project=PROJECT, backend_service_resource=compute_v1.
+                                        BackendService(
+                                            name="web", load_balancing_scheme="EXTERNAL_MANAGED",
+                                            protocol="HTTP",
+                                            health_checks=[link("global/healthChecks/hc")],
+                                            backends=[group_backend(balancing_mode="CONNECTION")]))

@@ -1,0 +1,75 @@
+"""Managed instance groups behind a backend service: their VMs' health as Google's health
+checks see it (getHealth), and where those VMs are (their template's network and tags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.verify.context import Context
+from orchestrator.verify.live import compute_path, last
+from orchestrator.verify.report import Hop
+
+# Where Google's health-check probes come from
+# (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+PROBE_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+
+
+@dataclass
+class Health:
+    healthy: int = 0
+    total: int = 0
+    vms: list[tuple[str, frozenset[str], str]] = field(default_factory=list)  # network, tags,
+    # group
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    unstable: Hop | None = None  # a group still making its VMs: nothing to judge yet
+
+
+def instance_groups(backend: dict[str, Any]) -> list[str]:
+    return [b["group"] for b in backend.get("backends", [])
+            if "/instanceGroups/" in b.get("group", "")]
+
+
+def checked(check: dict[str, Any]) -> str:
+    """"TCP port 80": what a health check probes."""
+    sub = next((v for k, v in check.items() if k.endswith("HealthCheck") and isinstance(v, dict)),
+               {})
+    return f"{check.get('type', '')} port {sub.get('port', '?')}"
+
+
+def health(ctx: Context, backend: dict[str, Any], groups: list[str]) -> Health:
+    region = last(backend.get("region", ""))
+    project = compute_path(backend["selfLink"]).split("/")[1]
+    out = Health()
+    for group in groups:
+        manager_path = compute_path(group).replace("/instanceGroups/", "/instanceGroupManagers/")
+        manager = ctx.live.compute(manager_path)
+        if manager is not None and not (manager.get("status") or {}).get("isStable"):
+            out.unstable = Hop("backend-health", "unknown", f"{manager['name']}'s VMs are still "
+                               "being made: verify again once the group is stable",
+                               ctx.step_at(manager_path))
+            return out
+        template = ctx.live.compute(manager.get("instanceTemplate", "")) if manager else None
+        if template is not None:
+            out.templates.append(template)
+            props = template.get("properties", {})
+            iface = (props.get("networkInterfaces") or [{}])[0]
+            network = iface.get("network") or (
+                ctx.live.compute(iface["subnetwork"]) or {}).get("network", "")
+            out.vms.append((compute_path(network),
+                            frozenset((props.get("tags") or {}).get("items", [])), group))
+        method = ("compute.regionBackendServices.getHealth" if region
+                  else "compute.backendServices.getHealth")
+        scope = {"region": region} if region else {}
+        found = ctx.live.get(method, project=project, backendService=backend["name"],
+                             body={"group": group}, **scope) or {}
+        states = [s.get("healthState") for s in found.get("healthStatus", [])]
+        out.healthy += states.count("HEALTHY")
+        out.total += len(states)
+    return out
+
+
+def probe_fix(check: dict[str, Any], found: Health) -> str:
+    tags = sorted({t for _, ts, _ in found.vms for t in ts})
+    return (f"allow {checked(check)} from {' and '.join(PROBE_RANGES)} to the VMs"
+            + (f" (tagged {', '.join(tags)})" if tags else "") + ", and make them serve it")
