@@ -111,3 +111,14 @@ def permission_denied(message: str) -> ApiError:
 
 def unimplemented(message: str) -> ApiError:
     return ApiError(501, message, reason="notImplemented")
+
+
+class FailsInOperation(Exception):
+    """A refusal Google makes as the operation runs, not at the request: the request is
+    answered with an operation, which ends with `error` (a quota of compute's, observed as
+    "Error waiting for Creating Router: Quota 'ROUTERS' exceeded",
+    hashicorp/terraform-provider-google#9479)."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error

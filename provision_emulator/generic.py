@@ -13,7 +13,7 @@ from google_facts import discovery
 from provision_emulator import access, catalog, errors, filters, formats, schemas
 from provision_emulator.call import Call
 from provision_emulator.catalog import Collection
-from provision_emulator.cloud import Cloud
+from provision_emulator.cloud import Cloud, failure
 from provision_emulator.store import Key, Resource, parent_of
 
 if TYPE_CHECKING:
@@ -79,14 +79,20 @@ def commit(
     effect: str,
     payload: dict[str, Any] | None = None,
     refs: list[Key] | None = None,
+    error: errors.ApiError | None = None,
 ) -> dict[str, Any]:
-    """Make a change: through an operation if the method returns one, else at once."""
+    """Make a change: through an operation if the method returns one, else at once. `error`:
+    the operation's end, a refusal Google makes only then (errors.FailsInOperation)."""
     rules = cloud.rules[call.api]
     if catalog.returns_operation(call.method):
         op = cloud.start_operation(
             call, target=path, collection=coll.name, effect=effect, payload=payload, refs=refs or ()
         )
+        if error is not None:
+            op.error = failure(error)
         return rules.render_operation(cloud, op, call.int_enums)
+    if error is not None:
+        raise error
     if effect == "delete":
         gone = cloud.remove(call.api, path)
         if gone is not None:
@@ -140,8 +146,12 @@ def create_at(
         raise rules.busy(path, pending)
     refs = cloud.resolve_references(call, body, path)
     resource = rules.new_resource(cloud, call, coll, path, body)
-    for hook in rules.create_hooks.get(coll.name, ()):
-        hook(cloud, call, resource)
+    try:
+        for hook in rules.create_hooks.get(coll.name, ()):
+            hook(cloud, call, resource)
+    except errors.FailsInOperation as later:
+        return commit(cloud, call, coll, path, effect="put", payload=resource, refs=refs,
+                      error=later.error)
     # Again: hooks may add references (a default network, a chosen subnetwork).
     refs = _union(refs, cloud.resolve_references(call, resource, path))
     return commit(cloud, call, coll, path, effect="put", payload=resource, refs=refs)
@@ -194,8 +204,12 @@ def update(cloud: Cloud, call: Call) -> dict[str, Any]:
     new = rules.apply_update(call, coll, res.body, body)
     refs = cloud.resolve_references(call, new, path)
     new = rules.updated_resource(cloud, call, coll, res.body, new)
-    for hook in rules.update_hooks.get(coll.name, ()):
-        hook(cloud, call, res, new)
+    try:
+        for hook in rules.update_hooks.get(coll.name, ()):
+            hook(cloud, call, res, new)
+    except errors.FailsInOperation as later:
+        return commit(cloud, call, coll, path, effect="put", payload=new, refs=refs,
+                      error=later.error)
     refs = _union(refs, cloud.resolve_references(call, new, path))
     return commit(cloud, call, coll, path, effect="put", payload=new, refs=refs)
 

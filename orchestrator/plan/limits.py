@@ -1,9 +1,9 @@
 """Limits Google sets across steps, checked before anything is sent (a wheel's routers above
 all, where for_each makes the steps):
 
-- a Cloud Router takes at most 128 BGP peers
-  (https://cloud.google.com/network-connectivity/docs/router/quotas: "BGP peers per Cloud
-  Router");
+- a Cloud Router takes at most 128 BGP peers, and a network at most five Cloud Routers per
+  region (https://cloud.google.com/network-connectivity/docs/router/quotas: "BGP peers per
+  Cloud Router"; "each network is limited to five Cloud Routers per region");
 - a BGP session joins two autonomous systems: a peer whose `peerAsn` is its own router's ASN
   would be an internal session between members of one AS, and routes learned from it are not
   passed on (RFC 4271, 9.2: a route learned from an internal peer is not advertised to other
@@ -21,6 +21,7 @@ from orchestrator.plan.errors import Diagnostic
 from orchestrator.plan.model import Step
 
 PEERS_PER_ROUTER = 128
+ROUTERS_PER_NETWORK_AND_REGION = 5
 _ROUTER_REF = re.compile(r"\$\{([^.}]+)\.name\}\Z")
 
 
@@ -41,6 +42,18 @@ def check(steps: list[Step]) -> list[Diagnostic]:
                 step.position("properties.peerAsn"), f"step '{step.id}' properties.peerAsn",
                 f"{peer_asn} is the ASN of its own router (step '{owner.id}'): a BGP session "
                 "between two routers of one AS passes no routes on; give each router its own ASN"))
+    routers: dict[tuple[str, str], list[Step]] = defaultdict(list)
+    for step in steps:
+        network = step.properties.get("network")
+        if step.kind == "compute.router" and isinstance(network, str):
+            routers[(step.scope.get("region", ""), network)].append(step)
+    for (region, network), found in routers.items():
+        if len(found) > ROUTERS_PER_NETWORK_AND_REGION:
+            extra = found[ROUTERS_PER_NETWORK_AND_REGION]
+            out.append(Diagnostic.at(
+                extra.position("properties.network"), f"step '{extra.id}' properties.network",
+                f"{len(found)} Cloud Routers in network {network}, region {region}: a network "
+                f"takes at most {ROUTERS_PER_NETWORK_AND_REGION} per region"))
     for (_, _, router), found in peers.items():
         if len(found) > PEERS_PER_ROUTER:
             first = found[PEERS_PER_ROUTER]

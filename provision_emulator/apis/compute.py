@@ -325,7 +325,7 @@ def _resolve(cloud: Cloud, call: Call, body: dict[str, Any], field: str) -> Reso
     return cloud.resolve(call, value) if isinstance(value, str) and value else None
 
 
-def _in_network(cloud: Cloud, network: Resource, collection: str) -> list[dict[str, Any]]:
+def in_network(cloud: Cloud, network: Resource, collection: str) -> list[dict[str, Any]]:
     """Bodies of `collection` resources in a network, stored or being created."""
     link = self_link(network.path)
     bodies = [
@@ -360,7 +360,7 @@ def _used_in_subnet(cloud: Cloud, subnet: Resource) -> set[str]:
 
 
 def _active_proxy_subnet(cloud: Cloud, network: Resource, region: str) -> dict[str, Any] | None:
-    for subnet in _in_network(cloud, network, "subnetworks"):
+    for subnet in in_network(cloud, network, "subnetworks"):
         if (
             subnet.get("purpose") in PROXY_ONLY
             and subnet.get("role") == "ACTIVE"
@@ -446,7 +446,7 @@ def _subnetwork(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     body.setdefault("stackType", "IPV4_ONLY")
     for mine in _ranges(body):
         mine_net = ipam.network(mine)
-        for other in _in_network(cloud, network, "subnetworks"):
+        for other in in_network(cloud, network, "subnetworks"):
             if any(
                 (theirs := ipam.network(r)) is not None
                 and mine_net is not None
@@ -537,7 +537,7 @@ def _forwarding_rule(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
             raise invalid_field("IPAddress", address, "Invalid IP address specified.")
         body["IPAddress"] = reserved.body.get("address")
     elif address and scheme in INTERNAL_SCHEMES and network is not None:
-        ranges = [ipam.network(r) for s in _in_network(cloud, network, "subnetworks")
+        ranges = [ipam.network(r) for s in in_network(cloud, network, "subnetworks")
                   for r in _ranges(s)]
         if not any(n is not None and ipaddress.ip_address(address) in n for n in ranges):
             # Google's words (C3 of docs/emulator-fidelity.md).
@@ -599,11 +599,11 @@ def _address(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
             network = _resolve(cloud, call, body, "network")
             taken = [
                 f"{b.get('address')}/{b.get('prefixLength')}"
-                for b in (_in_network(cloud, network, "globalAddresses") if network else [])
+                for b in (in_network(cloud, network, "globalAddresses") if network else [])
             ]
             taken += [
                 r
-                for s in (_in_network(cloud, network, "subnetworks") if network else [])
+                for s in (in_network(cloud, network, "subnetworks") if network else [])
                 for r in _ranges(s)
             ]
             block = ipam.free_block(int(prefix), taken)

@@ -19,9 +19,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provision_emulator import formats, generic
+from provision_emulator import errors, formats, generic
 from provision_emulator.apis import compute, vpn
 from provision_emulator.call import Call
+from provision_emulator.errors import ApiError
 from provision_emulator.store import Resource
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ PRIVATE_ASNS = (range(64512, 65535), range(4200000000, 4294967295))
 GOOGLE_ASN = 16550
 DEFAULT_PRIORITY = 100
 KEEPALIVE = 20
+ROUTERS_PER_NETWORK_AND_REGION = 5
+PEERS_PER_ROUTER = 128
 
 
 # --- what a router may hold -----------------------------------------------------------------
@@ -44,6 +47,18 @@ def _router(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     if not body.get("network"):
         raise compute.required_field("network")
     _check(cloud, call, body)
+    region = compute.region_of(call.path)
+    network = cloud.resolve(call, body["network"])
+    others = [b for b in compute.in_network(cloud, network, ROUTERS)
+              if compute.last(b.get("region", "")) == region] if network else []
+    if len(others) >= ROUTERS_PER_NETWORK_AND_REGION:
+        # "each network is limited to five Cloud Routers per region"
+        # (https://cloud.google.com/network-connectivity/docs/router/quotas); the operation
+        # fails as compute's quotas do (the limit's name in the message is *ours*).
+        raise errors.FailsInOperation(ApiError(
+            403, f"Quota 'ROUTERS_PER_NETWORK_PER_REGION' exceeded.  Limit: "
+            f"{float(ROUTERS_PER_NETWORK_AND_REGION)} in region {region}.",
+            reason="quotaExceeded", status="RESOURCE_EXHAUSTED"))
 
 
 @compute.RULES.on_update(ROUTERS)
@@ -74,6 +89,10 @@ def _check(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     seen: set[str] = set()
     for i, peer in enumerate(peers):
         _check_peer(f"bgpPeers[{i}]", peer, interfaces, seen)
+    if len(peers) > PEERS_PER_ROUTER:
+        # "BGP peers per Cloud Router": 128 (router quotas page, as above; the words *ours*).
+        raise compute.invalid_field("bgpPeers", len(peers), f"A Cloud Router has at most "
+                                    f"{PEERS_PER_ROUTER} BGP peers.")
 
 
 def _check_asn(asn: Any) -> None:

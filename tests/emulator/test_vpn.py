@@ -391,3 +391,46 @@ def test_a_tunnel_may_go_while_an_interface_links_it_but_a_router_may_not(
     spoke = router_status(sides, SPOKE, "spoke").bgp_peer_status
     assert [(p.name, p.status) for p in spoke] == [("peer-0", "DOWN"), ("peer-1", "UP")]
     assert get_tunnel(sides, SPOKE, "spoke-t0").status == "FIRST_HANDSHAKE"
+
+
+def test_a_network_takes_five_routers_per_region_and_the_sixth_fails_in_its_operation(
+    compute: Compute,
+) -> None:
+    network(compute, HUB, "hub", "10.10.0.0/24")
+
+    def insert(i: int) -> compute_v1.Operation:
+        return compute.wait(compute.routers.insert(
+            project=HUB, region=REGION, router_resource=compute_v1.Router(
+                name=f"hub{i}-router", network="global/networks/hub",
+                bgp=compute_v1.RouterBgp(asn=64600 + i))), HUB)
+
+    assert all(not insert(i).error.errors for i in range(5))
+    done = insert(5)
+    assert done.error.errors[0].code == "QUOTA_EXCEEDED"
+    assert "Limit: 5.0 in region" in done.error.errors[0].message
+    with pytest.raises(exceptions.NotFound):
+        compute.routers.get(project=HUB, region=REGION, router="hub5-router")
+
+
+def test_a_router_takes_128_bgp_peers(compute: Compute) -> None:
+    network(compute, HUB, "hub", "10.10.0.0/24")
+    router(compute, HUB, "hub", compute_v1.RouterBgp(asn=HUB_ASN))
+
+    def peers(count: int) -> compute_v1.Router:
+        ranges = [ipaddress.ip_network("169.254.0.0/16").subnets(new_prefix=30)]
+        nets = [next(ranges[0]) for _ in range(count)]
+        return compute_v1.Router(
+            interfaces=[compute_v1.RouterInterface(name=f"if{i}", ip_range=f"{n[1]}/30")
+                        for i, n in enumerate(nets)],
+            bgp_peers=[compute_v1.RouterBgpPeer(name=f"peer{i}", interface_name=f"if{i}",
+                                                ip_address=str(n[1]), peer_ip_address=str(n[2]),
+                                                peer_asn=SPOKE_ASN)
+                       for i, n in enumerate(nets)])
+
+    with pytest.raises(exceptions.BadRequest, match="at most 128 BGP peers"):
+        compute.routers.patch(project=HUB, region=REGION, router="hub-router",
+                              router_resource=peers(129))
+    compute.wait(compute.routers.patch(project=HUB, region=REGION, router="hub-router",
+                                       router_resource=peers(128)), HUB)
+    live = compute.routers.get(project=HUB, region=REGION, router="hub-router")
+    assert len(live.bgp_peers) == 128

@@ -43,3 +43,24 @@ def test_two_members_on_one_asn_are_refused_naming_the_peers() -> None:
     assert len(lines) == 4  # both links of the pair, on both routers
     assert all("65001 is the ASN of its own router" in line for line in lines)
     assert "step 'peer-a[s1-s2-0]' properties.peerAsn" in lines[0]
+
+
+def test_a_sixth_router_in_one_network_and_region_is_refused() -> None:
+    routers = "".join(f"""  - id: router-{i}
+    kind: compute.router
+    name: router-{i}
+    properties: {{network: "${{net.selfLink}}", bgp: {{asn: {64512 + i}}}}}
+""" for i in range(6))
+    text = f"""name: routers
+defaults: {{project: p, region: europe-west1}}
+steps:
+  - {{id: net, kind: compute.network, name: net, properties: {{autoCreateSubnetworks: false}}}}
+{routers}"""
+    with pytest.raises(PlanError) as caught:
+        load_plan_text(text, "r.yaml")
+    said = str(caught.value)
+    assert "step 'router-5' properties.network" in said
+    assert "6 Cloud Routers in network ${net.selfLink}, region europe-west1: a network takes at " \
+        "most 5 per region" in said
+    five = text.replace(routers, routers.split("  - id: router-5")[0])
+    assert len(load_plan_text(five, "r.yaml").steps) == 6
