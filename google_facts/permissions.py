@@ -44,13 +44,6 @@ _COMPUTE_VERBS = {
     # It changes nothing; the method's reference page names no permission of its own, so it is
     # taken as a read of the router (an assumption, not Google's word).
     "preview": "get",
-    # A managed group's reads and its resize; a group's named ports; a backend service's
-    # health (the methods' reference pages).
-    "listManagedInstances": "get",
-    "listInstances": "get",
-    "resize": "update",
-    "setNamedPorts": "update",
-    "getHealth": "get",
 }
 # Regional collections whose permissions are the zonal collection's: there is no
 # compute.regionInstanceGroupManagers.create (regionInstanceGroupManagers.insert needs
@@ -70,6 +63,15 @@ _EXCEPTIONS: dict[str, tuple[str, ...]] = {
     "compute.projects.disableXpnResource": ("compute.organizations.disableXpnResource",),
     # Google's page names none; reading a project's Shared VPC state is reading the project.
     "compute.projects.getXpnResources": ("compute.projects.get",),
+    # A managed group's reads and its resize, a group's named ports, a backend service's
+    # health: their reference pages name the collection's get or update.
+    "compute.regionInstanceGroupManagers.listManagedInstances": (
+        "compute.instanceGroupManagers.get",),
+    "compute.regionInstanceGroupManagers.resize": ("compute.instanceGroupManagers.update",),
+    "compute.regionInstanceGroups.listInstances": ("compute.instanceGroups.get",),
+    "compute.regionInstanceGroups.setNamedPorts": ("compute.instanceGroups.update",),
+    "compute.backendServices.getHealth": ("compute.backendServices.get",),
+    "compute.regionBackendServices.getHealth": ("compute.regionBackendServices.get",),
     "apigee.organizations.environments.apis.revisions.deploy": (
         "apigee.deployments.create", "apigee.proxyrevisions.deploy"),
     "apigee.organizations.environments.apis.revisions.undeploy": (

@@ -410,6 +410,8 @@ class Planning:
         rec = self._ledger.resources.get(step_id)
         if rec is None:
             return False
+        if ref.path[:1] and ref.path[0] in kind_named(rec.kind).names_also:
+            return True
         try:
             value = output_at(rec.outputs, ref.path)
         except MissingOutput:

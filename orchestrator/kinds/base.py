@@ -101,6 +101,9 @@ class Kind:
     settable: fields the schema marks output only that the kind sets with a call of their
         own (a managed instance group's namedPorts, through its instance group's
         setNamedPorts, in `settle`): a plan may set them.
+    names_also: outputs that name what Google deletes with the resource (a managed instance
+        group's instanceGroup): a step whose properties take one uses the resource, as one
+        naming its path does (a replacement takes it along).
     """
 
     name: str
@@ -132,6 +135,7 @@ class Kind:
     settle: Callable[[Any, Any, dict[str, Any]], Any] | None = None
     prepare_delete: Callable[[Any, Any], Any] | None = None
     settable: frozenset[str] = frozenset()
+    names_also: tuple[str, ...] = ()
 
     def permissions(self, action: str) -> tuple[str, ...]:
         """The permissions a step's `action` needs on its own project, in the order first

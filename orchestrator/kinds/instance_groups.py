@@ -53,7 +53,9 @@ class ManagedGroupAdapter(ComputeAdapter):
                     live: dict[str, Any]) -> OperationRef | None:
         """The group's named ports set to the plan's, if they differ (made whenever the engine
         waits for the group, so a run stopped before it finishes it)."""
-        wanted = target.spec.get(NAMED_PORTS) or []
+        if NAMED_PORTS not in target.spec:
+            return None  # the plan leaves them to whoever set them
+        wanted = target.spec[NAMED_PORTS] or []
         if (live.get(NAMED_PORTS) or []) == wanted:
             return None
         request = {"project": target.scope["project"], "region": target.scope["region"],
@@ -92,7 +94,31 @@ _GROUP = _compute(
     }),
     ready=_stable,
     settable=frozenset({NAMED_PORTS}),
+    # The group goes with its manager: what uses the group uses the manager.
+    names_also=("instanceGroup",),
 )
+@dataclass(frozen=True)
+class HealthCheckAdapter(ComputeAdapter):
+    """A health check updated with `update` (PUT), not patch: a JSON merge patch keeps the old
+    protocol's sub-object beside a new type's, which Google refuses ("Exactly one of the
+    protocol-specific health check fields must be specified, which must match type field",
+    HealthCheck.type)."""
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        collection = self.client.removesuffix("Client")
+        return {**super().calls,
+                "update": (f"compute.{collection[0].lower()}{collection[1:]}.update",
+                           self.operations)}
+
+    def update(
+        self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]
+    ) -> OperationRef:
+        op = clients.compute(self.client).update_unary(request=self._request(
+            target, **{self._name_param: target.name, self.resource_field: self._body(body)}))
+        return self.operation(op, target)
+
+
 _HEALTH_CHECK_FIELDS = frozenset({
     "description", "type", "checkIntervalSec", "timeoutSec", "healthyThreshold",
     "unhealthyThreshold", "tcpHealthCheck", "sslHealthCheck", "httpHealthCheck",
@@ -108,7 +134,8 @@ KINDS = [
         "compute.region_autoscaler", "Autoscaler", scope="regional",
         mutable=frozenset({"description", "autoscalingPolicy"}),
     ),
-    _compute("compute.health_check", "HealthCheck", mutable=_HEALTH_CHECK_FIELDS),
+    _compute("compute.health_check", "HealthCheck", mutable=_HEALTH_CHECK_FIELDS,
+             adapter=HealthCheckAdapter),
     _compute("compute.region_health_check", "HealthCheck", scope="regional",
-             mutable=_HEALTH_CHECK_FIELDS),
+             mutable=_HEALTH_CHECK_FIELDS, adapter=HealthCheckAdapter),
 ]

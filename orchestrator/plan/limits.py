@@ -42,12 +42,15 @@ def check(steps: list[Step]) -> list[Diagnostic]:
                 step.position("properties.peerAsn"), f"step '{step.id}' properties.peerAsn",
                 f"{peer_asn} is the ASN of its own router (step '{owner.id}'): a BGP session "
                 "between two routers of one AS passes no routes on; give each router its own ASN"))
-    routers: dict[tuple[str, str], list[Step]] = defaultdict(list)
+    routers: dict[tuple[str, str, str], list[Step]] = defaultdict(list)
     for step in steps:
         network = step.properties.get("network")
         if step.kind == "compute.router" and isinstance(network, str):
-            routers[(step.scope.get("region", ""), network)].append(step)
-    for (region, network), found in routers.items():
+            # A network named as a project-relative path is the router's project's.
+            home = "" if "${" in network or network.startswith(
+                ("projects/", "https://")) else step.scope.get("project", "")
+            routers[(home, step.scope.get("region", ""), network)].append(step)
+    for (_, region, network), found in routers.items():
         if len(found) > ROUTERS_PER_NETWORK_AND_REGION:
             extra = found[ROUTERS_PER_NETWORK_AND_REGION]
             out.append(Diagnostic.at(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.verify.context import Context
-from orchestrator.verify.live import compute_path, last
+from orchestrator.verify.live import Unreadable, compute_path, last
 from orchestrator.verify.report import Hop
 
 # Where Google's health-check probes come from
@@ -52,12 +52,8 @@ def health(ctx: Context, backend: dict[str, Any], groups: list[str]) -> Health:
         template = ctx.live.compute(manager.get("instanceTemplate", "")) if manager else None
         if template is not None:
             out.templates.append(template)
-            props = template.get("properties", {})
-            iface = (props.get("networkInterfaces") or [{}])[0]
-            network = iface.get("network") or (
-                ctx.live.compute(iface["subnetwork"]) or {}).get("network", "")
-            out.vms.append((compute_path(network),
-                            frozenset((props.get("tags") or {}).get("items", [])), group))
+            tags = (template.get("properties", {}).get("tags") or {}).get("items", [])
+            out.vms.append((template_network(ctx, template), frozenset(tags), group))
         method = ("compute.regionBackendServices.getHealth" if region
                   else "compute.backendServices.getHealth")
         scope = {"region": region} if region else {}
@@ -67,6 +63,25 @@ def health(ctx: Context, backend: dict[str, Any], groups: list[str]) -> Health:
         out.healthy += states.count("HEALTHY")
         out.total += len(states)
     return out
+
+
+def template_network(ctx: Context, template: dict[str, Any]) -> str:
+    """The network (a compute path) a template's VMs are in: its first interface's, or that of
+    its subnetwork."""
+    iface = (template.get("properties", {}).get("networkInterfaces") or [{}])[0]
+    network = iface.get("network", "")
+    if not network and iface.get("subnetwork"):
+        network = (ctx.live.compute(iface["subnetwork"]) or {}).get("network", "")
+    if not network:
+        raise Unreadable(f"the network of {template.get('name')}'s VMs could not be read")
+    return compute_path(network)
+
+
+def endpoint(template: dict[str, Any]) -> str:
+    """Where a MIG bridge forwards: its template's ENDPOINT metadata, as Google's Apigee
+    provisioning passes the instance's host to the bridge VMs."""
+    items = (template.get("properties", {}).get("metadata") or {}).get("items", [])
+    return next((i.get("value", "") for i in items if i.get("key") == "ENDPOINT"), "")
 
 
 def probe_fix(check: dict[str, Any], found: Health) -> str:

@@ -98,14 +98,12 @@ def _reaches_apigee(ctx: Context, proxy: dict[str, Any]) -> bool:
 
 
 def _bridge_endpoint(ctx: Context, group: str) -> str:
-    """Where a MIG bridge forwards: the address its template's ENDPOINT metadata names, as
-    Google's Apigee provisioning passes the instance's host to the bridge VMs."""
+    """Where a group's VMs forward, if they are a MIG bridge."""
     manager = ctx.live.compute(
         compute_path(group).replace("/instanceGroups/", "/instanceGroupManagers/")) or {}
     template = ctx.live.compute(manager["instanceTemplate"]) if manager.get(
         "instanceTemplate") else None
-    items = ((template or {}).get("properties", {}).get("metadata") or {}).get("items", [])
-    return next((i.get("value", "") for i in items if i.get("key") == "ENDPOINT"), "")
+    return groups.endpoint(template or {})
 
 
 # --- the hops -------------------------------------------------------------------------------
@@ -211,7 +209,11 @@ def _backend_service(w: Walk) -> Hop:
                        step)
     bridges = groups.instance_groups(backend)
     checks = backend.get("healthChecks") or []
-    if bridges and checks:
+    if bridges and not checks:
+        return Hop("backend-service", "broken", f"{backend['name']}'s MIG bridge "
+                   f"{', '.join(last(g) for g in bridges)} has no health check", step,
+                   "give the backend service a health check")
+    if bridges:
         w.found.update(bridge_groups=bridges, health_check=ctx.live.compute(checks[0]))
         return Hop("backend-service", "ok",
                    f"{backend['name']} ({backend.get('protocol')}, port name "
@@ -250,8 +252,7 @@ def _bridge(w: Walk) -> Hop:
     ctx = w.ctx
     template = w.found["templates"][0]
     step = ctx.step_at(template["selfLink"])
-    endpoint = next((i.get("value", "") for i in (template.get("properties", {}).get(
-        "metadata") or {}).get("items", []) if i.get("key") == "ENDPOINT"), "")
+    endpoint = groups.endpoint(template)
     for rec in ctx.records("apigee.organization"):
         org = ctx.live.get("apigee.organizations.get", name=rec.path) or {}
         for instance in ctx.live.items("apigee.organizations.instances.list", "instances",
@@ -259,9 +260,7 @@ def _bridge(w: Walk) -> Hop:
             if instance.get("host") != endpoint:
                 continue
             instance["path"] = f"{rec.path}/instances/{instance['name']}"
-            iface = (template.get("properties", {}).get("networkInterfaces") or [{}])[0]
-            network = last(iface.get("network") or (
-                ctx.live.compute(iface.get("subnetwork", "")) or {}).get("network", ""))
+            network = last(groups.template_network(ctx, template))
             peered = last(org.get("authorizedNetwork", ""))
             evidence = (f"{template['name']} forwards to {endpoint}, instance "
                         f"{instance['name']}, from network {network}")

@@ -33,8 +33,9 @@ SUB_OBJECT = {"TCP": ("tcpHealthCheck", 80), "SSL": ("sslHealthCheck", 443),
               "HTTP2": ("http2HealthCheck", 443), "GRPC": ("grpcHealthCheck", None),
               "GRPC_WITH_TLS": ("grpcTlsHealthCheck", None)}
 WITH_PATH = ("HTTP", "HTTPS", "HTTP2")
+APPLICATION = ("HTTP", "HTTPS", "HTTP2")
 MAX_THRESHOLD = 10  # observed: "Must be less than or equal to 10" (firezone/firezone#9218)
-GROUPS = ("regionInstanceGroups", "instanceGroups")
+GROUP_COLLECTIONS = ("regionInstanceGroups", "instanceGroups")
 
 
 # --- health checks -----------------------------------------------------------------------------
@@ -99,7 +100,7 @@ def _groups(cloud: Cloud, call: Call, body: dict[str, Any]) -> list[tuple[int, A
     out = []
     for i, backend in enumerate(body.get("backends") or []):
         group = cloud.resolve(call, backend.get("group") or "")
-        if group is not None and group.collection in GROUPS:
+        if group is not None and group.collection in GROUP_COLLECTIONS:
             out.append((i, group))
     return out
 
@@ -113,7 +114,8 @@ def _instance_group_backends(cloud: Cloud, call: Call, *args: Any) -> None:
     and "At least one health check needs to be specified."). An INTERNAL backend service's
     groups balance by connection (observed: "Balancing mode must be CONNECTION for an INTERNAL
     backend service.", terraform-google-modules/terraform-google-lb-internal#146); CONNECTION
-    elsewhere needs a connection limit (observed: hashicorp/terraform#11630). Google does not
+    behind an Application Load Balancer needs a connection limit (observed:
+    hashicorp/terraform#11630). Google does not
     document the default mode: CONNECTION for INTERNAL, else UTILIZATION here."""
     body = args[-1]
     checks = body.get("healthChecks") or []
@@ -131,7 +133,8 @@ def _instance_group_backends(cloud: Cloud, call: Call, *args: Any) -> None:
         if internal and mode != "CONNECTION":
             raise compute.invalid_field(f"backends[{i}].balancingMode", mode, "Balancing mode "
                                         "must be CONNECTION for an INTERNAL backend service.")
-        if not internal and mode == "CONNECTION" and not any(
+        # Application Load Balancers only: a passthrough's CONNECTION mode takes no limit.
+        if body.get("protocol") in APPLICATION and mode == "CONNECTION" and not any(
                 backend.get(k) for k in ("maxConnections", "maxConnectionsPerInstance",
                                          "maxConnectionsPerEndpoint")):
             raise compute.invalid_field(f"backends[{i}].balancingMode", mode, "Either "
@@ -151,8 +154,8 @@ def get_health(cloud: Cloud, call: Call) -> dict[str, Any]:
     service = generic.existing(cloud, call, call.path, generic.collection(call))
     link = (call.body or {}).get("group") or ""
     group = cloud.resolve(call, link)
-    listed = {compute.last(b.get("group", "")): b for b in service.body.get("backends") or []
-              if group is not None and b.get("group") == compute.self_link(group.path)}
+    listed = group is not None and any(b.get("group") == compute.self_link(group.path)
+                                       for b in service.body.get("backends") or [])
     if group is None or not listed:  # Google's words not known (*ours*)
         raise compute.invalid_field("group", link, "Must be a group listed in the backend "
                                     "service's backends.")

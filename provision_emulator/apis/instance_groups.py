@@ -5,9 +5,10 @@ A managed instance group's instances are not stored: they follow, on every read,
 group (its size, or its autoscaler's recommendation; its template; its zones) and the clock, as
 Google's group manager keeps them. Each is PROVISIONING, then STAGING, then RUNNING, at Google's
 pace (operations.DURATIONS "compute.instances"), from the moment the group needed it: when the
-group was made, when its autoscaler grew it, or when a new template replaced it. Their addresses
-are taken from the top of the subnet down, so that they never meet the forwarding rules' (taken
-from the bottom up).
+group was made, when it grew (a resize, a patch of its size, its autoscaler), or when a
+proactive update replaced it; it runs the template the group had then. Their addresses are
+taken from the top of the subnet down, so that they never meet the forwarding rules' (taken
+from the bottom up). Instances made with instances.insert are stored, and read as stored.
 
 The group's instance group (`regionInstanceGroups`, named as the manager) is stored when the
 manager lands and removed with it: backend services name it.
@@ -36,14 +37,17 @@ TEMPLATES = "instanceTemplates"
 MANAGERS = "regionInstanceGroupManagers"
 GROUPS = "regionInstanceGroups"
 AUTOSCALERS = "regionAutoscalers"
-SINCE = "_templateSince"  # when the group's current template took over; never answered
+# Kept beside the group, never answered: when each instance (by index) was last needed (None:
+# when the group was made), and the group's templates with when each took over.
+BORN = "_born"
+TEMPLATES_SINCE = "_templates"
 # The zones a regional group spreads over when its distributionPolicy names none. Google picks
 # them; b and c are zones of nearly every region, which is all the emulator needs.
 DEFAULT_ZONES = ("b", "c")
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _private(body: dict[str, Any]) -> dict[str, Any]:
+def _public(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if not k.startswith("_")}
 
 
@@ -142,13 +146,23 @@ def autoscaler_of(cloud: Cloud, manager: Resource) -> Resource | None:
                  if r.collection == AUTOSCALERS), None)
 
 
-def size(cloud: Cloud, manager: Resource) -> int:
+def size(cloud: Cloud, manager: Resource | dict[str, Any]) -> int:
     """Instances the group keeps: its autoscaler's recommendation (with no load, the minimum;
-    Google's autoscaler "scales in to" minNumReplicas), else its targetSize."""
-    scaler = autoscaler_of(cloud, manager)
-    if scaler is not None:
-        return _policy(scaler.body)[0]
-    return int(manager.body.get("targetSize") or 0)
+    Google's autoscaler "scales in to" minNumReplicas) unless its mode is OFF, else its
+    targetSize."""
+    body = manager.body if isinstance(manager, Resource) else manager
+    scaler = autoscaler_of(cloud, manager) if isinstance(manager, Resource) else None
+    if scaler is not None and _policy(scaler.body).get("mode") != "OFF":
+        return _minimum(scaler.body)
+    return int(body.get("targetSize") or 0)
+
+
+def grow(body: dict[str, Any], old: int, new: int, now: float) -> None:
+    """The instances from index `old` to `new` are needed from `now` on."""
+    born = body.setdefault(BORN, [])
+    born.extend([None] * max(0, new - len(born)))
+    for i in range(old, new):
+        born[i] = now
 
 
 def members(cloud: Cloud, manager: Resource) -> list[Member]:
@@ -156,26 +170,31 @@ def members(cloud: Cloud, manager: Resource) -> list[Member]:
     region = compute.region_of(manager.path) or ""
     project = manager.path.split("/")[1]
     zones = _zones(body, region)
-    base = int(body.get("targetSize") or 0)
-    scaler = autoscaler_of(cloud, manager)
-    template = _stored(cloud, _template_of(body))
-    subnet, network = _interface(cloud, template.body) if template else (None, "")
-    tags = frozenset(((template.body["properties"].get("tags") or {}).get("items") or [])
-                     if template else ())
+    born_at = body.get(BORN) or []
+    history = body.get(TEMPLATES_SINCE) or []
     running = cloud.scaled(operations.duration("compute", "instances", cloud.config.durations))
+    templates: dict[str, tuple[Resource | None, str, frozenset[str]]] = {}
     out = []
     for i in range(size(cloud, manager)):
-        born = manager.created if i < base or scaler is None else max(manager.created,
-                                                                      scaler.created)
-        born = max(born, body.get(SINCE, 0.0))
+        born = (born_at[i] if i < len(born_at) else None) or manager.created
+        link = next((t for since, t in reversed(history) if since <= born),
+                    _template_of(body))
+        if link not in templates:
+            template = _stored(cloud, link)
+            subnet, network = _interface(cloud, template.body) if template else (None, "")
+            tags = frozenset(((template.body["properties"].get("tags") or {}).get("items") or [])
+                             if template else ())
+            templates[link] = (subnet, network, tags)
+        _, network, tags = templates[link]
         zone = zones[i % len(zones)]
-        name = f"{body.get('baseInstanceName')}-{_suffix(manager.path, i, body.get(SINCE, 0))}"
+        name = f"{body.get('baseInstanceName')}-{_suffix(manager.path, i, born)}"
         age = now - born
         status = ("RUNNING" if age >= running else "STAGING" if age >= running / 2
                   else "PROVISIONING")
         out.append(Member(name, zone, f"projects/{project}/zones/{zone}/instances/{name}", born,
                           status, born + running if status == "RUNNING" else None, None,
-                          network, tags, _template_of(body)))
+                          network, tags, link))
+    subnet = templates[_template_of(body)][0] if _template_of(body) in templates else None
     return _addressed(cloud, subnet, manager, out)
 
 
@@ -215,6 +234,10 @@ def _manager(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     if not (body.get("instanceTemplate") or body.get("versions")):
         raise compute.required_field("instanceTemplate")
     body.setdefault("baseInstanceName", body["name"])
+    # "[Output Only]" in the discovery document, yet taken at insert: the Terraform provider
+    # sends a regional group's named ports there (and calls setNamedPorts only to change them).
+    if (call.body or {}).get("namedPorts"):
+        body["namedPorts"] = call.body["namedPorts"]
     _check_template(cloud, call, body)
     region = compute.region_of(call.path) or ""
     project = call.project
@@ -242,11 +265,15 @@ def _manager_update(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any
             call.body or {}).get("versions"):
         body["versions"] = [{"instanceTemplate": body["instanceTemplate"]}]
     _check_template(cloud, call, body)
+    before = size(cloud, res)
     if _template_of(body) != _template_of(res.body):
         body["instanceTemplate"] = _template_of(body)
-        # A proactive update replaces every instance with one of the new template.
+        # New instances are of the new template; a proactive update replaces every one.
+        body[TEMPLATES_SINCE] = [*(res.body.get(TEMPLATES_SINCE) or [
+            [0.0, _template_of(res.body)]]), [call.now, _template_of(body)]]
         if (body.get("updatePolicy") or {}).get("type") == "PROACTIVE":
-            body[SINCE] = call.now
+            grow(body, 0, before, call.now)
+    grow(body, before, size(cloud, dataclasses.replace(res, body=body)), call.now)
 
 
 @compute.RULES.on_stored(MANAGERS)
@@ -326,7 +353,7 @@ def _manager_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str
     group = cloud.store.get("compute", _path(body.get("instanceGroup")))
     if group is not None and group.body.get("namedPorts"):
         body["namedPorts"] = group.body["namedPorts"]
-    return _private(body)
+    return _public(body)
 
 
 def _managed(cloud: Cloud, call: Call) -> list[Member]:
@@ -351,7 +378,8 @@ def list_managed_instances(cloud: Cloud, call: Call) -> dict[str, Any]:
 def resize(cloud: Cloud, call: Call) -> dict[str, Any]:
     res = generic.existing(cloud, call, call.path, generic.collection(call))
     generic.refuse_if_busy(cloud, call, res.path)
-    if autoscaler_of(cloud, res) is not None:
+    scaler = autoscaler_of(cloud, res)
+    if scaler is not None and _policy(scaler.body).get("mode") != "OFF":
         # Observed: e2b-dev/infra#770.
         raise compute.condition_not_met(
             "Resizing of autoscaled regional managed instance groups is not allowed. If you "
@@ -361,6 +389,7 @@ def resize(cloud: Cloud, call: Call) -> dict[str, Any]:
     if wanted is None or not wanted.isdigit():
         raise compute.required_field("size")
     new = {**res.body, "targetSize": int(wanted)}
+    grow(new, size(cloud, res), int(wanted), call.now)
     op = cloud.start_operation(call, target=res.path, collection=MANAGERS, effect="put",
                                payload=new, refs=res.refs)
     return compute.RULES.render_operation(cloud, op, call.int_enums)
@@ -448,6 +477,8 @@ def _instance(cloud: Cloud, m: Member) -> dict[str, Any]:
 
 @compute.RULES.handler("compute.instances.get")
 def get_instance(cloud: Cloud, call: Call) -> dict[str, Any]:
+    if cloud.store.get("compute", call.path) is not None:
+        return generic.get(cloud, call)
     found = member_at(cloud, call.path)
     if found is None:
         raise compute.RULES.not_found(call.path)
@@ -457,8 +488,10 @@ def get_instance(cloud: Cloud, call: Call) -> dict[str, Any]:
 @compute.RULES.handler("compute.instances.list")
 def list_zone_instances(cloud: Cloud, call: Call) -> dict[str, Any]:
     zone = call.path.split("/")[3]
-    items = [_instance(cloud, m) for m in all_members(cloud, call.params["project"])
-             if m.zone == zone]
+    stored = [compute.RULES.render(cloud, r) for r in cloud.store.children("compute", call.path)
+              if r.collection == "instances" and cloud.visible(r, call.now)]
+    items = stored + [_instance(cloud, m) for m in all_members(cloud, call.params["project"])
+                      if m.zone == zone]
     page, token = generic.paginate(call, items)
     return compute.RULES.list_response(call, generic.collection(call), page, token)
 
@@ -466,9 +499,24 @@ def list_zone_instances(cloud: Cloud, call: Call) -> dict[str, Any]:
 # --- autoscalers -------------------------------------------------------------------------------
 
 
-def _policy(body: dict[str, Any]) -> tuple[int, int]:
-    policy = body.get("autoscalingPolicy") or {}
-    return int(policy.get("minNumReplicas", 1)), int(policy.get("maxNumReplicas", 0))
+def _policy(body: dict[str, Any]) -> dict[str, Any]:
+    return body.get("autoscalingPolicy") or {}
+
+
+def _minimum(body: dict[str, Any]) -> int:
+    return int(_policy(body).get("minNumReplicas", 1))
+
+
+def _resized_by(cloud: Cloud, call: Call, manager: Resource | None,
+                scaler: dict[str, Any]) -> None:
+    """An autoscaler's new minimum needs the group's new instances from now on."""
+    if manager is None or manager.collection != MANAGERS:
+        return
+    body = dict(manager.body)
+    old = size(cloud, manager)
+    new = _minimum(scaler) if _policy(scaler).get("mode") != "OFF" else old
+    grow(body, old, new, call.now)
+    cloud.put(dataclasses.replace(manager, body=body))
 
 
 @compute.RULES.on_create(AUTOSCALERS)
@@ -491,11 +539,13 @@ def _autoscaler(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
         raise compute.invalid_field("target", target, "The managed instance group already has "
                                     f"an autoscaler: '{other.body.get('name')}'.")
     _check_policy(body)
+    _resized_by(cloud, call, manager, body)
 
 
 @compute.RULES.on_update(AUTOSCALERS)
 def _autoscaler_update(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any]) -> None:
     _check_policy(body)
+    _resized_by(cloud, call, _stored(cloud, res.body.get("target")), body)
 
 
 def _check_policy(body: dict[str, Any]) -> None:
@@ -526,7 +576,7 @@ def _check_policy(body: dict[str, Any]) -> None:
 
 @compute.RULES.on_read(AUTOSCALERS)
 def _autoscaler_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str, Any]:
-    body["recommendedSize"] = _policy(body)[0]
+    body["recommendedSize"] = _minimum(body)
     body["status"] = "ACTIVE"
     return body
 
@@ -537,7 +587,7 @@ def _autoscaler_gone(cloud: Cloud, res: Resource) -> None:
     manager = _stored(cloud, res.body.get("target"))
     if manager is not None:
         cloud.put(dataclasses.replace(manager, body={**manager.body,
-                                                     "targetSize": _policy(res.body)[0]}))
+                                                     "targetSize": _minimum(res.body)}))
 
 
 def _by_query(call: Call) -> Call:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from google.cloud import compute_v1
 
+import orchestrator
 from provision_emulator import Emulator
 
 from .conftest import (
@@ -63,3 +64,39 @@ def test_reapply_makes_no_mutating_request(cloud) -> None:
 
 def test_destroy_leaves_nothing_the_plan_made(cloud) -> None:
     check_destroy_leaves_nothing(*cloud, (APIGEE, BACKEND))
+
+
+def edited(plan: Path, tmp_path: Path, old: str, new: str) -> Path:
+    out = tmp_path / PLAN.name
+    out.write_text(plan.read_text().replace(old, new))
+    return out
+
+
+def test_day_2_more_vms_are_waited_for_and_a_new_template_replaces_what_uses_the_group(
+        tmp_path: Path) -> None:
+    with Emulator() as emu:
+        state = tmp_path / ".provision"
+        assert orchestrator.load(PLAN, emulator=emu, state_dir=state).apply().ok
+        more = orchestrator.load(PLAN, emulator=emu, state_dir=state, vars={"web_vms": "3"})
+        assert {c.step: c.action for c in more.plan_changes().steps if c.action != "noop"} == {
+            "web-group": "update"}
+        assert more.apply().ok
+        # apply waited for the third VM to run
+        group = compute(emu, "RegionInstanceGroupManagersClient").get(
+            project=BACKEND, region=REGION, instance_group_manager="web")
+        assert group.target_size == 3 and group.status.is_stable
+
+        # A template cannot change, and Google deletes no group a backend service uses: a new
+        # template replaces the group and what uses it, as the plan says.
+        plan = edited(PLAN, tmp_path, "machineType: e2-small", "machineType: e2-medium")
+        changed = orchestrator.load(plan, emulator=emu, state_dir=state, vars={"web_vms": "3"})
+        preview = changed.plan_changes()
+        assert {c.step: c.action for c in preview.steps if c.action != "noop"} == {
+            "web-template": "replace", "web-group": "replace", "backend-service": "replace",
+            "forwarding-rule": "replace", "service-attachment": "replace",
+            "endpoint-attachment": "replace", "apigee-record": "update"}
+        result = changed.apply(approved=preview)
+        assert result.ok, [(f.step, f.message) for f in result.failures]
+        assert not changed.plan_changes().has_changes
+        assert changed.verify().ok
+        assert changed.destroy().ok

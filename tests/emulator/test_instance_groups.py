@@ -149,7 +149,9 @@ def test_an_autoscaler_sizes_the_group_and_google_refuses_a_resize(
         autoscaler_resource=compute_v1.Autoscaler(
             name="web", autoscaling_policy=compute_v1.AutoscalingPolicy(
                 min_num_replicas=4, max_num_replicas=5)))))
-    assert manager(compute).target_size == 4
+    mig = manager(compute)
+    # the third VM and the fourth, needed since the autoscaler asked for them
+    assert mig.target_size == 4 and mig.current_actions.creating == 2
     compute.wait(compute.region_autoscalers.delete(project=PROJECT, region=REGION,
                                                    autoscaler="web"))
     assert manager(compute).target_size == 4  # the group keeps the size it was left at
@@ -300,3 +302,46 @@ def test_connection_balancing_outside_internal_needs_a_connection_limit(
                                             protocol="HTTP",
                                             health_checks=[link("global/healthChecks/hc")],
                                             backends=[group_backend(balancing_mode="CONNECTION")]))
+
+
+def test_a_new_template_makes_new_instances_and_a_proactive_update_replaces_the_old(
+        compute: Compute, emulator: Emulator) -> None:
+    base(compute)
+    group(compute)
+    emulator.skip(60)
+    compute.wait(compute.instance_templates.insert(project=PROJECT,
+                                                   instance_template_resource=instance_template(
+                                                       "web-v2")))
+
+    def patch(**fields: object) -> None:
+        compute.wait(compute.region_instance_group_managers.patch(
+            project=PROJECT, region=REGION, instance_group_manager="web",
+            instance_group_manager_resource=compute_v1.InstanceGroupManager(
+                fingerprint=manager(compute).fingerprint, **fields)))
+
+    def templates() -> list[str]:
+        return [i.version.instance_template.rsplit("/", 1)[1] for i in managed(compute)]
+
+    patch(instance_template=link("global/instanceTemplates/web-v2"), target_size=3)
+    # Opportunistic: the running VMs keep theirs; the one the group grew by is of the new one.
+    assert templates() == ["web-v1", "web-v1", "web-v2"]
+    assert [i.instance_status for i in managed(compute)] == ["RUNNING", "RUNNING",
+                                                             "PROVISIONING"]
+    names = {i.instance for i in managed(compute)}
+    patch(update_policy=compute_v1.InstanceGroupManagerUpdatePolicy(type_="PROACTIVE"),
+          instance_template=link("global/instanceTemplates/web-v1"))
+    assert templates() == ["web-v1"] * 3 and not names & {i.instance for i in managed(compute)}
+
+
+def test_an_instance_made_on_its_own_reads_back_beside_a_group_s(
+        compute: Compute, emulator: Emulator) -> None:
+    base(compute)
+    group(compute)
+    compute.wait(compute.instances.insert(
+        project=PROJECT, zone=ZONES[0], instance_resource=compute_v1.Instance(
+            name="solo", machine_type=f"zones/{ZONES[0]}/machineTypes/e2-small",
+            network_interfaces=[compute_v1.NetworkInterface(
+                subnetwork=link(f"regions/{REGION}/subnetworks/subnet"))])))
+    assert compute.instances.get(project=PROJECT, zone=ZONES[0], instance="solo").name == "solo"
+    names = [i.name for i in compute.instances.list(project=PROJECT, zone=ZONES[0])]
+    assert "solo" in names and len(names) == 2  # and the group's VM in that zone
