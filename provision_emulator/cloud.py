@@ -20,6 +20,7 @@ from provision_emulator.clock import Clock
 from provision_emulator.errors import ApiError
 from provision_emulator.faults import Faults
 from provision_emulator.operations import Operation, Operations
+from provision_emulator.quotas import Quotas
 from provision_emulator.refs import Ref, References, replace_at, strings
 from provision_emulator.store import Key, Resource, Store
 
@@ -44,6 +45,8 @@ class Config:
     faults: Faults = field(default_factory=Faults)
     access: Access = field(default_factory=Access)  # the caller's roles: see access.py
     long_poll: float = 120.0  # simulated seconds an operation `wait` may hold the request
+    # Per-minute rate quotas by group (quotas.py): requests a minute; empty, none enforced.
+    quotas: Mapping[str, int] = field(default_factory=dict)
 
 
 def failure(error: ApiError) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class Cloud:
         self.request_ids: dict[str, Key] = {}  # "project/requestId" -> operation
         self.projects: dict[str, str] = {}  # project ids seen -> numbers, to look numbers up
         self.faults = self.config.faults
+        self.quotas = Quotas(self.config.quotas)
         self.access = self.config.access
         self.draws: dict[str, int] = {}  # requests seen per (method, subject): see faults.py
         self.changed = False

@@ -124,6 +124,15 @@ def project_of(cloud: Cloud, match: Match, path: str) -> str | None:
     return project
 
 
+def consumer(call: Call) -> str | None:
+    """Whose quota a call spends: its project's, or for Apigee its organization's (named as
+    its project)."""
+    if call.project is not None:
+        return call.project
+    segments = call.path.split("/")
+    return segments[1] if len(segments) > 1 and segments[0] == "organizations" else None
+
+
 def guard(cloud: Cloud, call: Call) -> None:
     """Refuse calls into a project that does not exist, or whose API is not enabled, and calls
     the caller may not make (access.py)."""

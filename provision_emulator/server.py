@@ -28,6 +28,7 @@ from provision_emulator.clock import ScaledClock, VirtualClock, for_scale
 from provision_emulator.cloud import Cloud, Config
 from provision_emulator.errors import ApiError
 from provision_emulator.faults import Faults
+from provision_emulator.quotas import DEFAULTS as DEFAULT_QUOTAS
 from provision_emulator.requestlog import RequestLog
 from provision_emulator.routing import Match, Router
 from provision_emulator.runtime import messages
@@ -256,6 +257,7 @@ class Server:
             clock_session=session,
         )
         pipeline.guard(cloud, call)
+        cloud.quotas.charge(cloud, method, pipeline.consumer(call))
         echoed = faultlib.echoed(cloud.faults, method.id, call.body)
         if echoed is not None:
             raise echoed
@@ -289,6 +291,7 @@ def _config(
     enforce_services: bool,
     durations: Mapping[str, float] | None,
     access: Access | Mapping[str, Any] | None = None,
+    quotas: Mapping[str, int] | bool | None = None,
 ) -> Config:
     if faults is None:
         faults = Faults()
@@ -302,6 +305,7 @@ def _config(
         durations=dict(durations or {}),
         faults=faults,
         access=access if isinstance(access, Access) else Access.from_json(access or {}),
+        quotas=dict(DEFAULT_QUOTAS if quotas is True else quotas or {}),
     )
 
 
@@ -329,6 +333,8 @@ class Emulator:
     durations: simulated seconds per "api.collection" (or "api"), over operations.DURATIONS.
     access: who the caller is and which roles it holds (an `Access`, or a dict of its JSON
         form); default the owner of everything.
+    quotas: per-minute rate quotas to enforce per project (quotas.py): True for Google's
+        defaults, or requests a minute by group ({"compute.write": 100}); default none.
 
     The admin methods are safe to call from any thread: they run on the server's loop.
     """
@@ -345,10 +351,12 @@ class Emulator:
         enforce_services: bool = False,
         durations: Mapping[str, float] | None = None,
         access: Access | Mapping[str, Any] | None = None,
+        quotas: Mapping[str, int] | bool | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        config = _config(time_scale, seed, faults, projects, enforce_services, durations, access)
+        config = _config(time_scale, seed, faults, projects, enforce_services, durations, access,
+                         quotas)
         self._server = Server(config, state_file, start)
         self._host, self._port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None

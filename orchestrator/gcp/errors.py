@@ -12,9 +12,13 @@ from typing import Any
 # HTTP statuses Google documents as transient.
 RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
 # errors[].reason values worth another try (see reference/peers.md §3: the Terraform provider's
-# global predicates): quota per minute, eventual consistency of just-created parents.
+# global predicates): quota per minute, eventual consistency of just-created parents. And the
+# ErrorInfo reason google-api-core reports instead when Google sends one: RATE_LIMIT_EXCEEDED,
+# a per-minute quota spent (google/api/error_reason.proto; "If the quota is a rate quota, then
+# 403 RATE_LIMIT_EXCEEDED is returned", https://cloud.google.com/docs/quotas/troubleshoot).
 RETRYABLE_REASONS = frozenset(
-    {"rateLimitExceeded", "userRateLimitExceeded", "resourceNotReady", "backendError"}
+    {"rateLimitExceeded", "userRateLimitExceeded", "resourceNotReady", "backendError",
+     "RATE_LIMIT_EXCEEDED"}
 )
 # Message fragments for the same, where Google gives no reason field.
 RETRYABLE_MESSAGES = ("locked by another operation", "CONCURRENT_OPERATIONS_QUOTA_EXCEEDED")

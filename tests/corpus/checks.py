@@ -12,7 +12,10 @@ from orchestrator import kinds
 from orchestrator.engine.steps import scope_from_path
 from provision_emulator.formats import project_number
 
-_HTTP_STATUS = re.compile(r"^\d{3} ")
+# Google's refusal of an edit's value: an error answer, or an operation Google accepted and
+# then ended with an error (a Service Networking connection whose range is no longer
+# VPC_PEERING: "Allocated IP range ... not found in network").
+_HTTP_STATUS = re.compile(r"^\d{3} |^operation \S+ failed: ")
 _PROJECT = re.compile(r"projects/([a-z][a-z0-9-]+)")
 
 
