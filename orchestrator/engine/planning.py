@@ -130,8 +130,10 @@ class Planning:
                     raise _unreadable(step_id, kind, res, exc) from exc
                 except MalformedRequest as exc:
                     raise MalformedRequest(f"step {step_id} ({target.path}): {exc}") from None
-            if unmade and kind.configures:
-                # What it configures comes with what its dependencies make: apply updates it.
+            remade = live is None and any(c.action != "noop" for c, _ in upstream.values())
+            if kind.configures and (unmade or remade):
+                # What it configures comes with what its dependencies make (or make again):
+                # apply updates it.
                 change = StepChange(step_id, kind.name, "update", res.target.path,
                                     _all_new(res.body), "configures what its dependencies make")
             else:
@@ -389,7 +391,9 @@ class Planning:
         for dep, (dep_change, _) in upstream.items():
             if dep_change.action != "replace":
                 continue
-            in_path = any(r.step == dep for r in find_refs([step.name, *step.scope.values()]))
+            # (or, named literally, it lives under the replaced resource's path)
+            in_path = any(r.step == dep for r in find_refs([step.name, *step.scope.values()])) \
+                or change.resource.startswith(dep_change.resource.rstrip("/") + "/")
             names_it = any(
                 self._names_resource(dep, r)
                 for f, v in step.properties.items() if f not in kind.releases

@@ -47,6 +47,10 @@ class PlanError(Exception):
         self.diagnostics = sorted(diagnostics, key=lambda d: (d.line, d.col))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
+    def __reduce__(self) -> tuple[type[PlanError], tuple[list[Diagnostic]]]:
+        # Rebuilt from its diagnostics (not its message) where it crosses a process boundary.
+        return (PlanError, (self.diagnostics,))
+
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str:
     """' (did you mean x?)' for the closest of `choices`, or '' when none is close."""

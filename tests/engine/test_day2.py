@@ -209,3 +209,34 @@ def test_targets_plan_apply_and_destroy_only_what_they_name(emulator, deploy) ->
     assert result.ok and set(result.actions) == {"subnet"}
     result = deploy(targets=("vpc",)).destroy()
     assert result.ok and set(result.actions) == {"vpc", "fw"}
+
+
+POOL = """name: pool
+steps:
+  - id: pool
+    kind: privateca.ca_pool
+    name: backends
+    project: eng-project
+    region: europe-west1
+    properties: {tier: "${vars.tier}"}
+  - id: requester
+    kind: privateca.ca_pool_iam_member
+    name: backends
+    project: eng-project
+    region: europe-west1
+    properties: {role: roles/privateca.certificateRequester, member: "user:a@example.com"}
+    depends_on: [pool]
+vars: {tier: DEVOPS}
+"""
+
+
+def test_a_step_named_under_a_replaced_resource_goes_with_it(emulator, deploy) -> None:
+    """A pool's IAM member names the pool literally, not by reference: it lives under the
+    pool's path, and a replaced pool takes its policy with it, so the member is replaced too
+    (not found missing by the next plan)."""
+    assert deploy(POOL).apply().ok
+    dep = deploy(POOL, vars={"tier": "ENTERPRISE"})
+    plan = dep.plan_changes()
+    assert _actions(plan) == {"pool": "replace", "requester": "replace"}
+    assert dep.apply().ok
+    assert not dep.plan_changes().has_changes

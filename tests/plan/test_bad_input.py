@@ -644,3 +644,19 @@ def test_a_field_inside_a_string_output_is_refused(plan):
             "{network: '${vpc.selfLink.x}'}}\n")
     d = plan.one(plan.errors(text), "step 'fw' properties.network")
     assert "selfLink is a string and has no field 'x'" in d.message
+
+
+def test_a_plan_error_crosses_a_process_boundary_whole() -> None:
+    """The edit corpus runs plans in worker processes: the error comes back with its
+    diagnostics, not as a crash of the pool."""
+    import pickle
+
+    from orchestrator.plan import PlanError, load_plan_text
+
+    try:
+        load_plan_text("name: x\nsteps: [{id: a, kind: compute.nope}]", "x.yaml")
+    except PlanError as exc:
+        again = pickle.loads(pickle.dumps(exc))
+        assert str(again) == str(exc) and again.diagnostics == exc.diagnostics
+    else:
+        raise AssertionError("the plan was accepted")
