@@ -130,7 +130,8 @@ class Planning:
                     raise _unreadable(step_id, kind, res, exc) from exc
                 except MalformedRequest as exc:
                     raise MalformedRequest(f"step {step_id} ({target.path}): {exc}") from None
-            remade = live is None and any(c.action != "noop" for c, _ in upstream.values())
+            remade = live is None and (rec is None or rec.path == res.target.path) and any(
+                c.action != "noop" for c, _ in upstream.values())
             if kind.configures and (unmade or remade):
                 # What it configures comes with what its dependencies make (or make again):
                 # apply updates it.

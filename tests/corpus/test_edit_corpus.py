@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
+from orchestrator.plan import PlanError
 from provision_emulator import Emulator
 
 from .checks import Outcome, check
@@ -70,7 +71,17 @@ def run_corpus(plan: Path, chosen: list[Edit], tmp: Path) -> dict[str, Outcome]:
 
 def _apply(emu: Emulator, file: Path, text: str) -> Outcome:
     file.write_text(text)
-    with orchestrator.load(file, emulator=emu, state_dir=file.parent / ".provision") as dep:
+    before = len(emu.requests())
+    try:
+        dep = orchestrator.load(file, emulator=emu, state_dir=file.parent / ".provision")
+    except PlanError as exc:
+        # The tool refuses the edit before any call (two routers given one ASN, say): what
+        # it promises for bad input, checked here too.
+        sent = emu.requests()[before:]
+        return Outcome(refused=[f"validation: {exc}"[:300]],
+                       problems=[f"{len(sent)} requests for a plan that failed validation"]
+                       if sent else [])
+    with dep:
         return check(emu, dep)
 
 
@@ -79,7 +90,10 @@ def _report(outcomes: dict[str, Outcome]) -> tuple[list[str], Counter]:
     tally: Counter = Counter()
     for name, outcome in outcomes.items():
         tally["reverts" if name.endswith("(reverted)") else "edits"] += 1
-        tally["refused by Google"] += bool(outcome.refused)
+        refused = outcome.refused[:1]
+        validation = bool(refused) and refused[0].startswith("validation: ")
+        tally["refused by Google"] += bool(refused) and not validation
+        tally["refused at validation"] += validation
         tally["mutating requests"] += outcome.requests
     return problems, tally
 
