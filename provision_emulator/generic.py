@@ -146,15 +146,24 @@ def create_at(
         raise rules.busy(path, pending)
     refs = cloud.resolve_references(call, body, path)
     resource = rules.new_resource(cloud, call, coll, path, body)
-    try:
-        for hook in rules.create_hooks.get(coll.name, ()):
-            hook(cloud, call, resource)
-    except errors.FailsInOperation as later:
+    later = _hooked(rules.create_hooks.get(coll.name, ()), cloud, call, resource)
+    if later is not None:
         return commit(cloud, call, coll, path, effect="put", payload=resource, refs=refs,
-                      error=later.error)
+                      error=later)
     # Again: hooks may add references (a default network, a chosen subnetwork).
     refs = _union(refs, cloud.resolve_references(call, resource, path))
     return commit(cloud, call, coll, path, effect="put", payload=resource, refs=refs)
+
+
+def _hooked(hooks: Any, *args: Any) -> errors.ApiError | None:
+    """Run a collection's hooks (they refuse by raising); the refusal one leaves for the
+    operation's end (errors.FailsInOperation), if any."""
+    try:
+        for hook in hooks:
+            hook(*args)
+    except errors.FailsInOperation as later:
+        return later.error
+    return None
 
 
 def _union(first: list[Key], second: list[Key]) -> list[Key]:
@@ -204,12 +213,10 @@ def update(cloud: Cloud, call: Call) -> dict[str, Any]:
     new = rules.apply_update(call, coll, res.body, body)
     refs = cloud.resolve_references(call, new, path)
     new = rules.updated_resource(cloud, call, coll, res.body, new)
-    try:
-        for hook in rules.update_hooks.get(coll.name, ()):
-            hook(cloud, call, res, new)
-    except errors.FailsInOperation as later:
+    later = _hooked(rules.update_hooks.get(coll.name, ()), cloud, call, res, new)
+    if later is not None:
         return commit(cloud, call, coll, path, effect="put", payload=new, refs=refs,
-                      error=later.error)
+                      error=later)
     refs = _union(refs, cloud.resolve_references(call, new, path))
     return commit(cloud, call, coll, path, effect="put", payload=new, refs=refs)
 

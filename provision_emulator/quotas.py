@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from google_facts.discovery import Method
-from provision_emulator import catalog, formats
+from provision_emulator import catalog
 from provision_emulator.errors import ApiError
 
 if TYPE_CHECKING:
@@ -91,10 +91,6 @@ class Quotas:
         self.limits = dict(limits or {})
         self._used: dict[tuple[str, str], tuple[int, int]] = {}  # (group, consumer) -> window, n
 
-    @classmethod
-    def defaults(cls) -> Quotas:
-        return cls(DEFAULTS)
-
     def charge(self, cloud: Cloud, method: Method, consumer: str | None) -> None:
         """Count the request, or refuse it as Google does when the minute's quota is spent."""
         found = group_of(method)
@@ -116,8 +112,7 @@ class Quotas:
 def refusal(cloud: Cloud, api: str, group: str, consumer: str, limit: int) -> ApiError:
     metric, limit_name = NAMES[group]
     service = f"{api}.googleapis.com"
-    number = cloud.project_number(consumer) if api != "apigee" else formats.project_number(
-        consumer)
+    number = cloud.project_number(consumer)  # an Apigee organization is named as its project
     message = (f"Quota exceeded for quota metric '{metric}' and limit '{limit_name}' of service "
                f"'{service}' for consumer 'project_number:{number}'.")
     details = [{

@@ -393,8 +393,8 @@ class Planning:
             if dep_change.action != "replace":
                 continue
             # (or, named literally, it lives under the replaced resource's path)
-            in_path = any(r.step == dep for r in find_refs([step.name, *step.scope.values()])) \
-                or change.resource.startswith(dep_change.resource.rstrip("/") + "/")
+            in_path = (any(r.step == dep for r in find_refs([step.name, *step.scope.values()]))
+                       or change.resource.startswith(dep_change.resource.rstrip("/") + "/"))
             names_it = any(
                 self._names_resource(dep, r)
                 for f, v in step.properties.items() if f not in kind.releases

@@ -75,9 +75,14 @@ class ComputeAdapter:
     operations: str = "compute.globalOperations.wait"  # the scope's, where its operations go
 
     @property
-    def calls(self) -> Mapping[str, tuple[str, ...]]:
+    def methods(self) -> str:
+        """The discovery id prefix of the client's methods ("compute.regionAutoscalers")."""
         collection = self.client.removesuffix("Client")
-        method = f"compute.{collection[0].lower()}{collection[1:]}"
+        return f"compute.{collection[0].lower()}{collection[1:]}"
+
+    @property
+    def calls(self) -> Mapping[str, tuple[str, ...]]:
+        method = self.methods
         return {
             "read": (f"{method}.get",),
             "create": (f"{method}.insert", self.operations),

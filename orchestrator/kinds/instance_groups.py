@@ -97,6 +97,8 @@ _GROUP = _compute(
     # The group goes with its manager: what uses the group uses the manager.
     names_also=("instanceGroup",),
 )
+
+
 @dataclass(frozen=True)
 class HealthCheckAdapter(ComputeAdapter):
     """A health check updated with `update` (PUT), not patch: a JSON merge patch keeps the old
@@ -106,10 +108,7 @@ class HealthCheckAdapter(ComputeAdapter):
 
     @property
     def calls(self) -> Mapping[str, tuple[str, ...]]:
-        collection = self.client.removesuffix("Client")
-        return {**super().calls,
-                "update": (f"compute.{collection[0].lower()}{collection[1:]}.update",
-                           self.operations)}
+        return {**super().calls, "update": (f"{self.methods}.update", self.operations)}
 
     def update(
         self, clients: ClientFactory, target: Target, body: dict[str, Any], live: dict[str, Any]

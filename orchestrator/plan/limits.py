@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 from orchestrator.plan.errors import Diagnostic
 from orchestrator.plan.model import Step
@@ -42,7 +43,7 @@ def check(steps: list[Step]) -> list[Diagnostic]:
                 step.position("properties.peerAsn"), f"step '{step.id}' properties.peerAsn",
                 f"{peer_asn} is the ASN of its own router (step '{owner.id}'): a BGP session "
                 "between two routers of one AS passes no routes on; give each router its own ASN"))
-    routers: dict[tuple[str, str, str], list[Step]] = defaultdict(list)
+    routers: dict[tuple[str, ...], list[Step]] = defaultdict(list)
     for step in steps:
         network = step.properties.get("network")
         if step.kind == "compute.router" and isinstance(network, str):
@@ -50,20 +51,26 @@ def check(steps: list[Step]) -> list[Diagnostic]:
             home = "" if "${" in network or network.startswith(
                 ("projects/", "https://")) else step.scope.get("project", "")
             routers[(home, step.scope.get("region", ""), network)].append(step)
-    for (_, region, network), found in routers.items():
-        if len(found) > ROUTERS_PER_NETWORK_AND_REGION:
-            extra = found[ROUTERS_PER_NETWORK_AND_REGION]
-            out.append(Diagnostic.at(
-                extra.position("properties.network"), f"step '{extra.id}' properties.network",
-                f"{len(found)} Cloud Routers in network {network}, region {region}: a network "
-                f"takes at most {ROUTERS_PER_NETWORK_AND_REGION} per region"))
-    for (_, _, router), found in peers.items():
-        if len(found) > PEERS_PER_ROUTER:
-            first = found[PEERS_PER_ROUTER]
-            out.append(Diagnostic.at(
-                first.position("router"), f"step '{first.id}' router",
-                f"{len(found)} BGP peers on router {router}: a Cloud Router takes at most "
-                f"{PEERS_PER_ROUTER} (a wheel of M members gives each router 2·(M-1))"))
+    out += _over_limit(
+        routers, ROUTERS_PER_NETWORK_AND_REGION, "properties.network",
+        lambda key, n: f"{n} Cloud Routers in network {key[2]}, region {key[1]}: a network "
+                       f"takes at most {ROUTERS_PER_NETWORK_AND_REGION} per region")
+    out += _over_limit(
+        peers, PEERS_PER_ROUTER, "router",
+        lambda key, n: f"{n} BGP peers on router {key[2]}: a Cloud Router takes at most "
+                       f"{PEERS_PER_ROUTER} (a wheel of M members gives each router 2·(M-1))")
+    return out
+
+
+def _over_limit(groups: dict[tuple[str, ...], list[Step]], limit: int, field: str,
+                say: Callable[[tuple[str, ...], int], str]) -> list[Diagnostic]:
+    """For each group over `limit`, a diagnostic at its first step past it."""
+    out = []
+    for key, found in groups.items():
+        if len(found) > limit:
+            extra = found[limit]
+            out.append(Diagnostic.at(extra.position(field), f"step '{extra.id}' {field}",
+                                     say(key, len(found))))
     return out
 
 

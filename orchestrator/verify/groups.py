@@ -45,10 +45,10 @@ def health(ctx: Context, backend: dict[str, Any], groups: list[str]) -> Health:
         manager_path = compute_path(group).replace("/instanceGroups/", "/instanceGroupManagers/")
         manager = ctx.live.compute(manager_path)
         if manager is not None and not (manager.get("status") or {}).get("isStable"):
-            out.unstable = Hop("backend-health", "unknown", f"{manager['name']}'s VMs are still "
-                               "being made: verify again once the group is stable",
-                               ctx.step_at(manager_path))
-            return out
+            # Nothing to judge yet, and nothing found for the hops after.
+            return Health(unstable=Hop(
+                "backend-health", "unknown", f"{manager['name']}'s VMs are still being made: "
+                "verify again once the group is stable", ctx.step_at(manager_path)))
         template = ctx.live.compute(manager.get("instanceTemplate", "")) if manager else None
         if template is not None:
             out.templates.append(template)
@@ -82,6 +82,26 @@ def endpoint(template: dict[str, Any]) -> str:
     provisioning passes the instance's host to the bridge VMs."""
     items = (template.get("properties", {}).get("metadata") or {}).get("items", [])
     return next((i.get("value", "") for i in items if i.get("key") == "ENDPOINT"), "")
+
+
+def health_hop(ctx: Context, check: dict[str, Any], found: Health, what: str,
+               none_healthy: tuple[str, str]) -> Hop:
+    """The backend-health hop from what getHealth said of the groups' `what` ("VMs");
+    `none_healthy`: its status, and what follows for traffic, when no VM is healthy."""
+    if found.unstable is not None:
+        return found.unstable
+    step = ctx.step_at(check["selfLink"])
+    evidence = (f"{found.healthy} of {found.total} {what} HEALTHY by {check['name']} "
+                f"({checked(check)})")
+    if found.total == 0:
+        return Hop("backend-health", "broken", f"{evidence}: the groups have no VMs", step,
+                   "give the managed instance group a target size above 0")
+    if found.healthy == 0:
+        status, follows = none_healthy
+        return Hop("backend-health", status, f"{evidence}: {follows}", step,
+                   probe_fix(check, found))
+    return Hop("backend-health", "ok" if found.healthy == found.total else "warning",
+               evidence, step)
 
 
 def probe_fix(check: dict[str, Any], found: Health) -> str:

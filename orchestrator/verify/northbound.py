@@ -228,22 +228,10 @@ def _bridge_health(w: Walk) -> Hop:
     """The bridge VMs as the load balancer's health check finds them: through each VM to
     Apigee's own health endpoint. With none healthy, the load balancer has nowhere to send a
     request."""
-    ctx, check = w.ctx, w.found["health_check"]
-    found = groups.health(ctx, w.found["backend"], w.found["bridge_groups"])
-    if found.unstable is not None:
-        return found.unstable
+    found = groups.health(w.ctx, w.found["backend"], w.found["bridge_groups"])
     w.found["templates"] = found.templates or None
-    step = ctx.step_at(check["selfLink"])
-    evidence = (f"{found.healthy} of {found.total} bridge VMs HEALTHY by {check['name']} "
-                f"({groups.checked(check)})")
-    if found.total == 0:
-        return Hop("backend-health", "broken", f"{evidence}: the bridge has no VMs", step,
-                   "give the bridge's managed instance group a target size above 0")
-    if found.healthy == 0:
-        return Hop("backend-health", "broken", f"{evidence}: the load balancer has no VM to "
-                   "send requests to", step, groups.probe_fix(check, found))
-    return Hop("backend-health", "ok" if found.healthy == found.total else "warning",
-               evidence, step)
+    return groups.health_hop(w.ctx, w.found["health_check"], found, "bridge VMs", (
+        "broken", "the load balancer has no VM to send requests to"))
 
 
 def _bridge(w: Walk) -> Hop:

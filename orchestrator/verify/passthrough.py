@@ -71,23 +71,11 @@ def _backend_service(w: Any) -> Hop:
 
 
 def _backend_health(w: Any) -> Hop:
-    ctx, check = w.ctx, w.found["health_check"]
-    found = groups.health(ctx, w.found["backend_service"], w.found["groups"])
-    if found.unstable is not None:
-        return found.unstable
+    found = groups.health(w.ctx, w.found["backend_service"], w.found["groups"])
     w.found["vms"] = found.vms or None
-    step = ctx.step_at(check["selfLink"])
-    evidence = f"{found.healthy} of {found.total} VMs HEALTHY by {check['name']} " \
-        f"({groups.checked(check)})"
-    if found.total == 0:
-        return Hop("backend-health", "broken", f"{evidence}: the groups have no VMs",
-                   step, "give the managed instance group a target size above 0")
-    if found.healthy == 0:
-        return Hop("backend-health", "warning",
-                   f"{evidence}: the load balancer sends each connection to an unhealthy VM "
-                   "as a last resort", step, groups.probe_fix(check, found))
-    return Hop("backend-health", "ok" if found.healthy == found.total else "warning",
-               evidence, step)
+    return groups.health_hop(w.ctx, w.found["health_check"], found, "VMs", (
+        "warning", "the load balancer sends each connection to an unhealthy VM as a last "
+        "resort"))
 
 
 def _firewall(w: Any) -> Hop:

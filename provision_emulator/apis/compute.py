@@ -38,6 +38,16 @@ def self_link(path: str) -> str:
     return BASE_URL + path
 
 
+def path_of(link: Any) -> str:
+    """A compute resource path from its stored self-link."""
+    return str(link or "").removeprefix(BASE_URL)
+
+
+def stored(cloud: Cloud, link: Any) -> Resource | None:
+    """The stored compute resource a self-link names, if any."""
+    return cloud.store.get("compute", path_of(link)) if isinstance(link, str) and link else None
+
+
 def scope(path: str) -> tuple[str, str] | None:
     """("regions", "us-central1") for a regional path, ("zones", z) for zonal, None if global."""
     segments = path.split("/")

@@ -115,8 +115,8 @@ def _instance_group_backends(cloud: Cloud, call: Call, *args: Any) -> None:
     groups balance by connection (observed: "Balancing mode must be CONNECTION for an INTERNAL
     backend service.", terraform-google-modules/terraform-google-lb-internal#146); CONNECTION
     behind an Application Load Balancer needs a connection limit (observed:
-    hashicorp/terraform#11630). Google does not
-    document the default mode: CONNECTION for INTERNAL, else UTILIZATION here."""
+    hashicorp/terraform#11630). Google does not document the default mode: CONNECTION for
+    INTERNAL, else UTILIZATION here."""
     body = args[-1]
     checks = body.get("healthChecks") or []
     if len(checks) > 1:
@@ -160,8 +160,8 @@ def get_health(cloud: Cloud, call: Call) -> dict[str, Any]:
         raise compute.invalid_field("group", link, "Must be a group listed in the backend "
                                     "service's backends.")
     out: dict[str, Any] = {"kind": "compute#backendServiceGroupHealth"}
-    manager = instance_groups.manager_of(cloud, group) if group.collection == (
-        "regionInstanceGroups") else None
+    manager = instance_groups.manager_of(cloud, group) if (
+        group.collection == instance_groups.GROUPS) else None
     if manager is None:
         return out
     check = _check_of(cloud, service.body)
@@ -185,7 +185,7 @@ def get_health(cloud: Cloud, call: Call) -> dict[str, Any]:
 
 def _check_of(cloud: Cloud, service: dict[str, Any]) -> dict[str, Any] | None:
     links = service.get("healthChecks") or []
-    found = cloud.store.get("compute", links[0].removeprefix(compute.BASE_URL)) if links else None
+    found = compute.stored(cloud, links[0]) if links else None
     return found.body if found else None
 
 

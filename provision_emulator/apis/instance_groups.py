@@ -97,17 +97,9 @@ def image_from_family(cloud: Cloud, call: Call) -> dict[str, Any]:
 def _interface(cloud: Cloud, template: dict[str, Any]) -> tuple[Resource | None, str]:
     """The first interface's subnetwork (stored) and network path."""
     iface = template["properties"]["networkInterfaces"][0]
-    subnet = _stored(cloud, iface.get("subnetwork"))
+    subnet = compute.stored(cloud, iface.get("subnetwork"))
     network = iface.get("network") or (subnet.body.get("network") if subnet else "")
-    return subnet, _path(network)
-
-
-def _path(link: Any) -> str:
-    return str(link or "").removeprefix(compute.BASE_URL)
-
-
-def _stored(cloud: Cloud, link: Any) -> Resource | None:
-    return cloud.store.get("compute", _path(link)) if link else None
+    return subnet, compute.path_of(network)
 
 
 # --- managed instance groups -------------------------------------------------------------------
@@ -146,15 +138,14 @@ def autoscaler_of(cloud: Cloud, manager: Resource) -> Resource | None:
                  if r.collection == AUTOSCALERS), None)
 
 
-def size(cloud: Cloud, manager: Resource | dict[str, Any]) -> int:
+def size(cloud: Cloud, manager: Resource) -> int:
     """Instances the group keeps: its autoscaler's recommendation (with no load, the minimum;
     Google's autoscaler "scales in to" minNumReplicas) unless its mode is OFF, else its
     targetSize."""
-    body = manager.body if isinstance(manager, Resource) else manager
-    scaler = autoscaler_of(cloud, manager) if isinstance(manager, Resource) else None
+    scaler = autoscaler_of(cloud, manager)
     if scaler is not None and _policy(scaler.body).get("mode") != "OFF":
         return _minimum(scaler.body)
-    return int(body.get("targetSize") or 0)
+    return int(manager.body.get("targetSize") or 0)
 
 
 def grow(body: dict[str, Any], old: int, new: int, now: float) -> None:
@@ -180,7 +171,7 @@ def members(cloud: Cloud, manager: Resource) -> list[Member]:
         link = next((t for since, t in reversed(history) if since <= born),
                     _template_of(body))
         if link not in templates:
-            template = _stored(cloud, link)
+            template = compute.stored(cloud, link)
             subnet, network = _interface(cloud, template.body) if template else (None, "")
             tags = frozenset(((template.body["properties"].get("tags") or {}).get("items") or [])
                              if template else ())
@@ -216,7 +207,7 @@ def _addressed(cloud: Cloud, subnet: Resource | None, manager: Resource,
                         key=lambda r: (r.created, r.path)):
         if other.path == manager.path:
             break
-        template = _stored(cloud, _template_of(other.body))
+        template = compute.stored(cloud, _template_of(other.body))
         if template and template.body["properties"]["networkInterfaces"][0].get(
                 "subnetwork") == link:
             earlier += size(cloud, other)
@@ -296,7 +287,7 @@ def _group_of(cloud: Cloud, res: Resource) -> None:
     }
     if res.body.get("namedPorts") and not old:
         body["namedPorts"] = res.body["namedPorts"]
-    template = _stored(cloud, _template_of(res.body))
+    template = compute.stored(cloud, _template_of(res.body))
     if template is not None:
         subnet, network = _interface(cloud, template.body)
         body["network"] = compute.self_link(network)
@@ -307,13 +298,13 @@ def _group_of(cloud: Cloud, res: Resource) -> None:
 
 @compute.RULES.on_removed(MANAGERS)
 def _group_gone(cloud: Cloud, res: Resource) -> None:
-    cloud.remove("compute", _path(res.body.get("instanceGroup")))
+    cloud.remove("compute", compute.path_of(res.body.get("instanceGroup")))
 
 
 @compute.RULES.on_delete(MANAGERS)
 def _manager_delete(cloud: Cloud, call: Call, res: Resource) -> None:
     """The group goes with its manager: not while a backend service or an autoscaler uses it."""
-    group = _path(res.body.get("instanceGroup"))
+    group = compute.path_of(res.body.get("instanceGroup"))
     stored = cloud.store.get("compute", group)
     # (an update of the manager names its group, which then counts it among the group's users)
     users = [u for u in cloud.store.referrers("compute", group) if u.path != res.path] if (
@@ -350,7 +341,7 @@ def _manager_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[str
     if scaler is not None:
         status["autoscaler"] = compute.self_link(scaler.path)
     body["status"] = status
-    group = cloud.store.get("compute", _path(body.get("instanceGroup")))
+    group = compute.stored(cloud, body.get("instanceGroup"))
     if group is not None and group.body.get("namedPorts"):
         body["namedPorts"] = group.body["namedPorts"]
     return _public(body)
@@ -452,13 +443,13 @@ def all_members(cloud: Cloud, project: str) -> list[Member]:
 
 
 def _instance(cloud: Cloud, m: Member) -> dict[str, Any]:
-    template = _stored(cloud, m.template)
+    template = compute.stored(cloud, m.template)
     props = template.body["properties"] if template else {}
     iface = {**(props.get("networkInterfaces") or [{}])[0], "name": "nic0"}
     if m.ip:
         iface["networkIP"] = m.ip
     iface["network"] = compute.self_link(m.network)
-    out = {
+    return {
         "kind": "compute#instance",
         "id": formats.numeric_id("compute", m.path),
         "creationTimestamp": formats.compute_time(m.since),
@@ -472,7 +463,6 @@ def _instance(cloud: Cloud, m: Member) -> dict[str, Any]:
         "tags": props.get("tags") or {},
         "selfLink": compute.self_link(m.path),
     }
-    return out
 
 
 @compute.RULES.handler("compute.instances.get")
@@ -545,7 +535,7 @@ def _autoscaler(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
 @compute.RULES.on_update(AUTOSCALERS)
 def _autoscaler_update(cloud: Cloud, call: Call, res: Resource, body: dict[str, Any]) -> None:
     _check_policy(body)
-    _resized_by(cloud, call, _stored(cloud, res.body.get("target")), body)
+    _resized_by(cloud, call, compute.stored(cloud, res.body.get("target")), body)
 
 
 def _check_policy(body: dict[str, Any]) -> None:
@@ -584,7 +574,7 @@ def _autoscaler_read(cloud: Cloud, res: Resource, body: dict[str, Any]) -> dict[
 @compute.RULES.on_removed(AUTOSCALERS)
 def _autoscaler_gone(cloud: Cloud, res: Resource) -> None:
     """The group keeps the size its autoscaler left it at."""
-    manager = _stored(cloud, res.body.get("target"))
+    manager = compute.stored(cloud, res.body.get("target"))
     if manager is not None:
         cloud.put(dataclasses.replace(manager, body={**manager.body,
                                                      "targetSize": _minimum(res.body)}))

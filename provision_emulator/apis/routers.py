@@ -250,14 +250,14 @@ def _ip(iface: dict[str, Any]) -> ipaddress.IPv4Interface:
 
 def session(cloud: Cloud, router: Resource, peer: dict[str, Any]) -> Session:
     iface = _interface(router.body, str(peer.get("interfaceName") or "")) or {}
-    tunnel = cloud.store.get("compute", vpn.path_of(str(iface.get("linkedVpnTunnel") or "")))
+    tunnel = compute.stored(cloud, iface.get("linkedVpnTunnel"))
     if tunnel is None or peer.get("enable") == "FALSE":
         return Session(peer, tunnel, up=False, state="Idle")
     if vpn.tunnel_status(cloud, tunnel) != vpn.ESTABLISHED:
         return Session(peer, tunnel, up=False, state="Idle")
     far = vpn.peer_tunnel(cloud, tunnel)
     remote = (
-        cloud.store.get("compute", vpn.path_of(str(far.body.get("router") or "")))
+        compute.stored(cloud, far.body.get("router"))
         if far is not None
         else None
     )
@@ -310,7 +310,7 @@ def advertised(cloud: Cloud, router: Resource, peer: dict[str, Any]) -> list[str
 def _subnets(cloud: Cloud, router: Resource) -> list[str]:
     """The subnet ranges a router sees: its region's, or every region's in a network whose
     dynamic routing is GLOBAL."""
-    network = cloud.store.get("compute", vpn.path_of(str(router.body.get("network") or "")))
+    network = compute.stored(cloud, router.body.get("network"))
     if network is None:
         return []
     mode = (network.body.get("routingConfig") or {}).get("routingMode")

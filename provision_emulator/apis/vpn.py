@@ -40,15 +40,6 @@ BAD_SECRET = (
 )
 
 
-def path_of(link: str) -> str:
-    """A compute resource path from its stored self-link."""
-    return link.removeprefix(compute.BASE_URL)
-
-
-def _stored(cloud: Cloud, link: Any) -> Resource | None:
-    return cloud.store.get("compute", path_of(link)) if isinstance(link, str) and link else None
-
-
 # --- gateways -----------------------------------------------------------------------------------
 
 
@@ -200,7 +191,7 @@ def peer_tunnel(cloud: Cloud, tunnel: Resource) -> Resource | None:
     """The tunnel on the peer HA VPN gateway that points back at this one on the same interface
     (one with the same secret first, if there are several)."""
     body = tunnel.body
-    peer_gateway = _stored(cloud, body.get("peerGcpGateway"))
+    peer_gateway = compute.stored(cloud, body.get("peerGcpGateway"))
     if peer_gateway is None:
         return None
     candidates = [

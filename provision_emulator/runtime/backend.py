@@ -2,7 +2,8 @@
 configuration: the target's name resolved as the runtime resolves it (resolver.py), the
 endpoint attachment holding the address and its PSC connection, the service attachment's load
 balancer reached from its NAT subnet (the connectivity-test trace of networkmanagement.py),
-TLS, the URL map, the serverless NEG and the Cloud Run service, its ingress and IAM.
+TLS, the URL map, the serverless NEG and the Cloud Run service, its ingress and IAM; or,
+behind an internal passthrough load balancer, a VM of its instance groups (`_passthrough`).
 
 Google's rules, as documented:
 - PSC: traffic through an endpoint attachment flows only while its connection is ACCEPTED

@@ -227,6 +227,16 @@ def firewall(compute: Compute, name: str, tags: list[str], port: str = "80") -> 
         target_tags=tags, allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[port])])))
 
 
+def internal_backend_service(compute: Compute) -> None:
+    """The group behind an INTERNAL backend service with a TCP health check on port 80."""
+    base(compute)
+    group(compute)
+    health_check(compute, type_="TCP", tcp_health_check=compute_v1.TCPHealthCheck(port=80))
+    backend_service(compute, load_balancing_scheme="INTERNAL", protocol="TCP",
+                    health_checks=[link(f"regions/{REGION}/healthChecks/hc")],
+                    backends=[group_backend()])
+
+
 def health(compute: Compute) -> list[str]:
     found = compute.region_backend_services.get_health(
         project=PROJECT, region=REGION, backend_service="web",
@@ -237,12 +247,7 @@ def health(compute: Compute) -> list[str]:
 
 def test_instances_are_healthy_once_running_and_reached_by_google_s_probes(
         compute: Compute, emulator: Emulator) -> None:
-    base(compute)
-    group(compute)
-    health_check(compute, type_="TCP", tcp_health_check=compute_v1.TCPHealthCheck(port=80))
-    backend_service(compute, load_balancing_scheme="INTERNAL", protocol="TCP",
-                    health_checks=[link(f"regions/{REGION}/healthChecks/hc")],
-                    backends=[group_backend()])
+    internal_backend_service(compute)
     firewall(compute, "probes-elsewhere", ["other"])
     assert health(compute) == ["UNHEALTHY", "UNHEALTHY"]  # still PROVISIONING
     emulator.skip(60)
@@ -257,12 +262,7 @@ def test_instances_are_healthy_once_running_and_reached_by_google_s_probes(
 
 
 def test_a_passthrough_rule_serves_one_to_five_ports(compute: Compute) -> None:
-    base(compute)
-    group(compute)
-    health_check(compute, type_="TCP", tcp_health_check=compute_v1.TCPHealthCheck(port=80))
-    backend_service(compute, load_balancing_scheme="INTERNAL", protocol="TCP",
-                    health_checks=[link(f"regions/{REGION}/healthChecks/hc")],
-                    backends=[group_backend()])
+    internal_backend_service(compute)
 
     def rule(name: str, **fields: object) -> None:
         compute.wait(compute.forwarding_rules.insert(
