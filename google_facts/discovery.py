@@ -64,6 +64,29 @@ def document(api: str, version: str | None = None) -> dict[str, Any]:
         return json.load(fh)
 
 
+# Methods that read though they are not GETs (see Method.mutating).
+READ_ONLY_NAMES = frozenset(
+    {
+        "get",
+        "list",
+        "wait",
+        "getIamPolicy",
+        "testIamPermissions",
+        "aggregatedList",
+        "batchGet",
+        "search",
+        # compute's routers.preview: "Calling this method does NOT create or update the router."
+        "preview",
+        # compute's POST reads: "Gets the most recent health check results" (getHealth),
+        # "Lists the instances in the managed instance group" (listManagedInstances), "Lists
+        # the instances in the specified instance group" (listInstances).
+        "getHealth",
+        "listManagedInstances",
+        "listInstances",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -101,6 +124,12 @@ class Method:
     def resource(self) -> str:
         """The dotted resource chain: "networks", "organizations.endpointAttachments"."""
         return ".".join(self.id.split(".")[1:-1])
+
+    @property
+    def mutating(self) -> bool:
+        """Whether it may change anything. A GET never does (apigee's getDeployments, ...);
+        the POST reads (compute's operations wait, ...) are named in READ_ONLY_NAMES."""
+        return self.http_method != "GET" and self.name not in READ_ONLY_NAMES
 
 
 def _walk(resources: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -19,11 +19,13 @@ from orchestrator.engine.events import EventCallback
 from orchestrator.engine.results import Preview, RunResult
 from orchestrator.engine.runner import Engine
 from orchestrator.engine.scheduler import threads_for
+from orchestrator.gcp import pacing
 from orchestrator.gcp.clients import ClientFactory
 from orchestrator.gcp.clock import Clock, LocalBackend, SimulatedClock, WallClock
 from orchestrator.gcp.clock import for_emulator as clock_for_emulator
 from orchestrator.gcp.credentials import resolve_credentials
 from orchestrator.gcp.operations import WAIT
+from orchestrator.gcp.pacing import Pacer
 
 STATE_DIR = Path(".provision")
 EMBEDDED = "embedded"
@@ -72,6 +74,7 @@ class Deployment:
         targets: tuple[str, ...] = (),
         trust_endpoints: tuple[str, ...] = (),
         check_permissions: bool = True,
+        quotas: Mapping[str, int] | None = None,
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -132,6 +135,8 @@ class Deployment:
             endpoints=plan.endpoints if plan is not None else None,
             trusted=trust_endpoints,
         )
+        self.pacer = Pacer(lambda: self.clock, self.clients.root, quotas)
+        pacing.attach(self.clients.credentials, self.pacer)
 
     @property
     def clock(self) -> Clock:
@@ -321,7 +326,10 @@ def load(
     credentials may therefore go to: the caller's, never the plan's, choice), check_permissions
     (False: plan, apply and destroy do not first ask Google whether the caller holds the
     permissions their changes need; by default they do, and raise MissingPermissions, before
-    any change, listing what is missing per project and step).
+    any change, listing what is missing per project and step), quotas (requests a minute per
+    quota group, for groups whose limit is not Google's default: {"compute.write": 600}; the
+    groups and defaults are google_facts/quotas.py's; requests are paced to them, see
+    gcp/pacing.py).
     """
     from orchestrator.plan import load_plan
 

@@ -182,8 +182,16 @@ QuotaOpt = Annotated[
 ]
 ParallelOpt = Annotated[
     int, typer.Option("--parallelism", min=1, metavar="N",
-                      help="Steps at work at once (a step sleeping between polls of Google "
-                      "does not count; 1: one step at a time, in file order).")
+                      help="Steps at work at once (a step waiting on Google's operation, or "
+                      "sleeping between polls, does not count; 1: one step at a time, in file "
+                      "order).")
+]
+QuotaLimitOpt = Annotated[
+    list[str] | None,
+    typer.Option("--quota", metavar="GROUP=N",
+                 help="Requests a minute for a quota group whose limit is not Google's default "
+                 "(compute.read, compute.write, compute.heavy, serviceusage.read, "
+                 "serviceusage.write, apigee.request); requests are paced to it. Repeatable."),
 ]
 TargetOpt = Annotated[
     list[str] | None,
@@ -232,6 +240,21 @@ def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _parse_quotas(pairs: list[str] | None) -> dict[str, int]:
+    from google_facts.quotas import unknown_groups
+
+    out: dict[str, int] = {}
+    for pair in pairs or []:
+        group, sep, value = pair.partition("=")
+        if not sep or not value.isdigit() or int(value) < 1:
+            raise _invalid(f"--quota {pair!r}: expected GROUP=N, N requests a minute (N ≥ 1)")
+        out[group] = int(value)
+    problem = unknown_groups(out)
+    if problem:
+        raise _invalid(f"--quota: {problem}")
+    return out
+
+
 def _load(
     plan: Path | None,
     vars_: list[str] | None,
@@ -245,6 +268,7 @@ def _load(
     lock_timeout: float = 0.0,
     targets: list[str] | None = None,
     check_permissions: bool = True,
+    quotas: list[str] | None = None,
 ) -> Any:
     from google.auth.exceptions import DefaultCredentialsError
 
@@ -252,6 +276,7 @@ def _load(
     from orchestrator.ledger import LedgerError
     from orchestrator.plan import PlanError, load_plan
 
+    limits = _parse_quotas(quotas)
     try:
         model = (load_plan(plan, _parse_vars(vars_), _TRUSTED) if plan is not None
                  else None)
@@ -276,6 +301,7 @@ def _load(
             targets=tuple(targets or ()),
             trust_endpoints=tuple(_TRUSTED),
             check_permissions=check_permissions,
+            quotas=limits,
         )
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
@@ -573,6 +599,7 @@ def apply(
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     skip_permission_check: SkipCheckOpt = False,
+    quota: QuotaLimitOpt = None,
     verify: Annotated[
         bool, typer.Option("--verify", metavar="",
                            help="Then check that it carries traffic, as provision verify does.")
@@ -605,7 +632,7 @@ def apply(
     _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
              on_failure=on_failure, lock_timeout=lock_timeout, targets=target,
              saved=saved.preview if saved else None,
-             check_permissions=not skip_permission_check, verify=verify)
+             check_permissions=not skip_permission_check, verify=verify, quotas=quota)
 
 
 @app.command()
@@ -671,6 +698,7 @@ def destroy(
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     skip_permission_check: SkipCheckOpt = False,
+    quota: QuotaLimitOpt = None,
 ) -> None:
     """Delete everything the ledger records, dependents first."""
     if plan is None and ledger is None:
@@ -678,7 +706,7 @@ def destroy(
     _warn_targets(target)
     _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
              lock_timeout=lock_timeout, targets=target,
-             check_permissions=not skip_permission_check)
+             check_permissions=not skip_permission_check, quotas=quota)
 
 
 def _only_ledger() -> Path:
@@ -708,6 +736,7 @@ def _execute(
     saved: Any = None,
     check_permissions: bool = True,
     verify: bool = False,
+    quotas: list[str] | None = None,
 ) -> None:
     from orchestrator.display import (
         LiveDisplay,
@@ -723,7 +752,8 @@ def _execute(
         _require_local_ledger(plan, var, ledger, command)
     dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
                 impersonate=impersonate, project=project, parallelism=parallelism,
-                lock_timeout=lock_timeout, targets=targets, check_permissions=check_permissions)
+                lock_timeout=lock_timeout, targets=targets, check_permissions=check_permissions,
+                quotas=quotas)
     with dep:
         if command == "destroy":
             _require_ledger(dep.store, command)

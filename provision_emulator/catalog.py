@@ -37,28 +37,6 @@ OPERATION_ROLES = {
     "list": "operation.list",
     "delete": "operation.delete",
 }
-READ_ONLY_NAMES = frozenset(
-    {
-        "get",
-        "list",
-        "wait",
-        "getIamPolicy",
-        "testIamPermissions",
-        "aggregatedList",
-        "batchGet",
-        "search",
-        # compute's routers.preview: "Calling this method does NOT create or update the router."
-        "preview",
-        # compute's POST reads: "Gets the most recent health check results" (getHealth),
-        # "Lists the instances in the managed instance group" (listManagedInstances), "Lists
-        # the instances in the specified instance group" (listInstances).
-        "getHealth",
-        "listManagedInstances",
-        "listInstances",
-    }
-)
-
-
 def prefix_length(method: Method) -> int:
     """How many leading path segments are servicePath and version, not resource path."""
     service_path = discovery.document(method.api).get("servicePath", "")
@@ -90,12 +68,6 @@ def returns_operation(method: Method) -> bool:
         return method.response == "Operation"
     props = discovery.schema(method.api, method.response).get("properties", {})
     return "done" in props and "response" in props
-
-
-def is_mutating(method: Method) -> bool:
-    # A GET never changes anything (apigee's getDeployments, ...); POST reads such as compute's
-    # operations wait are named.
-    return method.http_method != "GET" and method.name not in READ_ONLY_NAMES
 
 
 @dataclass(frozen=True)

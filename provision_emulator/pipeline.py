@@ -11,11 +11,11 @@ from typing import Any
 
 from google_facts import discovery
 from google_facts.discovery import Method, Parameter
+from google_facts.routing import Match
 from provision_emulator import access, catalog, errors, schemas
 from provision_emulator.call import Call
 from provision_emulator.cloud import Cloud
 from provision_emulator.errors import ApiError
-from provision_emulator.routing import Match
 
 # System parameters the GAPIC clients send that are not in the discovery documents.
 _EXTRA_SYSTEM = frozenset({"$alt", "$fields", "$prettyPrint", "$callback"})

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from google_facts import discovery
-from provision_emulator import admin, catalog, generic, persistence, pipeline, schemas
+from google_facts.quotas import DEFAULTS as DEFAULT_QUOTAS
+from google_facts.routing import Match, Router
+from provision_emulator import admin, generic, persistence, pipeline, schemas
 from provision_emulator import faults as faultlib
 from provision_emulator.access import Access
 from provision_emulator.apis import all_rules
@@ -28,9 +30,7 @@ from provision_emulator.clock import ScaledClock, VirtualClock, for_scale
 from provision_emulator.cloud import Cloud, Config
 from provision_emulator.errors import ApiError
 from provision_emulator.faults import Faults
-from provision_emulator.quotas import DEFAULTS as DEFAULT_QUOTAS
 from provision_emulator.requestlog import RequestLog
-from provision_emulator.routing import Match, Router
 from provision_emulator.runtime import messages
 
 LOG = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Server:
         method = match.method
         now = self.cloud.now()
         entry = self.log.open(
-            now, api, method.id, request.method, request.rel_url.path, catalog.is_mutating(method),
+            now, api, method.id, request.method, request.rel_url.path, method.mutating,
             request.headers.get("User-Agent", ""),
         )
         headers: dict[str, str] = {}

@@ -14,9 +14,13 @@ an interpreter lock), which reads the JSON it prints.
 from __future__ import annotations
 
 import json
+import math
 import re
+import resource
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,8 @@ from typing import Any
 import critical_path as cp
 
 import orchestrator
+from google_facts import discovery
+from google_facts.quotas import DEFAULTS, MINUTE, group_of
 from orchestrator.engine.steps import kind_named, target_of
 from provision_emulator import Emulator
 
@@ -31,6 +37,25 @@ COMPUTE_POLL = re.compile(r"^compute\.\w*Operations\.(wait|get)$")
 OTHER_POLL = re.compile(r"\.operations\.(wait|get)$|^dns\.changes\.get$")
 READ_TRIES = 3
 NOOP_DONE = "no-op measured"  # told to scripts/bench.py, which waits for it to load the machine
+
+
+def quota_bound(requests: list[dict[str, Any]]) -> float:
+    """The least time Google's default per-minute quotas allow for these requests: a group and
+    consumer that made n requests against a limit of L a minute spans ceil(n / L) of Google's
+    fixed minutes, so its last request comes (ceil(n / L) - 1) minutes after its first at the
+    soonest. Refused requests are not counted (they were sent again)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in requests:
+        if r["status"] in (403, 429) or not r["method"]:
+            continue
+        counted = group_of(discovery.method(r["api"], r["method"]))
+        segments = r["path"].strip("/").split("/")
+        consumer = next((segments[i + 1] for i, seg in enumerate(segments[:-1])
+                         if seg in ("projects", "organizations")), None)
+        if counted and consumer:
+            counts[(counted[0], consumer)] += counted[1]
+    return max((math.ceil(n / DEFAULTS[group]) - 1) * MINUTE
+               for (group, _), n in counts.items()) if counts else 0.0
 
 
 def _phase(emu: Emulator, run: Callable[[], Any]) -> dict[str, Any]:
@@ -49,6 +74,8 @@ def _phase(emu: Emulator, run: Callable[[], Any]) -> dict[str, Any]:
         "wall": wall,
         "real": real,
         "requests": len(requests),
+        "refused": sum(1 for r in requests if r["status"] in (403, 429)),
+        "quota_bound": quota_bound(requests),
         "mutating": sum(1 for r in requests if r["mutating"]),
         "compute_polls": sum(1 for m in methods if COMPUTE_POLL.match(m)),
         "compute_ops": sum(1 for o in ops if o["api"] == "compute"),
@@ -82,9 +109,10 @@ def _read_chain(dep: Any, emu: Emulator, round_trip: float) -> float:
 
 
 def run(plan: str, workdir: str, parallelism: int, poll: str, readiness: bool,
-        round_trip: float, noop_tries: int) -> dict[str, Any]:
+        round_trip: float, noop_tries: int, quotas: bool = True) -> dict[str, Any]:
+    """quotas: the emulator enforces Google's default per-minute quotas."""
     out: dict[str, Any] = {"plan": plan, "parallelism": parallelism, "poll": poll}
-    with Emulator(faults={"latency": round_trip}) as emu:
+    with Emulator(faults={"latency": round_trip}, quotas=quotas) as emu:
         dep = orchestrator.load(
             plan, emulator=emu, parallelism=parallelism, poll=poll,
             readiness=readiness, state_dir=workdir, ledger=str(Path(workdir) / "ledger.json"),
@@ -94,6 +122,8 @@ def run(plan: str, workdir: str, parallelism: int, poll: str, readiness: bool,
             # process's one-time imports, which would otherwise count as the apply's real time.
             dep.plan_changes()
             out["apply"] = _phase(emu, dep.apply)
+            # The Deployment keeps its step threads (a pool never shrinks): the apply's peak.
+            out["threads"] = threading.active_count()
             if not out["apply"]["ok"]:
                 return out
             model = cp.Model()
@@ -101,7 +131,6 @@ def run(plan: str, workdir: str, parallelism: int, poll: str, readiness: bool,
             for verb, name in (("create", "apply"), ("delete", "destroy")):
                 tasks = cp.plan_tasks(dep.plan, records, model, verb)
                 out[f"critical_{name}"] = cp.makespan(tasks)
-                out[f"work_{name}"] = sum(t.held + t.after for t in tasks)
             out["guessed_kinds"] = sorted(model.guessed)
             out["read_chain"] = _read_chain(dep, emu, round_trip)
             # A no-op waits on no operation: its time is its round trips (simulated) and its
@@ -113,6 +142,8 @@ def run(plan: str, workdir: str, parallelism: int, poll: str, readiness: bool,
             out["noop"]["wall"] += out["noop"]["real"]
             print(NOOP_DONE, flush=True)
             out["destroy"] = _phase(emu, dep.destroy)
+    # The process's, with its in-process emulator and that emulator's threads.
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 

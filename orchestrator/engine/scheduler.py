@@ -4,12 +4,14 @@ Tasks are picked in the order given among those ready, so with parallelism 1 the
 file order exactly. A failed task stops only the tasks that depend on it, directly or not;
 independent work goes on.
 
-`parallelism` bounds the tasks at work when one starts, not those waiting: a task that sleeps
-on the clock (for Google's operation, a resource to be ready, a backoff) is not at work
-meanwhile (`Places`), so another can start, up to `threads_for(parallelism)` tasks under way in
-all; it is back at work when it wakes, its poll on time. Two steps that wait for each other (the
-two ends of a VPN tunnel, of a BGP session) can then never fill every place and starve their
-partners. With parallelism 1 no task starts while another is under way.
+`parallelism` bounds the tasks at work when one starts, not those waiting: a task that waits
+on Google (in an operation's long-poll `wait`) or sleeps on the clock (between polls, for a
+resource to be ready, a backoff) is not at work meanwhile (`Places`), so another can start, up
+to `threads_for(parallelism)` tasks under way in all; it is back at work when it wakes, its poll
+on time. What bounds a wide plan on Google is then its operations and the API quotas (which
+gcp/pacing.py paces requests to), not threads held while Google works. Two steps that wait for
+each other (the two ends of a VPN tunnel, of a BGP session) can never fill every place and
+starve their partners. With parallelism 1 no task starts while another is under way.
 
 On a simulated clock each task runs with a token granted when it is submitted, and that token
 is given back only once the scheduler has seen the task end and submitted what it unblocked:
@@ -33,13 +35,14 @@ from typing import Any
 
 from orchestrator.gcp.clock import Token, WallClock
 
-# Threads per place: how many tasks may be under way, most of them waiting, per one at work.
-THREADS_PER_PLACE = 5
+# Tasks under way beyond those at work, nearly all waiting on Google: enough for every step of
+# a wide plan's level to wait at once (a thread each, made only when needed).
+WAITING = 512
 
 
 def threads_for(parallelism: int) -> int:
-    """The threads a run of `parallelism` needs (a caller's `workers` has this many)."""
-    return 1 if parallelism <= 1 else parallelism * THREADS_PER_PLACE
+    """The threads a run of `parallelism` may use (a caller's `workers` has this many)."""
+    return 1 if parallelism <= 1 else parallelism + WAITING
 
 
 @dataclass

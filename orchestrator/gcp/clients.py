@@ -1,12 +1,12 @@
 """Client construction: one place that knows endpoints, credentials and thread safety.
 
-Clients are cached per thread: httplib2 (under google-api-python-client) is not thread-safe,
-and the engine runs steps on a pool of threads. A Deployment keeps that pool from one run to the
-next, so that each thread builds its clients once: building google-api-python-client's services
-and their method objects took more CPU than a no-op re-apply's requests. They are built one at a
-time: the first build imports the client libraries, and threads importing the same modules at
-once can deadlock on Python's import locks (`_DeadlockError` on requests.exceptions, seen in a
-destroy).
+Clients are cached per thread (the google-cloud clients' requests sessions, the discovery
+services' httplib2 connections: httplib2 is not thread-safe), and the engine runs steps on a
+pool of threads; a discovery service itself is shared. A Deployment keeps that pool from one
+run to the next, so that each thread builds its clients once: building them took more CPU than
+a no-op re-apply's requests. They are built one at a time: the first build imports the client
+libraries, and threads importing the same modules at once can deadlock on Python's import locks
+(`_DeadlockError` on requests.exceptions, seen in a destroy).
 
 The google-cloud-* clients retry some methods on their own, for up to ten wall-clock minutes:
 that would stack under the engine's retry policy and ignore the step's deadline and the run's
@@ -78,6 +78,8 @@ class ClientFactory:
                 "unless named with --trust-endpoint"
             )
         self._local = threading.local()
+        self._services: dict[str, Any] = {}  # api -> its discovery service, for every thread
+        self._shared_lock = threading.Lock()
 
     def root(self, api: str) -> str | None:
         """The API's root URL (Google's `rootUrl` equivalent), or None for the default."""
@@ -170,33 +172,56 @@ class ClientFactory:
         return self._cached(("storage",), build)
 
     def discovery(self, api: str) -> Any:
-        """A google-api-python-client service built from the shipped discovery document."""
+        """A google-api-python-client service built from the shipped discovery document.
+
+        One service per API for all threads (a service is about 1 MB, and a wide plan's
+        hundreds of waiting steps would each build theirs); each request goes over the calling
+        thread's own http, as the library's thread-safety page prescribes (httplib2 is not
+        thread-safe): through the `requestBuilder` it documents for this."""
+        from googleapiclient.http import HttpRequest
+
+        def request(_http: Any, *args: Any, **kwargs: Any) -> Any:
+            return HttpRequest(self._http(), *args, **kwargs)
+
+        http = self._http()  # first: building it takes the build lock too
 
         def build() -> Any:
-            import google_auth_httplib2
             from googleapiclient import discovery as gdiscovery
-            from googleapiclient.http import build_http, set_user_agent
 
             options = None
             root = self.root(api)
             if root:
                 service_path = discovery.document(api).get("servicePath", "")
                 options = {"api_endpoint": f"{root}/{service_path}"}
-            # An http of our own, only to name the tool in its user agent.
-            http = set_user_agent(
-                google_auth_httplib2.AuthorizedHttp(self.credentials, http=build_http()),
-                USER_AGENT,
-            )
             return gdiscovery.build(
                 api,
                 discovery.API_VERSIONS[api],
                 http=http,
+                requestBuilder=request,
                 static_discovery=True,
                 cache_discovery=False,
                 client_options=options,
             )
 
-        return self._cached(("discovery", api), build)
+        with self._shared_lock:
+            if api not in self._services:
+                with _BUILD_LOCK:
+                    self._services[api] = build()
+            return self._services[api]
+
+    def _http(self) -> Any:
+        """This thread's authorized httplib2 connection, naming the tool in its user agent."""
+
+        def build() -> Any:
+            import google_auth_httplib2
+            from googleapiclient.http import build_http, set_user_agent
+
+            return set_user_agent(
+                google_auth_httplib2.AuthorizedHttp(self.credentials, http=build_http()),
+                USER_AGENT,
+            )
+
+        return self._cached(("http",), build)
 
     def url(self, api: str, path: str) -> str:
         """The URL of `path` (below the API's root: "v1/organizations/o") on its endpoint."""

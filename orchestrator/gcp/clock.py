@@ -15,9 +15,9 @@ waits. The engine therefore says when it works and when it waits:
   so that no moment passes between one step ending and the next starting in which the clock
   could jump;
 - `lock()`: a lock that hands its holder's place, and a token, to the next waiter;
-- `places(n)` / `occupying(place)`: a new step starts only while fewer than n are at work; one
-  that sleeps on the clock is not at work until it wakes (a step waiting on Google does not keep
-  others from starting);
+- `places(n)` / `occupying(place)` / `waiting()`: a new step starts only while fewer than n
+  are at work; one that sleeps on the clock, or waits in a long-poll request, is not at work
+  until it wakes (a step waiting on Google does not keep others from starting);
 - `wait(event, s)` / `set(event)`: a sleep that another thread can cut short.
 
 On a WallClock these cost nothing.
@@ -53,6 +53,13 @@ class _Placed:
 
     def places(self, n: int) -> Places:
         return Places(self, n)
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around a request that waits on Google (an operation's long-poll `wait`): the
+        thread's place is free meanwhile, as in a sleep."""
+        with _away(self._local):
+            yield
 
     @contextmanager
     def occupying(self, place: Places | None) -> Iterator[None]:
@@ -275,16 +282,19 @@ class HandoffLock:
 
 @contextmanager
 def _away(local: threading.local) -> Iterator[None]:
-    """Around a sleep: the thread's place, if it has one, is free meanwhile."""
+    """Around a sleep or a wait: the thread's place, if it has one, is free meanwhile (once:
+    a backoff inside a wait is already away)."""
     place = getattr(local, "place", None)
     if place is None:
         yield
         return
+    local.place = None
     place.leave()
     try:
         yield
     finally:
         place.enter()
+        local.place = place
 
 
 class Places:

@@ -20,6 +20,7 @@ RETRYABLE_REASONS = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "resourceNotReady", "backendError",
      "RATE_LIMIT_EXCEEDED"}
 )
+RATE_QUOTA_REASON = "RATE_LIMIT_EXCEEDED"
 # Message fragments for the same, where Google gives no reason field.
 RETRYABLE_MESSAGES = ("locked by another operation", "CONCURRENT_OPERATIONS_QUOTA_EXCEEDED")
 
@@ -36,8 +37,14 @@ class ApiError(Exception):
         reason: str = "",
         retry_after: float | None = None,
         method: str = "",
+        rate_quota: bool = False,
     ) -> None:
+        """rate_quota: Google said a per-minute rate quota is spent: its answer carries the
+        ErrorInfo reason RATE_LIMIT_EXCEEDED ("If the quota is a rate quota, then 403
+        RATE_LIMIT_EXCEEDED is returned", https://cloud.google.com/docs/quotas/troubleshoot),
+        which other throttling (a bare 429) does not."""
         super().__init__(message)
+        self.rate_quota = rate_quota
         self.code = code
         self.message = message
         self.status = status
@@ -134,6 +141,7 @@ def _from_api_core(exc: Any) -> ApiError:
         status=status,
         reason=reason,
         retry_after=_retry_after(headers.get("Retry-After") or headers.get("retry-after")),
+        rate_quota=reason == RATE_QUOTA_REASON or _rate_quota(body),
     )
 
 
@@ -150,7 +158,14 @@ def _from_http_error(exc: Any) -> ApiError:
         reason=reason,
         retry_after=_retry_after(headers.get("retry-after")),
         method=exc.uri or "",
+        rate_quota=_rate_quota(body),
     )
+
+
+def _rate_quota(body: dict[str, Any] | None) -> bool:
+    details = ((body or {}).get("error") or {}).get("details") or []
+    return any(isinstance(d, dict) and d.get("@type", "").endswith("google.rpc.ErrorInfo")
+               and d.get("reason") == RATE_QUOTA_REASON for d in details)
 
 
 def _json_body(raw: Any) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ killed run can resume by polling instead of creating again.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -76,6 +77,11 @@ class Waiter:
         return retry.call(fn, deadline=deadline, clock=self.clock,
                           retry_if=lambda e: e.not_found, stream=self.stream())
 
+    def _waiting(self, long_poll: bool) -> Any:
+        """A long-poll `wait` is waiting on Google, not work: the step's place is free for
+        another meanwhile (a `get` is work)."""
+        return self.clock.waiting() if long_poll else contextlib.nullcontext()
+
     def _polled(self, op: OperationRef, state: dict[str, Any]) -> None:
         if self.on_poll:
             self.on_poll(op, state)
@@ -97,7 +103,8 @@ class Waiter:
             # minutes; a server without it (501) is polled with `get` instead.
             try:
                 fn = client.wait if use_wait else client.get
-                result = self._poll(lambda fn=fn: fn(request=request), deadline)
+                with self._waiting(use_wait):
+                    result = self._poll(lambda fn=fn: fn(request=request), deadline)
             except ApiError as exc:
                 if use_wait and exc.code == 501:
                     use_wait = False
@@ -126,7 +133,9 @@ class Waiter:
         interval = self._fixed or FIRST_POLL
         while True:
             if wait_id:
-                state = self._poll(lambda: invoke(svc, wait_id, name=op.name, body={}), deadline)
+                with self._waiting(True):
+                    state = self._poll(lambda: invoke(svc, wait_id, name=op.name, body={}),
+                                       deadline)
             else:
                 state = self._poll(lambda: invoke(svc, get_id, name=op.name), deadline)
             self._polled(op, state)

@@ -2,7 +2,8 @@
 
 Retries are bounded by the step's deadline, not by a count (a count either gives up on a
 throttled API too soon or keeps a doomed apply alive for twenty minutes), and honour
-Retry-After when Google sends it. Backoff is exponential with full jitter (tenacity's
+Retry-After when Google sends it; a refusal over a rate quota also slows the pacing of its quota
+(pacing.py). Backoff is exponential with full jitter (tenacity's
 wait_random_exponential), the jitter drawn from the clock, so that runs on a virtual clock
 repeat.
 """
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
+from orchestrator.gcp import pacing
 from orchestrator.gcp.clock import WallClock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError, from_exception
 
@@ -58,6 +60,8 @@ def call(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         api = from_exception(exc) if exc else None
+        if api and api.rate_quota:
+            pacing.refused()
         if api and api.retry_after is not None:
             delay = float(api.retry_after)
         else:

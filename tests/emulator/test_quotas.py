@@ -70,23 +70,27 @@ def test_quotas_are_off_unless_asked_for_and_unknown_groups_are_refused() -> Non
         quotas.Quotas({"compute.reeds": 1})
 
 
-@pytest.mark.parametrize("limits", [True, {"compute.write": 4, "compute.read": 30,
-                                           "apigee.request": 30}])
+LOW = {"compute.write": 4, "compute.read": 30, "apigee.request": 30}
+
+
+@pytest.mark.parametrize(("limits", "told"), [(True, False), (LOW, False), (LOW, True)])
 def test_a_reference_plan_applies_and_destroys_within_quotas_without_a_failure(
-        limits: object, tmp_path: Path) -> None:
+        limits: object, told: bool, tmp_path: Path) -> None:
     """At Google's defaults nothing is refused; at a few requests a minute, the engine meets
     Google's refusals (compute's 403 and Apigee's 429, both with the RATE_LIMIT_EXCEEDED
-    ErrorInfo that google-api-core reports as the reason) and waits for the next minute: no
-    step fails. The clock starts on a fixed minute, so the same requests meet the limits."""
+    ErrorInfo that google-api-core reports as the reason) and waits: no step fails. Told the
+    limits (--quota), it paces its requests to them and meets none. The clock starts on a fixed
+    minute, so the same requests meet the limits."""
     with Emulator(quotas=limits, start=1_800_000_000) as emu:  # type: ignore[arg-type]
         dep = orchestrator.load(PLANS / "psc-cloud-run.yaml", emulator=emu,
-                                state_dir=tmp_path / ".provision")
+                                state_dir=tmp_path / ".provision",
+                                quotas=LOW if told else None)
         applied = dep.apply()
         assert applied.ok, [(f.step, f.message) for f in applied.failures]
         destroyed = dep.destroy()
         assert destroyed.ok, [(f.step, f.message) for f in destroyed.failures]
         refused = [r for r in emu.requests() if r["status"] in (403, 429)]
-        if limits is True:
+        if limits is True or told:
             assert refused == []
         else:
             assert {r["api"] for r in refused} == {"compute", "apigee"}

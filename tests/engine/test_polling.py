@@ -3,6 +3,7 @@ N simulated seconds, never with the long-poll `wait` (the benchmark's Terraform-
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -24,6 +25,9 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.t += seconds
+
+    def waiting(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class ComputeOperations:
