@@ -35,14 +35,15 @@ from typing import Any
 
 from orchestrator.gcp.clock import Token, WallClock
 
-# Tasks under way beyond those at work, nearly all waiting on Google: enough for every step of
-# a wide plan's level to wait at once (a thread each, made only when needed).
-WAITING = 512
+# Tasks under way per place at work, nearly all waiting on Google: at the default parallelism
+# of 8, 512 steps of a wide plan's level wait at once (a thread each, made only when needed,
+# each with its connections: a bound on them as much as on threads).
+WAITING_PER_PLACE = 64
 
 
 def threads_for(parallelism: int) -> int:
     """The threads a run of `parallelism` may use (a caller's `workers` has this many)."""
-    return 1 if parallelism <= 1 else parallelism + WAITING
+    return 1 if parallelism <= 1 else parallelism * (1 + WAITING_PER_PLACE)
 
 
 @dataclass
