@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ class Deployment:
         trust_endpoints: tuple[str, ...] = (),
         check_permissions: bool = True,
         quotas: Mapping[str, int] | None = None,
+        shared_locks: Callable[[str], AbstractContextManager[None]] | None = None,
     ) -> None:
         from orchestrator.ledger import open_store
 
@@ -100,6 +102,7 @@ class Deployment:
         self.on_event = on_event
         self.poll = poll
         self.readiness = readiness
+        self.shared_locks = shared_locks
         self._workers: tuple[int, ThreadPoolExecutor] | None = None  # (size, threads)
         self._embedded: Any = None
         emulator_url = None
@@ -170,6 +173,7 @@ class Deployment:
             workers=self._step_threads(),
             targets=self.targets,
             check_permissions=self.check_permissions,
+            shared_locks=self.shared_locks,
         )
 
     def _step_threads(self) -> ThreadPoolExecutor:
@@ -329,7 +333,8 @@ def load(
     any change, listing what is missing per project and step), quotas (requests a minute per
     quota group, for groups whose limit is not Google's default: {"compute.write": 600}; the
     groups and defaults are google_facts/quotas.py's; requests are paced to them, see
-    gcp/pacing.py).
+    gcp/pacing.py), shared_locks (key -> a context manager holding that lock across runs: a
+    fleet's, so that an organization or router has one operation at a time across instances).
     """
     from orchestrator.plan import load_plan
 

@@ -1271,3 +1271,9 @@ def environment_problem(exc: OSError) -> str:
         return f"{where + ': ' if where else ''}{why}"
     return (f"{where + ': ' if where else ''}{why}: {advice}, then run the command again "
             "(the ledger records what was done)")
+
+
+# Last: the fleet commands use this module's options and helpers.
+from orchestrator.cli_fleet import fleet_app  # noqa: E402
+
+app.add_typer(fleet_app, name="fleet")

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from typing import Any
@@ -80,6 +80,10 @@ class Engine(Planning, RecoveryCommands):
     # Whether plan, apply and destroy first ask Google whether the caller holds the
     # permissions their changes need (see engine/preflight.py).
     check_permissions: bool = True
+    # Locks shared with other runs (a fleet's instances, fleet/space.py), by the same keys as a
+    # kind's `serialize`: held inside this run's own, so that one organization or router has
+    # one operation at a time across runs too.
+    shared_locks: Callable[[str], AbstractContextManager[None]] | None = None
 
     def __post_init__(self) -> None:
         self.permission_check = preflight.Checker(self.clients, self._ask) if (
@@ -527,7 +531,7 @@ class Engine(Planning, RecoveryCommands):
         with self._lock:
             lock = self._locks.setdefault(key, self.clock.lock())
         queued = self.clock.now()
-        with lock:
+        with lock, (self.shared_locks(key) if self.shared_locks else nullcontext()):
             yield deadline + (self.clock.now() - queued)
 
     def _write_batched(

@@ -1,0 +1,164 @@
+"""`provision fleet plan|apply|destroy|status FLEET`: one plan over many instances."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.cli import (
+    FAILED,
+    INVALID,
+    EmulatorOpt,
+    YesOpt,
+    _console,
+    _emulator_value,
+    _escape,
+    _invalid,
+)
+from orchestrator.cli import _run as _engine_call
+
+fleet_app = typer.Typer(help="Run one plan over many instances (tenants, environments).",
+                        no_args_is_help=True)
+
+FleetArg = Annotated[Path, typer.Argument(metavar="FLEET", help="The fleet file.")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", metavar="I/N",
+                 help="Run the I-th of N slices of the instances (0-based), so that N runners "
+                 "share the fleet: Cloud Run's $CLOUD_RUN_TASK_INDEX/$CLOUD_RUN_TASK_COUNT."),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, metavar="N",
+                 help="Instances under way at once (default: the fleet file's, else 8)."),
+]
+RunIdOpt = Annotated[
+    str | None,
+    typer.Option("--run-id", metavar="ID",
+                 help="Shared by every shard of one run (default $CLOUD_RUN_EXECUTION): a "
+                 "shard then starts a wave once every earlier-wave instance has finished."),
+]
+
+
+def _fleet(path: Path) -> Any:
+    from orchestrator.fleet.model import load_fleet
+    from orchestrator.plan import PlanError
+
+    try:
+        return load_fleet(path)
+    except PlanError as exc:
+        _diagnostics(exc)
+
+
+def _diagnostics(exc: Any) -> None:
+    from orchestrator.display import plural
+
+    err = _console(stderr=True)
+    for diag in exc.diagnostics:
+        err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"[red]{plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
+    raise typer.Exit(INVALID)
+
+
+def _line(result: Any, width: int, unit: str) -> str:
+    color = {"failed": "red", "not started": "yellow"}.get(result.status, "green")
+    steps = f"{result.steps_done}/{result.steps} steps" if result.steps else ""
+    text = (f"{result.name:<{width}}  [{color}]{result.status:<11}[/]  {steps:<12}  "
+            f"{result.elapsed:>7,.0f} {unit}")
+    if result.message:
+        text += f"  {_escape(result.message)}"
+    return text
+
+
+def _run(command: str, path: Path, emulator: str | None, shard: str | None,
+         concurrency: int | None, run_id: str | None, yes: bool) -> None:
+    import sys
+
+    from orchestrator.fleet.model import parse_shard
+    from orchestrator.fleet.runner import Runner, validate
+    from orchestrator.fleet.session import open_session
+    from orchestrator.plan import PlanError
+
+    fleet = _fleet(path)
+    try:
+        sliced = parse_shard(shard) if shard else None
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    chosen = fleet.shard(*sliced) if sliced else fleet.instances
+    try:
+        validate(fleet, chosen)
+    except PlanError as exc:
+        _diagnostics(exc)
+    console = _console()
+    if (command != "plan" and not yes and sys.stdin.isatty()
+            and not typer.confirm(f"{command.capitalize()} {len(chosen)} instances of "
+                                  f"{fleet.plan}?")):
+        raise typer.Exit(FAILED)
+    width = max(len(i.name) for i in chosen)
+    with ExitStack() as stack:
+        session = _engine_call(lambda: stack.enter_context(
+            open_session(_emulator_value(emulator), Path(".provision"))))
+        unit = "s (simulated)" if emulator is not None else "s"
+        runner = Runner(fleet, emulator=session.emulator, clock=session.clock,
+                        storage=session.storage, concurrency=concurrency,
+                        run_id=run_id or os.environ.get("CLOUD_RUN_EXECUTION", ""),
+                        on_result=lambda r: console.print(_line(r, width, unit)))
+        with session.clock.busy():
+            result = _engine_call(lambda: runner.run(command, sliced, validated=True))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts().items()))
+    slowest = max((r.elapsed for r in result.instances), default=0.0)
+    console.print(f"fleet {command}: {counts}; slowest instance {slowest:,.0f} {unit}, "
+                  f"the fleet {result.wall:,.0f} {unit}")
+    if not result.ok:
+        raise typer.Exit(FAILED)
+
+
+@fleet_app.command("plan")
+def fleet_plan(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
+               concurrency: ConcurrencyOpt = None) -> None:
+    """Show what apply would change in each instance."""
+    _run("plan", fleet, emulator, shard, concurrency, None, True)
+
+
+@fleet_app.command("apply")
+def fleet_apply(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
+                concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
+                yes: YesOpt = False) -> None:
+    """Apply the plan to every instance, wave after wave."""
+    _run("apply", fleet, emulator, shard, concurrency, run_id, yes)
+
+
+@fleet_app.command("destroy")
+def fleet_destroy(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
+                  concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
+                  yes: YesOpt = False) -> None:
+    """Destroy every instance, the last wave first."""
+    _run("destroy", fleet, emulator, shard, concurrency, run_id, yes)
+
+
+@fleet_app.command("status")
+def fleet_status(fleet: FleetArg, emulator: EmulatorOpt = None) -> None:
+    """Each instance's last command, as its runner recorded it in the fleet's state."""
+    from orchestrator.fleet.session import open_session
+    from orchestrator.fleet.space import Space
+
+    model = _fleet(fleet)
+    console = _console()
+    width = max(len(i.name) for i in model.instances)
+    with open_session(_emulator_value(emulator) if model.state.startswith("gs://") else None,
+                      Path(".provision")) as session, session.clock.busy():
+        space = Space(model.state, session.storage)
+        records = [(i, space.read_status(i.name)) for i in model.instances]
+    for inst, rec in records:
+        if rec is None:
+            console.print(f"{inst.name:<{width}}  wave {inst.wave}  never run")
+            continue
+        steps = f"{rec.get('steps_done', 0)}/{rec.get('steps', 0)} steps" if rec.get(
+            "steps") else ""
+        message = f"  {_escape(str(rec['message']))}" if rec.get("message") else ""
+        console.print(f"{inst.name:<{width}}  wave {inst.wave}  {rec.get('command', '?'):<7}  "
+                      f"{rec.get('state', '?'):<11}  {steps:<12}{message}")
