@@ -34,7 +34,7 @@ ShardOpt = Annotated[
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option("--concurrency", min=1, metavar="N",
-                 help="Instances under way at once (default: the fleet file's, else 8)."),
+                 help="Instances under way at once (default: the fleet file's, else 32)."),
 ]
 RunIdOpt = Annotated[
     str | None,

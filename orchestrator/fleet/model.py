@@ -4,7 +4,7 @@
     plan: ../plans/network-basics.yaml     # relative to this file
     state: gs://BUCKET/fleets/tenants      # status records and shared locks (default
                                            # .provision/fleets/NAME)
-    concurrency: 8                         # instances under way at once in one runner
+    concurrency: 32                        # instances under way at once in one runner
     instances:
       - name: t01
         vars: {project: t01-project}
@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.plan.errors import Diagnostic, PlanError, did_you_mean
 from orchestrator.plan.source import SourceMap, parse, read_text
 
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 32
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?\Z")
 _TOP = ("name", "plan", "state", "concurrency", "instances")
 _INSTANCE = ("name", "vars", "ledger", "wave")

@@ -126,20 +126,35 @@ class Runner:
         return FleetResult(command, results, self.clock.now() - began)
 
     def _wave(self, command: str, wave: list[Instance]) -> list[InstanceResult]:
+        """The wave's instances, `concurrency` at a time. On a simulated clock no moment passes
+        with nobody at work between one instance ending and the next starting: each starts
+        with a token of the fleet's clock, given back once its own clock holds one, and hands
+        one over as it ends (as the scheduler does for steps)."""
         out: dict[str, InstanceResult] = {}
+        pending = list(wave)
+        handed: list[Any] = []
         with ThreadPoolExecutor(max_workers=self.concurrency,
                                 thread_name_prefix="instance") as pool:
-            running: set[Future[InstanceResult]] = {
-                pool.submit(self._instance, command, inst) for inst in wave}
-            while running:
+            running: set[Future[tuple[InstanceResult, Any]]] = set()
+            while pending or running:
+                while pending and len(running) < self.concurrency:
+                    running.add(pool.submit(self._instance, command, pending.pop(0),
+                                            self.clock.grant()))
+                while handed:
+                    self.clock.retire(handed.pop())
                 with self.clock.idle():
                     finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    result = fut.result()
+                    result, token = fut.result()
                     out[result.name] = result
+                    handed.append(token)
+            while handed:
+                self.clock.retire(handed.pop())
         return [out[i.name] for i in wave]
 
-    def _instance(self, command: str, inst: Instance) -> InstanceResult:
+    def _instance(self, command: str, inst: Instance, token: Any) -> tuple[InstanceResult, Any]:
+        """One instance's run; `token` (of the fleet's clock) is held until the instance's own
+        clock holds one, and a token is handed back with the result."""
         import orchestrator
 
         result = InstanceResult(inst.name, inst.wave, "failed")
@@ -158,12 +173,13 @@ class Runner:
                 on_event=count, state_dir=self.state_dir, **self.options)
         except Exception as exc:  # a ledger or credentials problem of this instance alone
             result.message = str(exc)
-            return self._report(result)
-        with dep:
+            return self._report(result), token
+        with dep, dep.clock.busy():
+            self.clock.retire(token)
             # The instance's own clients and clock: its thread holds that clock's token.
             space = Space(self.fleet.state, dep.clients.storage)
             dep.shared_locks = space.locks(dep.clock, inst.name)
-            result.steps = len(dep.plan.steps)
+            result.steps = len(dep.plan.steps) if command != "plan" else 0
             self._status(space, inst, command, "running", started)
             since = dep.clock.now()
             try:
@@ -182,7 +198,8 @@ class Runner:
             result.elapsed = dep.clock.now() - since
             result.steps_done = len(set(finished))
             self._status(space, inst, command, result.status, started, result)
-        return self._report(result)
+            handover = self.clock.grant()
+        return self._report(result), handover
 
     def _report(self, result: InstanceResult) -> InstanceResult:
         if self.on_result:
