@@ -162,3 +162,133 @@ def fleet_status(fleet: FleetArg, emulator: EmulatorOpt = None) -> None:
         message = f"  {_escape(str(rec['message']))}" if rec.get("message") else ""
         console.print(f"{inst.name:<{width}}  wave {inst.wave}  {rec.get('command', '?'):<7}  "
                       f"{rec.get('state', '?'):<11}  {steps:<12}{message}")
+
+
+ImageOpt = Annotated[str, typer.Option("--image", metavar="IMAGE",
+                                       help="The container image with provision installed.")]
+AccountOpt = Annotated[
+    str | None, typer.Option("--service-account", metavar="EMAIL",
+                             help="The identity the tasks run as (default: the project's).")]
+TasksOpt = Annotated[
+    int | None, typer.Option("--tasks", min=1, metavar="N",
+                             help="Tasks, each running one shard (default: one per instance, "
+                             "at most 50).")]
+RetriesOpt = Annotated[int, typer.Option("--retries", min=0, metavar="N",
+                                         help="Retries of a failed task.")]
+JobTimeoutOpt = Annotated[str, typer.Option("--timeout", metavar="SECONDS",
+                                            help="A task attempt's limit, as 3600s.")]
+EnvOpt = Annotated[list[str] | None, typer.Option("--env", metavar="KEY=VALUE",
+                                                  help="Set in the tasks; repeatable.")]
+
+
+def _spec(image: str, account: str | None, tasks: int | None, retries: int, timeout: str,
+          env: list[str] | None) -> Any:
+    from orchestrator.fleet.cloudrun import JobSpec
+
+    if not timeout.endswith("s") or not timeout[:-1].isdigit():
+        raise _invalid(f"--timeout {timeout!r}: expected seconds, as 3600s")
+    pairs: dict[str, str] = {}
+    for pair in env or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _invalid(f"--env {pair!r}: expected KEY=VALUE")
+        pairs[key] = value
+    return JobSpec(image, account, tasks, retries, timeout, pairs)
+
+
+@fleet_app.command("render")
+def fleet_render(
+    fleet: FleetArg,
+    image: ImageOpt,
+    target: Annotated[str, typer.Option("--target", metavar="cloud-run-job",
+                                        help="What to render: cloud-run-job.")] = "cloud-run-job",
+    service_account: AccountOpt = None,
+    tasks: TasksOpt = None,
+    retries: RetriesOpt = 3,
+    timeout: JobTimeoutOpt = "86400s",
+    env: EnvOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE",
+                                             help="Write it here instead of stdout.")] = None,
+) -> None:
+    """The Cloud Run job (Admin API v2 JSON, as jobs.create takes it) whose indexed tasks each
+    run one shard of the fleet."""
+    import json
+
+    from orchestrator.fleet.cloudrun import job_body
+
+    if target != "cloud-run-job":
+        raise _invalid(f"--target {target!r}: expected cloud-run-job")
+    model = _fleet(fleet)
+    body = job_body(str(fleet), model, _spec(image, service_account, tasks, retries, timeout,
+                                             env))
+    text = json.dumps(body, indent=2) + "\n"
+    if out is None:
+        print(text, end="")
+        return
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise _invalid(f"{out}: {exc.strerror}") from None
+
+
+@fleet_app.command("launch")
+def fleet_launch(
+    fleet: FleetArg,
+    image: ImageOpt,
+    project: Annotated[str, typer.Option("--project", metavar="PROJECT",
+                                         help="The project the job runs in.")],
+    region: Annotated[str, typer.Option("--region", metavar="REGION",
+                                        help="The job's region.")],
+    job: Annotated[str | None, typer.Option("--job", metavar="NAME",
+                                            help="The job's name (default provision-FLEET).")]
+    = None,
+    service_account: AccountOpt = None,
+    tasks: TasksOpt = None,
+    retries: RetriesOpt = 3,
+    timeout: JobTimeoutOpt = "86400s",
+    env: EnvOpt = None,
+    emulator: EmulatorOpt = None,
+) -> None:
+    """Create or update the fleet's Cloud Run job, run an execution and follow its tasks."""
+    from orchestrator.fleet.cloudrun import failed, job_body, launch
+    from orchestrator.fleet.session import open_session
+
+    model = _fleet(fleet)
+    spec = _spec(image, service_account, tasks, retries, timeout, env)
+    if emulator is None and not model.state.startswith("gs://"):
+        raise _invalid(f"{fleet}: state {model.state} is a directory of this machine, which "
+                       "Cloud Run tasks cannot see: set state: gs://BUCKET/PREFIX")
+    console = _console()
+    name = f"projects/{project}/locations/{region}/jobs/{job or f'provision-{model.name}'}"
+    with ExitStack() as stack:
+        session = _engine_call(lambda: stack.enter_context(
+            open_session(_emulator_value(emulator), Path(".provision"))))
+        if session.url is not None:  # the tasks act on the same emulator
+            spec.env = {"PROVISION_EMULATOR": session.url, **(spec.env or {})}
+        body = job_body(str(fleet), model, spec)
+
+        def progress(execution: dict[str, Any]) -> None:
+            console.print(f"  {execution.get('runningCount', 0)} running, "
+                          f"{execution.get('succeededCount', 0)} succeeded, "
+                          f"{execution.get('failedCount', 0)} failed, "
+                          f"{execution.get('retriedCount', 0)} retried")
+
+        with session.clock.busy():
+            since = session.clock.now()
+            execution, ran = _engine_call(lambda: launch(
+                body, job=name, clients=session.clients(), clock=session.clock,
+                on_progress=progress,
+                on_job=lambda verb: console.print(f"job {name} {verb}; running "
+                                                  f"{body['template']['taskCount']} tasks")))
+            elapsed = session.clock.now() - since
+    for task in ran:
+        result = task.get("lastAttemptResult", {})
+        state = task.get("conditions", [{}])[0].get("state", "").removeprefix("CONDITION_")
+        console.print(f"task {task.get('index', 0)}: {state.lower()} (exit "
+                      f"{result.get('exitCode', '?')}, {task.get('retried', 0)} retries)  "
+                      f"{task.get('logUri', '')}")
+    verdict = "failed" if failed(execution) else "succeeded"
+    console.print(f"execution {execution['name'].rsplit('/', 1)[-1]} {verdict} in "
+                  f"{elapsed:,.0f} s; `provision fleet status {fleet}` shows each instance")
+    if failed(execution):
+        raise typer.Exit(FAILED)

@@ -216,7 +216,9 @@ class Server:
             op = pending if pending is not None and pending.collection in polled else None
         if op is None or op.done:
             return now
-        await clock.park(op.end)
+        # At most a long poll: an operation that ends on an event (a job's execution) has no
+        # end to wait for.
+        await clock.park(min(op.end, now + self.cloud.scaled(self.cloud.config.long_poll)))
         return self.cloud.now()
 
     async def _answer(self, request: web.Request, match: Match, seq: int, now: float) -> Any:

@@ -21,7 +21,16 @@ from orchestrator.gcp.credentials import resolve_credentials
 class Session:
     emulator: Any  # as orchestrator.load takes it
     clock: Any
-    storage: Callable[[], Any]
+    clients: Callable[[], ClientFactory]  # made on first use: a local fleet needs none
+
+    def storage(self) -> Any:
+        return self.clients().storage()
+
+    @property
+    def url(self) -> str | None:
+        """The emulator's URL (an embedded one's too), or None for Google."""
+        return self.emulator if isinstance(self.emulator, str) else getattr(
+            self.emulator, "url", None)
 
 
 @contextmanager
@@ -47,7 +56,7 @@ def open_session(emulator: Any, state_dir: Path) -> Iterator[Session]:
             clock = (SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
                      else WallClock(shared.scale))
         @functools.cache
-        def clients() -> ClientFactory:  # only for a gs:// space: a local one needs none
+        def clients() -> ClientFactory:
             return ClientFactory(
                 credentials=resolve_credentials(emulator=url is not None,
                                                 clock_session=lambda: clock.header()),
@@ -55,7 +64,7 @@ def open_session(emulator: Any, state_dir: Path) -> Iterator[Session]:
             )
 
         try:
-            yield Session(emulator, clock, lambda: clients().storage())
+            yield Session(emulator, clock, clients)
         finally:
             clock.close()
     finally:

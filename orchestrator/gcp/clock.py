@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import threading
 import time
@@ -379,14 +380,20 @@ class RemoteBackend:
     session lives as long as one request this process keeps open: if the process dies, the
     emulator sees the connection close and lets its tokens go."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, inherited: str | None = None, now: float = 0.0) -> None:
+        """inherited: a session the emulator opened for this process (a Cloud Run task it
+        runs), holding one token for it and dropped when the process ends; `now` its time."""
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ClockError(f"{url}: the emulator's clock is served over http://HOST:PORT")
         self._host, self._port = parts.hostname, parts.port or 80
         self._local = threading.local()
         self._mutex = threading.Lock()
-        self._now = 0.0
+        self._now = now
+        self._presence: http.client.HTTPConnection | None = None
+        if inherited is not None:
+            self.session = inherited
+            return
         self._presence = http.client.HTTPConnection(self._host, self._port)
         try:
             self._presence.request("POST", "/_emulator/clock/session")
@@ -440,12 +447,22 @@ class RemoteBackend:
         self._post("/_emulator/clock/wake", {"name": name})
 
     def close(self) -> None:
-        self._presence.close()
+        if self._presence is not None:
+            self._presence.close()
+
+
+# Set by the emulator for a process it runs as a Cloud Run task: the clock session, holding a
+# token for the process, that its first clock takes over (see for_emulator).
+INHERITED_SESSION = "PROVISION_CLOCK_SESSION"
 
 
 def for_emulator(url: str) -> WallClock | SimulatedClock:
     """The clock to use with the emulator at `url`: its virtual clock when it has one, else
-    the wall clock at the emulator's time scale."""
+    the wall clock at the emulator's time scale.
+
+    In a process the emulator runs (a Cloud Run task), the first clock made takes over the
+    session the emulator opened for it, whose token the calling thread then holds: simulated
+    time stands still from the process's start, and moves only while it waits."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=30)
     try:
@@ -457,6 +474,12 @@ def for_emulator(url: str) -> WallClock | SimulatedClock:
     finally:
         conn.close()
     if described.get("mode") == "virtual":
+        inherited = os.environ.pop(INHERITED_SESSION, None)
+        if inherited:
+            clock = SimulatedClock(
+                RemoteBackend(url, inherited, float(described.get("now", 0.0))))
+            clock._set_held(True)
+            return clock
         return SimulatedClock(RemoteBackend(url))
     return WallClock(float(described.get("scale", 1.0)))
 

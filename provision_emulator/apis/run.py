@@ -1,5 +1,6 @@
 """Cloud Run Admin API v2: services (created with `serviceId`, changed through long-running
-operations whose response and metadata are the Service) and their IAM policies."""
+operations whose response and metadata are the Service) and their IAM policies; jobs, their
+executions and tasks are run_jobs.py's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from provision_emulator import errors, formats, schemas
+from provision_emulator.apis import run_jobs
 from provision_emulator.apis.base import ApiRules
 from provision_emulator.call import Call
 from provision_emulator.catalog import Collection
@@ -50,14 +52,15 @@ def region_code(region: str) -> str:
 
 class RunRules(ApiRules):
     proto_package = "google.cloud.run.v2"
-    generic_collections = frozenset({SERVICES})
+    generic_collections = frozenset({SERVICES, run_jobs.JOBS, run_jobs.EXECUTIONS,
+                                     run_jobs.TASKS})
 
     def not_found(self, path: str, coll: Collection | None = None) -> ApiError:
         segments = path.split("/")
-        if len(segments) == 6 and segments[4] == "services":
+        if len(segments) == 6 and segments[4] in ("services", "jobs"):
             return errors.not_found(
-                f"Resource '{segments[5]}' of kind 'SERVICE' in region '{segments[3]}' in "
-                f"project '{segments[1]}' does not exist."
+                f"Resource '{segments[5]}' of kind '{segments[4][:-1].upper()}' in region "
+                f"'{segments[3]}' in project '{segments[1]}' does not exist."
             )
         return super().not_found(path, coll)
 
@@ -78,17 +81,30 @@ class RunRules(ApiRules):
     def operation_metadata(
         self, cloud: Cloud, op: Operation, int_enums: bool
     ) -> dict[str, Any] | None:
-        # Run reports the Service being changed as the metadata of its operations.
-        if op.collection != SERVICES:
+        # Run reports the Service (Job, Execution) being changed as the metadata of its
+        # operations.
+        schema = {SERVICES: SERVICE_SCHEMA, run_jobs.JOBS: run_jobs.JOB_SCHEMA,
+                  run_jobs.EXECUTIONS: run_jobs.EXECUTION_SCHEMA}.get(op.collection)
+        if schema is None:
             return None
         current = cloud.store.get("run", op.target)
-        service = op.payload if isinstance(op.payload, dict) else (current.body if current else {})
+        if op.collection == run_jobs.EXECUTIONS or not isinstance(op.payload, dict):
+            resource = current.body if current else {}
+        else:
+            resource = op.payload
         if int_enums:
-            service = schemas.to_numbers("run", SERVICE_SCHEMA, service)
-        return {"@type": self.type_url(SERVICE_SCHEMA), **service}
+            resource = schemas.to_numbers("run", schema, resource)
+        return {"@type": self.type_url(schema), **resource}
 
 
 RULES = RunRules("run")
+
+
+def _default_account(cloud: Cloud, project: str) -> str:
+    return f"{cloud.project_number(project)}-compute@developer.gserviceaccount.com"
+
+
+run_jobs.register(RULES, CREATOR, _default_account)
 
 
 def _revision(path: str, generation: int, seq: int) -> str:
@@ -148,7 +164,7 @@ def _create_service(cloud: Cloud, call: Call, body: dict[str, Any]) -> None:
     body.setdefault("launchStage", "GA")
     body.setdefault("traffic", [{"type": LATEST, "percent": 100}])
     template = body["template"]
-    template.setdefault("serviceAccount", f"{number}-compute@developer.gserviceaccount.com")
+    template.setdefault("serviceAccount", _default_account(cloud, project))
     template.setdefault("timeout", "300s")
     template.setdefault("maxInstanceRequestConcurrency", 80)
     project_hash = formats.digest("run", project).hex()[:10]

@@ -1,0 +1,118 @@
+"""Cloud Run jobs on the emulator (apis/run_jobs.py): a run starts an execution whose tasks
+run as processes, with Cloud Run's task variables, at most `parallelism` at once, each retried
+up to `maxRetries`; the run's operation ends with the execution."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from googleapiclient import discovery
+from googleapiclient.errors import HttpError
+
+from provision_emulator import Emulator
+
+PARENT = "projects/jobs-project/locations/europe-west1"
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def jobs(emu: Emulator) -> Any:
+    run = discovery.build("run", "v2", credentials=AnonymousCredentials(), static_discovery=True,
+                          client_options={"api_endpoint": f"{emu.url}/run/"})
+    return run.projects().locations()
+
+
+def create(jobs: Any, emu: Emulator, job_id: str, script: str, **template: Any) -> str:
+    body = {"template": {"taskCount": template.pop("tasks", 1),
+                         "parallelism": template.pop("parallelism", 0),
+                         "template": {"containers": [{
+                             "image": "local", "command": ["/bin/sh", "-c"], "args": [script],
+                             "env": [{"name": "GREETING", "value": "hello"}]}], **template}}}
+    op = jobs.jobs().create(parent=PARENT, jobId=job_id, body=body).execute()
+    emu.skip(60)
+    assert jobs.operations().get(name=op["name"]).execute()["done"]
+    return f"{PARENT}/jobs/{job_id}"
+
+
+def run_to_end(jobs: Any, job: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    op = jobs.jobs().run(name=job, body={}).execute()
+    assert not op["done"] and op["metadata"]["name"].startswith(f"{job}/executions/")
+    for _ in range(600):
+        op = jobs.operations().get(name=op["name"]).execute()
+        if op["done"]:
+            break
+        time.sleep(0.05)
+    assert op["done"]
+    execution = jobs.jobs().executions().get(name=op["response"]["name"]).execute()
+    tasks = jobs.jobs().executions().tasks().list(parent=execution["name"]).execute()["tasks"]
+    return execution, sorted(tasks, key=lambda t: t["index"])
+
+
+def log_of(task: dict[str, Any]) -> str:
+    with open(task["logUri"].removeprefix("file://")) as fh:
+        return fh.read()
+
+
+def test_tasks_run_as_processes_with_cloud_runs_variables(jobs: Any, emu: Emulator) -> None:
+    job = create(jobs, emu, "hello", 'echo "$GREETING $CLOUD_RUN_JOB $CLOUD_RUN_EXECUTION '
+                 '$CLOUD_RUN_TASK_INDEX/$CLOUD_RUN_TASK_COUNT $CLOUD_RUN_TASK_ATTEMPT"', tasks=3)
+    got = jobs.jobs().get(name=job).execute()
+    assert got["template"]["template"]["maxRetries"] == 3  # Google's defaults
+    assert got["template"]["template"]["timeout"] == "600s"
+    execution, tasks = run_to_end(jobs, job)
+    assert (execution["succeededCount"], execution["failedCount"]) == (3, 0)
+    assert execution["conditions"][0]["state"] == "CONDITION_SUCCEEDED"
+    short = execution["name"].rsplit("/", 1)[-1]
+    assert [log_of(t).strip() for t in tasks] == [
+        f"hello hello {short} {i}/3 0" for i in range(3)]
+    latest = jobs.jobs().get(name=job).execute()["latestCreatedExecution"]
+    assert latest["name"] == short and latest["completionStatus"] == "EXECUTION_SUCCEEDED"
+
+
+def test_a_failing_task_is_retried_then_fails_the_execution(jobs: Any, emu: Emulator) -> None:
+    # Task 1 fails on its first attempt only; task 2 always.
+    job = create(jobs, emu, "flaky", 'test "$CLOUD_RUN_TASK_INDEX" = 0 || '
+                 '{ test "$CLOUD_RUN_TASK_INDEX" = 1 && test "$CLOUD_RUN_TASK_ATTEMPT" = 1; }',
+                 tasks=3, maxRetries=2)
+    execution, tasks = run_to_end(jobs, job)
+    assert (execution["succeededCount"], execution["failedCount"]) == (2, 1)
+    assert execution["retriedCount"] == 1 + 2
+    assert execution["conditions"][0]["state"] == "CONDITION_FAILED"
+    assert [t["retried"] for t in tasks] == [0, 1, 2]
+    assert tasks[2]["lastAttemptResult"]["exitCode"] == 1
+    assert tasks[2]["conditions"][0]["state"] == "CONDITION_FAILED"
+
+
+def test_parallelism_bounds_the_tasks_running_at_once(jobs: Any, emu: Emulator) -> None:
+    # Each task logs when it began and ended (real time): no moment has three running.
+    script = "date +%s.%N; sleep 0.4; date +%s.%N"
+    job = create(jobs, emu, "two-at-once", script, tasks=4, parallelism=2)
+    execution, tasks = run_to_end(jobs, job)
+    assert execution["succeededCount"] == 4
+    spans = [tuple(float(x) for x in log_of(t).split()) for t in tasks]
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most == 2
+
+
+def test_a_container_without_a_command_fails_its_task_saying_why(jobs: Any, emu: Emulator,
+                                                                 ) -> None:
+    body = {"template": {"template": {"maxRetries": 0,
+                                      "containers": [{"image": "local"}]}}}
+    jobs.jobs().create(parent=PARENT, jobId="no-command", body=body).execute()
+    emu.skip(60)
+    execution, tasks = run_to_end(jobs, f"{PARENT}/jobs/no-command")
+    assert execution["failedCount"] == 1
+    assert "set one" in log_of(tasks[0])
+    with pytest.raises(HttpError) as missing:
+        jobs.jobs().run(name=f"{PARENT}/jobs/absent", body={}).execute()
+    assert missing.value.status_code == 404
+    assert "Resource 'absent' of kind 'JOB' in region 'europe-west1'" in str(missing.value)
