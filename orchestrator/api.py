@@ -109,7 +109,7 @@ class Deployment:
         if emulator == EMBEDDED:
             from provision_emulator import Emulator
 
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._embedded = Emulator(
                 time_scale=time_scale, state_file=self.state_dir / "emulator-state.json"
             ).start()

@@ -63,6 +63,7 @@ INVALID = 2  # bad plan, flags or ledger
 FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
 DENIED = 4  # the caller lacks permissions the run needs (found before any change)
+INTERRUPTED = 130  # Ctrl-C, as a shell reports a process it interrupted
 
 
 def _complete_plan(incomplete: str) -> list[str]:
@@ -134,7 +135,7 @@ PlanArg = Annotated[
 MaybePlanArg = Annotated[
     Path | None,
     typer.Argument(help="Plan file; without it, --ledger or the only ledger under .provision/.",
-                   show_default=False, metavar="[PLAN]", autocompletion=_complete_plan),
+                   show_default=False, metavar="PLAN", autocompletion=_complete_plan),
 ]
 VarOpt = Annotated[
     list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
@@ -230,6 +231,29 @@ def _invalid(message: str) -> typer.Exit:
     return typer.Exit(INVALID)
 
 
+def _diagnostics(exc: Any) -> NoReturn:
+    """A PlanError's findings, each at its file:line, then how many: exit 2."""
+    from orchestrator.display import plural
+
+    err = _console(stderr=True)
+    for diag in exc.diagnostics:
+        err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"[red]{plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
+    raise typer.Exit(INVALID)
+
+
+def _confirm(question: str) -> None:
+    """Ask; a no is "Nothing changed." and exit 1, Ctrl-C or end of input exit 130."""
+    try:
+        agreed = typer.confirm(question)
+    except typer.Abort:  # Ctrl-C, or the end of the input, at the prompt
+        _console(stderr=True).print("\ninterrupted: nothing changed.")
+        raise typer.Exit(INTERRUPTED) from None
+    if not agreed:
+        _console().print("Nothing changed.")
+        raise typer.Exit(FAILED)
+
+
 def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs or []:
@@ -281,13 +305,7 @@ def _load(
         model = (load_plan(plan, _parse_vars(vars_), _TRUSTED) if plan is not None
                  else None)
     except PlanError as exc:
-        err = _console(stderr=True)
-        for diag in exc.diagnostics:
-            err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
-        from orchestrator.display import plural
-
-        err.print(f"[red]{plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
-        raise typer.Exit(INVALID) from None
+        _diagnostics(exc)
     try:
         return Deployment(
             model,
@@ -492,10 +510,7 @@ def _validated(plan: Path, var: list[str] | None) -> Any:
     try:
         return load_plan(plan, _parse_vars(var), _TRUSTED)
     except PlanError as exc:
-        err = _console(stderr=True)
-        for diag in exc.diagnostics:
-            err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(INVALID) from None
+        _diagnostics(exc)
 
 
 @app.command()
@@ -768,12 +783,21 @@ def _execute(
                 if verify:
                     _show_report(_run(dep.verify), json_=False)
                 return
-            if not yes and sys.stdin.isatty() and not typer.confirm("Apply these changes?"):
-                raise typer.Exit(FAILED)
+            if not yes and sys.stdin.isatty():
+                _confirm("Apply these changes?")
         elif command == "destroy" and not yes and sys.stdin.isatty() and not json_:
-            count = len(dep.ledger().resources)
-            if not typer.confirm(f"Destroy {count} resources recorded in {dep.ledger_location}?"):
-                raise typer.Exit(FAILED)
+            from graphlib import TopologicalSorter
+
+            recorded = dep.ledger().resources
+            width = max((len(step) for step in recorded), default=0)
+            # As destroy deletes them: every resource after those that depend on it.
+            needs = {sid: set(rec.depends_on) & set(recorded) for sid, rec in recorded.items()}
+            for step in reversed(list(TopologicalSorter(needs).static_order())):
+                rec = recorded[step]
+                console.print(f"  - {step:<{width}}  {rec.kind}  {rec.path}", markup=False,
+                              highlight=False)
+            _confirm(f"Destroy these {len(recorded)} resources recorded in "
+                     f"{dep.ledger_location}?")
         order = [s.id for s in dep.plan.steps] if dep.plan else list(dep.ledger().resources)
         if command == "destroy":
             order.reverse()
@@ -781,6 +805,7 @@ def _execute(
         if command == "apply":
             # Exactly what was shown (or saved), or nothing: see Engine.apply.
             call = lambda: dep.apply(on_failure=on_failure, approved=preview)  # noqa: E731
+        since = dep.clock.now()
         if events is not None:
             dep.on_event = events
             result = _run(call)
@@ -791,13 +816,35 @@ def _execute(
             render_result(console, result, str(plan) if plan else None)
             if result.rollback is not None:
                 render_result(console, result.rollback, str(plan) if plan else None)
-        if result.ok and command == "apply" and not json_:
-            _print_outputs(console, result.outputs, order)
+        if result.ok and not json_:
+            if command == "apply":
+                _print_outputs(console, result.outputs, order)
+            _print_next(console, command, plan, emulator, dep, dep.clock.now() - since)
         report = _run(dep.verify) if verify and result.ok else None
     if not result.ok:
         raise typer.Exit(FAILED)
     if report is not None:
         _show_report(report, json_=False)
+
+
+def _print_next(console: Any, command: str, plan: Path | None, emulator: str | None, dep: Any,
+                elapsed: float) -> None:
+    """After a run: how long it took (on the emulator, Google's time: simulated), where the
+    ledger is, and what one usually runs next."""
+    from orchestrator.api import EMBEDDED
+    from orchestrator.display import duration
+
+    where = _emulator_value(emulator) if emulator is not None else None
+    on = "" if where is None else " --emulator" if where == EMBEDDED else f" --emulator={where}"
+    target = f" {plan}" if plan else f" --ledger {dep.ledger_location}"
+    took = duration(elapsed) + (" (simulated: Google's durations on the emulator's clock)"
+                                if emulator is not None else "")
+    console.print(f"Took {took}; ledger {dep.ledger_location}.", highlight=False, markup=False)
+    after = {"apply": ("verify", "outputs", "destroy"), "destroy": ()}.get(command, ())
+    if after:
+        console.print("Next: " + ", ".join(
+            f"provision {verb}{target}{on if verb != 'outputs' else ''}" for verb in after),
+            highlight=False, markup=False)
 
 
 def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list[str]) -> None:
@@ -814,21 +861,56 @@ def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list
 @app.command()
 def outputs(
     plan: MaybePlanArg = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="One output: STEP, or STEP.FIELD (vpc.selfLink). "
+                       "Without a plan, give --ledger, or NAME alone when one ledger is here."),
+    ] = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
     json_: JsonOpt = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", metavar="",
+                           help="NAME's value as it is, a string without quotes (for scripts).")
+    ] = False,
     emulator: EmulatorOpt = None,
 ) -> None:
-    """Print what the ledger records of each resource's outputs (one JSON object by step)."""
+    """Print what the ledger records of each resource's outputs (one JSON object by step), or
+    of one, NAME."""
+    if (plan is not None and name is None and not plan.exists()
+            and plan.suffix not in (".yaml", ".yml")):
+        plan, name = None, str(plan)  # `provision outputs vpc.selfLink`: a NAME, not a plan
+    if raw and name is None:
+        raise _invalid("--raw prints one value: give its NAME (STEP or STEP.FIELD)")
     location = ledger or _ledger_for(plan, var)
     with _stores(emulator, 0.0, location) as (store,):
         _require_ledger(store, "show the outputs of")
         data = store.load()
-    values = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
-    if json_:
+    values: Any = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
+    if name is not None:
+        values = _output_named(values, name, location)
+    if raw and isinstance(values, str):
+        print(values)
+    elif json_ or raw or not isinstance(values, dict | list):
         print(json.dumps(values, indent=2))
     else:
         _console().print_json(json.dumps(values))
+
+
+def _output_named(values: dict[str, Any], name: str, location: str) -> Any:
+    step, _, field = name.partition(".")
+    if step not in values:
+        from orchestrator.plan.errors import did_you_mean
+
+        raise _invalid(f"{location} records no output of step {step!r}"
+                       f"{did_you_mean(step, values)}")
+    found: Any = values[step]
+    for part in field.split(".") if field else ():
+        if not isinstance(found, dict) or part not in found:
+            keys = ", ".join(sorted(found)) if isinstance(found, dict) else "none"
+            raise _invalid(f"step {step!r} has no output {part!r} (its outputs: {keys})")
+        found = found[part]
+    return found
 
 
 @app.command()
@@ -836,16 +918,33 @@ def show(
     plan: MaybePlanArg = None,
     var: VarOpt = None,
     ledger: LedgerOpt = None,
+    json_: Annotated[
+        bool, typer.Option("--json", metavar="",
+                           help="The ledger's resources and runs as versioned JSON.")
+    ] = False,
     emulator: EmulatorOpt = None,
 ) -> None:
     """Show the ledger: each resource, its status and the last runs."""
+    from rich.console import Console
     from rich.table import Table
 
     location = ledger or _ledger_for(plan, var)
     with _stores(emulator, 0.0, location) as (store,):
         _require_ledger(store, "show")
         data = store.load()
-    console = _console()
+    if json_:
+        from orchestrator.engine.events import SCHEMA_VERSION
+
+        print(json.dumps({
+            "version": SCHEMA_VERSION, "ledger": location, "serial": data.serial,
+            "resources": [{"step": sid, "kind": rec.kind, "status": rec.status,
+                           "resource": rec.path} for sid, rec in data.resources.items()],
+            "runs": [{"id": run.id, "command": run.command, "result": run.result}
+                     for run in data.runs],
+        }, indent=2))
+        return
+    # Piped, the table is as wide as its rows: no path cut at 80 columns.
+    console = _console() if sys.stdout.isatty() else Console(width=10_000, highlight=False)
     table = Table("step", "kind", "status", "resource", title=f"{location} (serial {data.serial})")
     for sid, rec in data.resources.items():
         table.add_row(sid, rec.kind, rec.status, rec.path)
@@ -894,10 +993,8 @@ def _recovery(
     with dep:
         if command != "import_resource":
             _require_ledger(dep.store, command.replace("_", " "))
-        if confirm and not json_ and sys.stdin.isatty() and not typer.confirm(
-            confirm.format(ledger=dep.ledger_location)
-        ):
-            raise typer.Exit(FAILED)
+        if confirm and not json_ and sys.stdin.isatty():
+            _confirm(confirm.format(ledger=dep.ledger_location))
         result = _run(lambda: getattr(dep, command)(*args))
     if not json_:
         console = _console()
@@ -1089,11 +1186,12 @@ def graph(
     ledger: LedgerOpt = None,
     emulator: EmulatorOpt = None,
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option("--format", metavar="mermaid|dot|svg",
-                     help="mermaid (text), dot, or svg (needs Graphviz's dot).",
+                     help="mermaid (text), dot, or svg (needs Graphviz's dot); by default the "
+                     "--output file's extension (.mmd, .dot or .gv, .svg), else mermaid.",
                      autocompletion=_complete_from("mermaid", "dot", "svg")),
-    ] = "mermaid",
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
@@ -1110,6 +1208,9 @@ def graph(
     from orchestrator.ledger import LedgerError
     from orchestrator.plan import PlanError, load_plan
 
+    if fmt is None:
+        suffix = output.suffix.lower() if output is not None else ""
+        fmt = {".svg": "svg", ".dot": "dot", ".gv": "dot"}.get(suffix, "mermaid")
     if fmt not in drawing.FORMATS:
         raise _invalid(f"--format {fmt!r}: expected one of {', '.join(drawing.FORMATS)}")
     try:
@@ -1185,8 +1286,22 @@ def emulator(
                            "(projects/P=roles/compute.networkAdmin)")
         grants.setdefault(resource, []).append(role)
     access = {"caller": caller, "restricted": bool(grants), "grants": grants}
+    if state is not None and not state.parent.is_dir():
+        raise _invalid(f"--state {state}: the directory {state.parent} does not exist; create "
+                       "it, or name a file in one that does")
+
+    def ready(url: str) -> None:
+        clock = (f"wall clock, Google's durations x {time_scale:g}" if time_scale is not None
+                 else "virtual clock: simulated time moves while every provision client waits")
+        print(f"provision emulator serving on {url} ({clock})\n"
+              f"  point provision at it:  export PROVISION_EMULATOR={url}  (or --emulator {url})\n"
+              f"  and gcloud:             gcloud config set auth/disable_credentials true; gcloud "
+              f"config set api_endpoint_overrides/compute {url}/compute/  (one per API)\n"
+              f"  the cloud is kept in:   {state or 'memory only (--state FILE to keep it)'}\n"
+              "  Ctrl-C stops it.", flush=True)
+
     try:
-        serve(port=port, state_file=state, time_scale=time_scale, access=access)
+        serve(port=port, state_file=state, time_scale=time_scale, access=access, ready=ready)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

@@ -11,10 +11,11 @@ import typer
 
 from orchestrator.cli import (
     FAILED,
-    INVALID,
     EmulatorOpt,
     YesOpt,
+    _confirm,
     _console,
+    _diagnostics,
     _emulator_value,
     _escape,
     _invalid,
@@ -54,16 +55,6 @@ def _fleet(path: Path) -> Any:
         _diagnostics(exc)
 
 
-def _diagnostics(exc: Any) -> None:
-    from orchestrator.display import plural
-
-    err = _console(stderr=True)
-    for diag in exc.diagnostics:
-        err.print(str(diag), markup=False, highlight=False, soft_wrap=True)
-    err.print(f"[red]{plural(len(exc.diagnostics), 'error')}[/]: nothing was sent to Google.")
-    raise typer.Exit(INVALID)
-
-
 def _line(result: Any, width: int, unit: str) -> str:
     color = {"failed": "red", "not started": "yellow"}.get(result.status, "green")
     steps = f"{result.steps_done}/{result.steps} steps" if result.steps else ""
@@ -94,10 +85,8 @@ def _run(command: str, path: Path, emulator: str | None, shard: str | None,
     except PlanError as exc:
         _diagnostics(exc)
     console = _console()
-    if (command != "plan" and not yes and sys.stdin.isatty()
-            and not typer.confirm(f"{command.capitalize()} {len(chosen)} instances of "
-                                  f"{fleet.plan}?")):
-        raise typer.Exit(FAILED)
+    if command != "plan" and not yes and sys.stdin.isatty():
+        _confirm(f"{command.capitalize()} {len(chosen)} instances of {fleet.plan}?")
     width = max(len(i.name) for i in chosen)
     with ExitStack() as stack:
         session = _engine_call(lambda: stack.enter_context(

@@ -46,6 +46,7 @@ DONE = {
     "import": "imported",
     "refresh": "refreshed",
     "delete": "deleted",
+    "absent": "already absent",
     "leave": "left in place",
     "gone": "deleted outside provision",
     "move": "moved to another step",
@@ -278,9 +279,13 @@ def render_result(console: Console, result: RunResult, plan_path: str | None) ->
                       f"{escape(cause)}",
                       highlight=False)
     again = f"provision {result.command}" + (f" {plan_path}" if plan_path else "")
+    if result.rollback is not None:  # --on-failure rollback: nothing is left to resume
+        console.print(f"Its changes are rolled back (below). Fix the cause and run "
+                      f"[bold]{again}[/] again.", highlight=False)
+        return
     console.print(f"Fix the cause and run [bold]{again}[/] again: it resumes where this stopped.",
                   highlight=False)
-    if result.command == "apply" and result.rollback is None:
+    if result.command == "apply":
         undo = "provision rollback" + (f" {plan_path}" if plan_path else "")
         console.print(f"Or undo what this apply changed: [bold]{undo}[/].", highlight=False)
 

@@ -477,10 +477,12 @@ def serve(
     state_file: str | Path | None = None,
     time_scale: float | None = None,
     host: str = "127.0.0.1",
+    ready: Callable[[str], None] | None = None,
     **options: Any,
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM, keeping the cloud in `state_file`.
-    `options` are Emulator's keyword options (seed, faults, projects, ...)."""
+    `ready(url)` is told once it serves (by default, the URL is printed); `options` are
+    Emulator's keyword options (seed, faults, projects, ...)."""
     config = _config(
         time_scale,
         options.get("seed", 0),
@@ -494,7 +496,10 @@ def serve(
 
     async def main() -> None:
         await server.start(host, port)
-        print(f"provision emulator serving on {server.url}", flush=True)
+        if ready is not None:
+            ready(server.url)
+        else:
+            print(f"provision emulator serving on {server.url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # MAJOR on any incompatible change to the JSON-lines event shape; MINOR when something is added
-# (1.1: the plan's step_planned and plan_finished; 1.2: rollback's recreate action).
-SCHEMA_VERSION = "1.2"
+# (1.1: the plan's step_planned and plan_finished; 1.2: rollback's recreate action; 1.3: the
+# absent action of a delete that found nothing to delete).
+SCHEMA_VERSION = "1.3"
 
 
 @dataclass(frozen=True)

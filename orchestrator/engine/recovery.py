@@ -124,7 +124,9 @@ class RecoveryCommands:
         deadline = self.clock.now() + (step.timeout or kind.timeout)
         live = self._read(kind, res.target, deadline)
         if live is None:
-            raise StepError(f"{res.target.path} does not exist: nothing to import")
+            raise InvalidRequest(
+                f"{res.target.path} does not exist: nothing to import. Check the step's name "
+                "and scope (or the path given), or run apply to create it")
         owner = next((sid for sid, rec in self._ledger.resources.items()
                       if rec.path == res.target.path and sid != step_id), None)
         if owner is not None:

@@ -672,9 +672,10 @@ class Engine(Planning, RecoveryCommands):
 
     def _delete(
         self, kind: Kind, step_id: str, target: Target, deadline: float, replacing: bool = False,
-    ) -> None:
+    ) -> bool:
         """Delete a resource and drop its record; replacing: the deletion half of a replace,
-        whose record stays, `gone`, for the create that follows."""
+        whose record stays, `gone`, for the create that follows. False when Google said there
+        was nothing to delete (a create whose operation failed, a resource deleted outside)."""
         with self._lock:
             rec = self._ledger.resources.get(step_id)
             if rec is not None:
@@ -691,7 +692,8 @@ class Engine(Planning, RecoveryCommands):
                 self._deleted_for_replace(step_id)
             else:
                 self._forget(step_id)
-            return
+            return True
+        absent = False
         with self._serialized(kind, target, deadline) as deadline:
             if kind.prepare_delete is not None:
                 preparing = self._call(
@@ -712,7 +714,7 @@ class Engine(Planning, RecoveryCommands):
                     gone = any(fragment in exc.message for fragment in kind.gone_when)
                     if not (exc.not_found or gone):
                         raise
-                    op = None
+                    op, absent = None, True
                 if op is None:
                     break
                 self._record_operation(step_id, op)
@@ -737,6 +739,7 @@ class Engine(Planning, RecoveryCommands):
             self._deleted_for_replace(step_id)
         else:
             self._forget(step_id)
+        return not absent
 
     def _keep_original(self, step_id: str) -> None:
         """Keep the record of a resource about to be replaced in its record (saved with the
@@ -994,8 +997,9 @@ class Engine(Planning, RecoveryCommands):
                     pass  # deleted already
                 elif kind.left_on_destroy:
                     self._forget(step_id)
-                else:
-                    self._delete(kind, step_id, target, deadline, replacing=step_id in remade)
+                elif not self._delete(kind, step_id, target, deadline,
+                                      replacing=step_id in remade):
+                    action = "absent"  # nothing there: never made, or deleted outside
             except Exception as exc:
                 self._fail(step_id, exc, result)
                 raise

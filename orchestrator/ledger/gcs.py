@@ -335,8 +335,8 @@ class GcsStore(SavesByStaging):
         if intact is not None and not force:
             raise LedgerError(
                 f"ledger {self.location} is intact (serial {intact.serial}); restoring its "
-                f"backup (serial {restored.serial}) would discard its last write. Force it if "
-                "that is what you want"
+                f"backup (serial {restored.serial}) would discard its last write. Run provision "
+                "ledger restore --force if that is what you want"
             )
         if confirm is not None and not confirm(restored, self.backup_location):
             return None

@@ -300,8 +300,8 @@ class LocalStore(SavesByStaging):
         if current is not None and not force:
             raise LedgerError(
                 f"ledger {self.location} is intact (serial {current.serial}); restoring its "
-                f"backup (serial {restored.serial}) would discard its last write. Force it if "
-                "that is what you want"
+                f"backup (serial {restored.serial}) would discard its last write. Run provision "
+                "ledger restore --force if that is what you want"
             )
         if confirm is not None and not confirm(restored, str(self.backup_path)):
             return None

@@ -116,7 +116,7 @@ def test_json_events_are_versioned_lines(emulator: Emulator, tmp_path: Path) -> 
     done = _provision(["apply", str(plan), f"--emulator={emulator.url}", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    assert {e["version"] for e in events} == {"1.2"}
+    assert {e["version"] for e in events} == {"1.3"}
     assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
     finished = {e["step"] for e in events if e["type"] == "step_finished"}
     assert finished == {"vpc", "subnet", "fw"}

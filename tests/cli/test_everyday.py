@@ -1,0 +1,196 @@
+"""What a Terraform or gcloud user reaches for daily: prompts that say what they did and exit as
+documented, destroy listing what it deletes, single outputs for scripts, show as JSON and
+unclipped when piped, a graph's format from its file name, error counts, and the emulator
+saying how to use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from provision_emulator import Emulator
+
+PLAN = Path(__file__).parents[2] / "plans" / "network-basics.yaml"
+HANG = 120  # real seconds: a hang is a failure, not a slow machine
+
+
+@pytest.fixture
+def applied(tmp_path: Path) -> Iterator[tuple[Emulator, Path]]:
+    """network-basics applied on an emulator; its ledger."""
+    ledger = tmp_path / "basics.json"
+    with Emulator() as emu:
+        result = CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url,
+                                          "--ledger", str(ledger), "--yes"])
+        assert result.exit_code == 0, result.output
+        yield emu, ledger
+
+
+def on_a_terminal(cwd: Path, args: list[str], answer: bytes, after: bytes) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, type `answer` once `after` shows (b"" for Ctrl-C,
+    which reaches the process as SIGINT); its exit status and what the terminal showed."""
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=cwd,
+                            stdin=secondary, stdout=secondary, stderr=secondary,
+                            close_fds=True, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(secondary)
+    shown, typed = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], HANG)
+            assert ready, shown.decode(errors="replace")[-2000:]
+            try:
+                chunk = os.read(main, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not typed and after in shown:
+                if answer:
+                    os.write(main, answer)
+                else:
+                    proc.send_signal(signal.SIGINT)
+                typed = True
+        return proc.wait(timeout=HANG), shown.decode(errors="replace")
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize(("answer", "status", "said"), [
+    (b"n\r", 1, "Nothing changed."),
+    (b"", 130, "interrupted: nothing changed."),
+])
+def test_destroy_lists_what_it_deletes_and_a_no_or_ctrl_c_changes_nothing(
+        applied: tuple[Emulator, Path], tmp_path: Path, answer: bytes, status: int,
+        said: str) -> None:
+    emu, ledger = applied
+    code, shown = on_a_terminal(tmp_path, ["destroy", "--ledger", str(ledger), "--emulator",
+                                           emu.url], answer, b"[y/N]")
+    assert code == status, shown
+    assert said in shown
+    # dependents first, as destroy deletes them
+    lines = [line for line in shown.splitlines() if line.strip().startswith("- ")]
+    listed = [line.split()[1] for line in lines]
+    assert sorted(listed) == ["allow-internal", "subnet", "vpc"] and listed[-1] == "vpc"
+    assert "compute.network  projects/demo-project/global/networks/demo-vpc" in shown
+    assert "Destroy these 3 resources recorded in" in shown
+    assert len(json.loads(ledger.read_text())["resources"]) == 3
+
+
+def test_one_output_raw_for_scripts_and_show_as_json(applied: tuple[Emulator, Path]) -> None:
+    _, ledger = applied
+    runner = CliRunner()
+    raw = runner.invoke(app, ["outputs", "vpc.selfLink", "--ledger", str(ledger), "--raw"])
+    assert raw.exit_code == 0, raw.output
+    assert raw.output == ("https://www.googleapis.com/compute/v1/projects/demo-project/global/"
+                          "networks/demo-vpc\n")
+    step = runner.invoke(app, ["outputs", "vpc", "--ledger", str(ledger), "--json"])
+    assert json.loads(step.output)["name"] == "demo-vpc"
+    missing = runner.invoke(app, ["outputs", "vcp", "--ledger", str(ledger)])
+    assert missing.exit_code == 2 and "did you mean vpc?" in missing.output
+    field = runner.invoke(app, ["outputs", "vpc.nope", "--ledger", str(ledger)])
+    assert field.exit_code == 2 and "has no output 'nope'" in field.output
+    shown = runner.invoke(app, ["show", "--ledger", str(ledger), "--json"])
+    data = json.loads(shown.output)
+    assert sorted(r["step"] for r in data["resources"]) == ["allow-internal", "subnet", "vpc"]
+    assert data["runs"][-1]["command"] == "apply" and data["version"]
+    # Piped, the table is not cut at 80 columns: every path whole.
+    table = runner.invoke(app, ["show", "--ledger", str(ledger)])
+    assert "projects/demo-project/global/firewalls/demo-allow-internal" in table.output
+
+
+def test_graph_takes_its_format_from_the_file_name(applied: tuple[Emulator, Path],
+                                                   tmp_path: Path) -> None:
+    _, ledger = applied
+    out = tmp_path / "basics.dot"
+    result = CliRunner().invoke(app, ["graph", str(PLAN), "--ledger", str(ledger), "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("digraph")
+
+
+def test_import_of_nothing_is_invalid_input(applied: tuple[Emulator, Path]) -> None:
+    emu, ledger = applied
+    other = ledger.with_name("other.json")
+    result = CliRunner().invoke(app, [
+        "import", str(PLAN), "vpc", "--ledger", str(other), "--emulator", emu.url,
+        "--var", "project=nobody-project"])
+    assert result.exit_code == 2, result.output
+    assert "does not exist: nothing to import" in result.output
+    assert not other.exists() or json.loads(other.read_text())["resources"] == {}
+
+
+def test_validate_counts_its_errors_and_restore_names_force(
+        tmp_path: Path, write_plan: Callable[[str], Path]) -> None:
+    bad = write_plan("name: bad\nsteps:\n  - {id: a, kind: compute.netwrk, name: x}\n"
+                     "  - {id: a, kind: compute.network, name: Y}\n")
+    result = CliRunner().invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    # an unknown kind, a duplicate id, a missing project, a name Google would refuse
+    assert "4 errors: nothing was sent to Google." in result.output
+    ledger = tmp_path / "l.json"
+    with Emulator() as emu:
+        CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url, "--ledger",
+                                 str(ledger), "--yes"])
+        CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url, "--ledger",
+                                 str(ledger), "--yes"])
+    refused = CliRunner().invoke(app, ["ledger", "restore", "--ledger", str(ledger), "--yes"])
+    assert refused.exit_code == 2
+    assert "provision ledger restore --force" in refused.output
+
+
+def test_the_state_directory_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["apply", str(PLAN), "--emulator=embedded", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".provision").stat().st_mode & 0o777 == 0o700
+    # The run ends with how long it took, where its ledger is and what to run next.
+    assert "Took 25.0 s (simulated: Google's durations on the emulator's clock); ledger " \
+        ".provision/network-basics.ledger.json." in result.output
+    assert f"Next: provision verify {PLAN} --emulator, provision outputs {PLAN}, " \
+        f"provision destroy {PLAN} --emulator" in result.output
+
+
+def test_the_emulator_says_how_to_use_it_and_refuses_a_state_nowhere(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["emulator", "--state",
+                                      str(tmp_path / "absent" / "cloud.json")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "emulator", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=HANG)
+    assert "serving on http://127.0.0.1:" in banner[0] and "virtual clock" in banner[0]
+    assert "export PROVISION_EMULATOR=http://127.0.0.1:" in banner[1]
+    assert "api_endpoint_overrides/compute" in banner[2]
+
+
+def test_a_rolled_back_apply_says_so_and_counts_what_it_undid(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        emu.set_faults(operation_failure=1.0, methods=["compute.firewalls.insert"])
+        result = CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url,
+                                          "--ledger", str(tmp_path / "l.json"), "--yes",
+                                          "--on-failure", "rollback"])
+    assert result.exit_code == 1, result.output
+    assert "apply failed: 1 step failed; 2 created." in result.output
+    assert "Its changes are rolled back (below)" in result.output
+    assert "it resumes where this stopped" not in result.output
+    # The firewall's create failed in its operation: nothing of it to delete.
+    assert "rollback complete: 2 deleted, 1 already absent." in result.output
