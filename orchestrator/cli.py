@@ -302,7 +302,7 @@ def _load(
 
     limits = _parse_quotas(quotas)
     try:
-        model = (load_plan(plan, _parse_vars(vars_), _TRUSTED) if plan is not None
+        model = (load_plan(plan, _parse_vars(vars_), _TRUSTED, os.environ) if plan is not None
                  else None)
     except PlanError as exc:
         _diagnostics(exc)
@@ -508,7 +508,7 @@ def _validated(plan: Path, var: list[str] | None) -> Any:
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        return load_plan(plan, _parse_vars(var), _TRUSTED)
+        return load_plan(plan, _parse_vars(var), _TRUSTED, os.environ)
     except PlanError as exc:
         _diagnostics(exc)
 
@@ -961,7 +961,7 @@ def _ledger_for(plan: Path | None, var: list[str] | None) -> str:
     from orchestrator.plan import PlanError, load_plan
 
     try:
-        return ledger_location(load_plan(plan, _parse_vars(var), _TRUSTED))
+        return ledger_location(load_plan(plan, _parse_vars(var), _TRUSTED, os.environ))
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
     except LedgerError as exc:
@@ -1214,7 +1214,7 @@ def graph(
     if fmt not in drawing.FORMATS:
         raise _invalid(f"--format {fmt!r}: expected one of {', '.join(drawing.FORMATS)}")
     try:
-        model = load_plan(plan, _parse_vars(var), _TRUSTED)
+        model = load_plan(plan, _parse_vars(var), _TRUSTED, os.environ)
         location = ledger or ledger_location(model)
     except PlanError as exc:
         raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None

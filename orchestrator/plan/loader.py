@@ -28,10 +28,12 @@ def load_plan(
     path: str | os.PathLike[str],
     vars: Mapping[str, Any] | None = None,
     trust_endpoints: Collection[str] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> Plan:
     """Read and validate a plan file. vars: `--var key=value` overrides of the plan's vars;
     trust_endpoints: endpoints the user named (--trust-endpoint) that the plan's `endpoints:`
-    may use besides Google's.
+    may use besides Google's; environment: where PROVISION_VAR_name values of declared vars
+    are read from (the CLI's process environment; `vars` win over them).
 
     Raises PlanError with every problem found, each with file, line, column and field.
     """
@@ -39,7 +41,7 @@ def load_plan(
     text, diagnostics = read_text(file)
     if text is None:
         raise PlanError(diagnostics)
-    return load_plan_text(text, file, vars, trust_endpoints)
+    return load_plan_text(text, file, vars, trust_endpoints, environment)
 
 
 def load_plan_text(
@@ -47,6 +49,7 @@ def load_plan_text(
     path: str | os.PathLike[str] = "<plan>",
     vars: Mapping[str, Any] | None = None,
     trust_endpoints: Collection[str] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> Plan:
     """Validate a plan given as text; `path` names it in messages and anchors relative files."""
     file = os.fspath(path)
@@ -67,7 +70,8 @@ def load_plan_text(
 
     # Top-level "x-..." keys hold YAML anchors for steps to reuse, as in docker-compose files.
     data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
-    values = variables.collect(data.get("vars"), vars or {}, source, diagnostics)
+    values = variables.collect(data.get("vars"), vars or {}, source, diagnostics,
+                               variables.from_environment(data.get("vars"), environment or {}))
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     if raw_steps:
         # Repeated steps become those they generate, placed at the lines of the step written.

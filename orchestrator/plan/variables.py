@@ -13,15 +13,25 @@ from orchestrator.plan.source import Path, SourceMap
 from orchestrator.plan.structure import VAR_PATTERN, FieldNamer, describe
 
 OVERRIDE = "--var"
+ENVIRONMENT = "PROVISION_VAR_"
 _NAME = re.compile(VAR_PATTERN)
 _INT = re.compile(r"[-+]?[0-9]{1,30}\Z")
 
 
+def from_environment(raw: Any, environment: Mapping[str, str]) -> dict[str, str]:
+    """The declared vars set as PROVISION_VAR_name, as Terraform's TF_VAR_name: other names
+    are ignored (an environment serves many plans)."""
+    declared = raw if isinstance(raw, dict) else {}
+    return {name: environment[ENVIRONMENT + name] for name in declared
+            if isinstance(name, str) and ENVIRONMENT + name in environment}
+
+
 def collect(
-    raw: Any, overrides: Mapping[str, Any], source: SourceMap, diagnostics: list[Diagnostic]
+    raw: Any, overrides: Mapping[str, Any], source: SourceMap, diagnostics: list[Diagnostic],
+    environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The vars' values after overrides. A var's value is literal: it holds no references, and
-    `$${` in it stands for `${`."""
+    """The vars' values after the environment's (from_environment), then the overrides. A
+    var's value is literal: it holds no references, and `$${` in it stands for `${`."""
     values: dict[str, Any] = {}
     declared = raw if isinstance(raw, dict) else {}
     for name, value in declared.items():
@@ -43,6 +53,13 @@ def collect(
             )
             continue
         values[name] = refs.resolve(value, _no_lookup)
+    for name, text in (environment or {}).items():
+        if name in values:
+            value, problem = _coerce(text, values[name])
+            if problem:
+                diagnostics.append(Diagnostic(ENVIRONMENT + name, 0, 0, "", problem))
+            else:
+                values[name] = value
     for name, text in overrides.items():
         if name not in declared:
             hint = did_you_mean(name, declared)

@@ -194,3 +194,33 @@ def test_a_rolled_back_apply_says_so_and_counts_what_it_undid(tmp_path: Path) ->
     assert "it resumes where this stopped" not in result.output
     # The firewall's create failed in its operation: nothing of it to delete.
     assert "rollback complete: 2 deleted, 1 already absent." in result.output
+
+
+def test_vars_from_the_environment_under_the_command_line(
+        write_plan: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROVISION_VAR_name sets a declared var, as Terraform's TF_VAR_name; --var wins; names
+    the plan does not declare are ignored; a value of the wrong type is refused by name."""
+    plan = write_plan("""name: env
+vars: {project: file-project, mtu: 1460}
+defaults:
+  project: ${vars.project}
+steps:
+  - id: vpc
+    kind: compute.network
+    name: env-vpc
+    properties:
+      autoCreateSubnetworks: false
+      mtu: ${vars.mtu}
+""")
+    monkeypatch.setenv("PROVISION_VAR_project", "env-project")
+    monkeypatch.setenv("PROVISION_VAR_undeclared", "another plan's")
+    runner = CliRunner()
+    roles = runner.invoke(app, ["roles", str(plan)])  # names each project; no API call
+    assert roles.exit_code == 0, roles.output
+    assert "env-project" in roles.output and "file-project" not in roles.output
+    roles = runner.invoke(app, ["roles", str(plan), "--var", "project=flag-project"])
+    assert "flag-project" in roles.output and "env-project" not in roles.output
+    monkeypatch.setenv("PROVISION_VAR_mtu", "big")
+    refused = runner.invoke(app, ["validate", str(plan)])
+    assert refused.exit_code == 2
+    assert "PROVISION_VAR_mtu: expected an integer" in refused.output
