@@ -777,7 +777,9 @@ def _execute(
             console.print(render_preview(saved))  # what was agreed to when it was saved
         elif command == "apply" and not json_:
             dep.on_event = notes(console)
-            preview = _run(dep.plan_changes)
+            # The first reads load the client libraries: a few seconds not left blank.
+            with console.status(f"Reading what exists of {len(dep.plan.steps)} steps..."):
+                preview = _run(dep.plan_changes)
             console.print(render_preview(preview))
             if not preview.has_changes:
                 if verify:
@@ -810,7 +812,8 @@ def _execute(
             dep.on_event = events
             result = _run(call)
         else:
-            with LiveDisplay(console, order, clock=dep.clock.now) as live:
+            with LiveDisplay(console, order, clock=dep.clock.now,
+                             simulated=emulator is not None) as live:
                 dep.on_event = live
                 result = _run(call, live)
             render_result(console, result, str(plan) if plan else None)

@@ -131,11 +131,15 @@ class LiveDisplay:
     emulator runs them faster; real time by default."""
 
     def __init__(
-        self, console: Console, order: list[str], clock: Callable[[], float] = time.monotonic
+        self, console: Console, order: list[str], clock: Callable[[], float] = time.monotonic,
+        simulated: bool = False,
     ) -> None:
+        """simulated: the clock is an emulator's, whose times are Google's durations played
+        faster; every time shown says so."""
         self.console = console
         self.order = order
         self.clock = clock
+        self.simulated = simulated
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
@@ -198,17 +202,22 @@ class LiveDisplay:
             )
             done = (event.message if event.action == "leave" and event.message
                     else DONE.get(event.action or "", f"{event.action} finished"))
-            text = f"{event.step}: {done} ({duration(elapsed)})"
+            text = f"{event.step}: {done} ({duration(elapsed)}{self._unit})"
         elif event.type == "step_failed":
             text = f"{event.step}: failed: {event.message}"
         else:
             text = f"{event.step}: not run ({event.message})"
         self.console.print(text, markup=False, highlight=False)
 
+    @property
+    def _unit(self) -> str:
+        return " simulated" if self.simulated else ""
+
     def _frame(self) -> Group:
         table = Table(box=None, show_header=False, pad_edge=False)
         now = self.clock()
         counts = dict.fromkeys(("finished", "running", "failed", "skipped", "waiting"), 0)
+        rows: list[tuple[str, dict[str, Any]]] = []
         with self._lock:
             for step in self.order:
                 entry = self.state.get(step)
@@ -217,23 +226,48 @@ class LiveDisplay:
                     continue
                 status = entry.get("status", "")
                 counts[status if status in counts else "running"] += 1
-                style = {"finished": "green", "failed": "red", "skipped": "yellow"}.get(
-                    status, "cyan"
-                )
-                elapsed = entry.get("ended", now) - entry["started"]
-                table.add_row(
-                    Text(step, style="bold"), entry.get("action", ""), Text(status, style=style),
-                    Text(duration(elapsed), justify="right"),
-                    Text(entry.get("message", "")[:70], style="dim"),
-                )
+                rows.append((step, dict(entry)))
+            notes = [Text.from_markup(f"[yellow]{label}:[/] ") + Text(message)
+                     for label, message in self.notes]
+        # The frame fits the terminal, so that it is never cut: the summary (two lines at
+        # most) and notes, then as many rows as are left, the steps under way and failed first, then the latest
+        # finished; the rest are counted.
+        room = max(1, self.console.size.height - len(notes) - 3)
+        shown = _fitting(rows, room)
+        for step, entry in rows:
+            if step not in shown:
+                continue
+            status = entry.get("status", "")
+            style = {"finished": "green", "failed": "red", "skipped": "yellow"}.get(
+                status, "cyan"
+            )
+            elapsed = entry.get("ended", now) - entry["started"]
+            table.add_row(
+                Text(step, style="bold"), entry.get("action", ""), Text(status, style=style),
+                Text(duration(elapsed), justify="right"),
+                Text(entry.get("message", "")[:70], style="dim"),
+            )
         # Steps not yet started have no row: the count says how far the run is. (Not the
         # table's caption, which would wrap to the width of a narrow table.)
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        with self._lock:
-            notes = [Text.from_markup(f"[yellow]{label}:[/] ") + Text(message)
-                     for label, message in self.notes]
-        # Notes first: a frame taller than the terminal is cut at the bottom.
-        return Group(*notes, table, Text(summary, style="dim italic"))
+        hidden = len(rows) - len(shown)
+        if hidden:
+            summary += f" ({hidden} finished not shown)"
+        if self.simulated:
+            summary += " (times: Google's, simulated)"
+        return Group(Text(summary, style="dim italic"), *notes, table)
+
+
+def _fitting(rows: list[tuple[str, dict[str, Any]]], room: int) -> set[str]:
+    """The steps to show in `room` rows: those not finished first, then the latest finished."""
+    if len(rows) <= room:
+        return {step for step, _ in rows}
+    active = [step for step, entry in rows if entry.get("status") != "finished"]
+    finished = sorted((entry.get("ended", 0.0), step) for step, entry in rows
+                      if entry.get("status") == "finished")
+    chosen = active[:room]
+    chosen += [step for _, step in finished[::-1][:room - len(chosen)]]
+    return set(chosen)
 
 
 def json_events(stream: IO[str] | None = None) -> Any:
