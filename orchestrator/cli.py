@@ -255,11 +255,16 @@ def _confirm(question: str) -> None:
 
 
 def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    return _key_values(pairs, "--var")
+
+
+def _key_values(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """A repeatable KEY=VALUE option's values; exit 2 naming the flag for one without `=`."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise _invalid(f"--var {pair!r}: expected key=value")
+            raise _invalid(f"{flag} {pair!r}: expected KEY=VALUE")
         out[key] = value
     return out
 

@@ -19,6 +19,7 @@ from orchestrator.cli import (
     _emulator_value,
     _escape,
     _invalid,
+    _key_values,
 )
 from orchestrator.cli import _run as _engine_call
 
@@ -176,13 +177,7 @@ def _spec(image: str, account: str | None, tasks: int | None, retries: int, time
 
     if not timeout.endswith("s") or not timeout[:-1].isdigit():
         raise _invalid(f"--timeout {timeout!r}: expected seconds, as 3600s")
-    pairs: dict[str, str] = {}
-    for pair in env or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise _invalid(f"--env {pair!r}: expected KEY=VALUE")
-        pairs[key] = value
-    return JobSpec(image, account, tasks, retries, timeout, pairs)
+    return JobSpec(image, account, tasks, retries, timeout, _key_values(env, "--env"))
 
 
 @fleet_app.command("render")

@@ -230,8 +230,8 @@ class LiveDisplay:
             notes = [Text.from_markup(f"[yellow]{label}:[/] ") + Text(message)
                      for label, message in self.notes]
         # The frame fits the terminal, so that it is never cut: the summary (two lines at
-        # most) and notes, then as many rows as are left, the steps under way and failed first, then the latest
-        # finished; the rest are counted.
+        # most) and notes, then as many rows as are left, the steps under way and failed
+        # first, then the latest finished; the rest are counted.
         room = max(1, self.console.size.height - len(notes) - 3)
         shown = _fitting(rows, room)
         for step, entry in rows:

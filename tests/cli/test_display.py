@@ -9,6 +9,8 @@ from rich.console import Console
 from orchestrator.display import LiveDisplay
 from orchestrator.engine.events import Event
 
+from .terminal import on_a_terminal, plain
+
 
 def test_live_table_counts_the_steps_and_clears_a_finished_step_s_progress() -> None:
     console = Console(record=True, width=100, file=io.StringIO())
@@ -56,16 +58,6 @@ def test_a_frame_fits_its_terminal_the_summary_first_and_the_latest_steps_shown(
 def test_on_a_30_row_terminal_the_summary_stays_in_view_of_a_64_step_run(tmp_path) -> None:
     """Through a pseudo-terminal of 30 rows: the frames Rich draws while 64 firewalls are made
     each carry the summary line, which a frame cut at the bottom used to lose."""
-    import fcntl
-    import os
-    import pty
-    import re
-    import select
-    import struct
-    import subprocess
-    import sys
-    import termios
-
     rules = "".join(
         f"  - {{id: fw-{i:02}, kind: compute.firewall, name: fw-{i:02}, properties: "
         f"{{network: '${{vpc.selfLink}}', sourceRanges: [10.0.{i}.0/24], "
@@ -74,29 +66,10 @@ def test_on_a_30_row_terminal_the_summary_stays_in_view_of_a_64_step_run(tmp_pat
     plan.write_text("name: wide\ndefaults: {project: tty-project}\nsteps:\n"
                     "  - {id: vpc, kind: compute.network, name: tty-vpc, "
                     "properties: {autoCreateSubnetworks: false}}\n" + rules)
-    main, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "apply", str(plan),
-                             "--emulator", "--yes"], cwd=tmp_path, stdin=secondary,
-                            stdout=secondary, stderr=secondary, close_fds=True,
-                            env={**os.environ, "TERM": "xterm"})
-    os.close(secondary)
-    shown = b""
-    try:
-        while True:
-            ready, _, _ = select.select([main], [], [], 120)
-            assert ready, shown.decode(errors="replace")[-2000:]
-            try:
-                chunk = os.read(main, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")[-2000:]
-    finally:
-        os.close(main)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    status, shown = on_a_terminal(tmp_path, ["apply", str(plan), "--emulator", "--yes"],
+                                  rows=30, columns=120)
+    text = plain(shown)
+    assert status == 0, text[-2000:]
     assert "Reading what exists of 64 steps" in text
     assert "running" in text and "finished not shown" in text
     assert "(times: Google's, simulated)" in text

@@ -6,9 +6,6 @@ saying how to use it."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -21,8 +18,9 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from provision_emulator import Emulator
 
+from .terminal import HANG, on_a_terminal
+
 PLAN = Path(__file__).parents[2] / "plans" / "network-basics.yaml"
-HANG = 120  # real seconds: a hang is a failure, not a slow machine
 
 
 @pytest.fixture
@@ -36,39 +34,6 @@ def applied(tmp_path: Path) -> Iterator[tuple[Emulator, Path]]:
         yield emu, ledger
 
 
-def on_a_terminal(cwd: Path, args: list[str], answer: bytes, after: bytes) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal, type `answer` once `after` shows (b"" for Ctrl-C,
-    which reaches the process as SIGINT); its exit status and what the terminal showed."""
-    main, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=cwd,
-                            stdin=secondary, stdout=secondary, stderr=secondary,
-                            close_fds=True, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
-    os.close(secondary)
-    shown, typed = b"", False
-    try:
-        while True:
-            ready, _, _ = select.select([main], [], [], HANG)
-            assert ready, shown.decode(errors="replace")[-2000:]
-            try:
-                chunk = os.read(main, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-            if not typed and after in shown:
-                if answer:
-                    os.write(main, answer)
-                else:
-                    proc.send_signal(signal.SIGINT)
-                typed = True
-        return proc.wait(timeout=HANG), shown.decode(errors="replace")
-    finally:
-        os.close(main)
-        if proc.poll() is None:
-            proc.kill()
-
-
 @pytest.mark.parametrize(("answer", "status", "said"), [
     (b"n\r", 1, "Nothing changed."),
     (b"", 130, "interrupted: nothing changed."),
@@ -77,8 +42,18 @@ def test_destroy_lists_what_it_deletes_and_a_no_or_ctrl_c_changes_nothing(
         applied: tuple[Emulator, Path], tmp_path: Path, answer: bytes, status: int,
         said: str) -> None:
     emu, ledger = applied
+    typed: list[bool] = []
+
+    def reply(shown: bytes, proc: subprocess.Popen[bytes]) -> bytes | None:
+        if typed or b"[y/N]" not in shown:
+            return None
+        typed.append(True)
+        if not answer:
+            proc.send_signal(signal.SIGINT)
+        return answer
+
     code, shown = on_a_terminal(tmp_path, ["destroy", "--ledger", str(ledger), "--emulator",
-                                           emu.url], answer, b"[y/N]")
+                                           emu.url], reply)
     assert code == status, shown
     assert said in shown
     # dependents first, as destroy deletes them

@@ -4,51 +4,29 @@ behind the ledger."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from .terminal import HANG, on_a_terminal
+
 PLAN = Path(__file__).parents[2] / "plans" / "psc-cloud-run.yaml"
-# A hang is a failure, not a slow machine: generous bounds in real seconds.
-HANG = 120
 
 
 def _on_a_terminal(cwd: Path, *args: str, interrupts: int) -> tuple[int, str]:
     """Run the CLI on a pseudo-terminal and press Ctrl-C `interrupts` times once the live
     display shows a finished step; its exit status and what the terminal showed."""
-    main, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd,
-        stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True,
-        env={**os.environ, "TERM": "xterm", "COLUMNS": "160"},
-    )
-    os.close(secondary)
-    shown = b""
-    sent = 0
-    try:
-        while True:
-            ready, _, _ = select.select([main], [], [], HANG)
-            assert ready, f"no output for {HANG} s:\n{shown.decode(errors='replace')[-2000:]}"
-            try:
-                chunk = os.read(main, 1 << 16)
-            except OSError:  # the terminal's other end closed: the process is gone
-                break
-            if not chunk:
-                break
-            shown += chunk
-            if sent < interrupts and shown.count(b"finished") >= 3:
-                for _ in range(interrupts):
-                    proc.send_signal(signal.SIGINT)
-                sent = interrupts
-        return proc.wait(timeout=HANG), shown.decode(errors="replace")
-    finally:
-        os.close(main)
-        if proc.poll() is None:
-            proc.kill()
+    sent: list[int] = []
+
+    def press(shown: bytes, proc: subprocess.Popen[bytes]) -> None:
+        if not sent and shown.count(b"finished") >= 3:
+            for _ in range(interrupts):
+                proc.send_signal(signal.SIGINT)
+            sent.append(interrupts)
+        return None
+
+    return on_a_terminal(cwd, list(args), press)
 
 
 def _provision(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
