@@ -20,6 +20,8 @@ states one:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from google_facts.discovery import Method
 
 MINUTE = 60.0
@@ -59,6 +61,13 @@ def group_of(method: Method) -> tuple[str, int] | None:
     if api == "apigee":
         return "apigee.request", 1
     return None
+
+
+def consumer_of(segments: Sequence[str]) -> str | None:
+    """Whose quota a request to this resource path spends: its project, or for Apigee its
+    organization (the path segment after `projects` or `organizations`)."""
+    return next((segments[i + 1] for i, s in enumerate(segments[:-1])
+                 if s in ("projects", "organizations")), None)
 
 
 def unknown_groups(limits: dict[str, int] | None) -> str | None:

@@ -107,13 +107,7 @@ class Deployment:
         self._embedded: Any = None
         emulator_url = None
         if emulator == EMBEDDED:
-            from provision_emulator import Emulator
-
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._embedded = Emulator(
-                time_scale=time_scale, state_file=self.state_dir / "emulator-state.json"
-            ).start()
-            emulator = self._embedded
+            self._embedded = emulator = start_embedded(self.state_dir, time_scale)
         self._clock: Clock | None = None
         if emulator is None:
             self._use(WallClock())
@@ -121,11 +115,7 @@ class Deployment:
             emulator_url = emulator  # its clock is asked for on first use: see `clock`
         else:  # an in-process Emulator: its own clock, shared
             emulator_url = emulator.url
-            shared = emulator.clock
-            self._use(
-                SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
-                else WallClock(shared.scale)
-            )
+            self._use(clock_in_process(emulator))
         self._emulator_url = emulator_url
         self.clients = ClientFactory(
             credentials=resolve_credentials(
@@ -300,6 +290,22 @@ class Deployment:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_embedded(state_dir: Path, time_scale: float | None = None) -> Any:
+    """The in-process emulator whose cloud persists under `state_dir` (--emulator alone)."""
+    from provision_emulator import Emulator
+
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Emulator(time_scale=time_scale, state_file=state_dir / "emulator-state.json").start()
+
+
+def clock_in_process(emulator: Any) -> Clock:
+    """The clock of an Emulator this process runs: its virtual clock, shared, or the wall
+    clock at its time scale."""
+    shared = emulator.clock
+    return (SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
+            else WallClock(shared.scale))
 
 
 def load(

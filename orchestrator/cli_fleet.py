@@ -66,7 +66,7 @@ def _line(result: Any, width: int, unit: str) -> str:
     return text
 
 
-def _run(command: str, path: Path, emulator: str | None, shard: str | None,
+def _run_fleet(command: str, path: Path, emulator: str | None, shard: str | None,
          concurrency: int | None, run_id: str | None, yes: bool) -> None:
     import sys
 
@@ -111,7 +111,7 @@ def _run(command: str, path: Path, emulator: str | None, shard: str | None,
 def fleet_plan(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
                concurrency: ConcurrencyOpt = None) -> None:
     """Show what apply would change in each instance."""
-    _run("plan", fleet, emulator, shard, concurrency, None, True)
+    _run_fleet("plan", fleet, emulator, shard, concurrency, None, True)
 
 
 @fleet_app.command("apply")
@@ -119,7 +119,7 @@ def fleet_apply(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt =
                 concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
                 yes: YesOpt = False) -> None:
     """Apply the plan to every instance, wave after wave."""
-    _run("apply", fleet, emulator, shard, concurrency, run_id, yes)
+    _run_fleet("apply", fleet, emulator, shard, concurrency, run_id, yes)
 
 
 @fleet_app.command("destroy")
@@ -127,7 +127,7 @@ def fleet_destroy(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt
                   concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
                   yes: YesOpt = False) -> None:
     """Destroy every instance, the last wave first."""
-    _run("destroy", fleet, emulator, shard, concurrency, run_id, yes)
+    _run_fleet("destroy", fleet, emulator, shard, concurrency, run_id, yes)
 
 
 @fleet_app.command("status")

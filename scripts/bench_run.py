@@ -29,7 +29,7 @@ import critical_path as cp
 
 import orchestrator
 from google_facts import discovery
-from google_facts.quotas import DEFAULTS, MINUTE, group_of
+from google_facts.quotas import DEFAULTS, MINUTE, consumer_of, group_of
 from orchestrator.engine.steps import kind_named, target_of
 from provision_emulator import Emulator
 
@@ -49,9 +49,7 @@ def quota_bound(requests: list[dict[str, Any]]) -> float:
         if r["status"] in (403, 429) or not r["method"]:
             continue
         counted = group_of(discovery.method(r["api"], r["method"]))
-        segments = r["path"].strip("/").split("/")
-        consumer = next((segments[i + 1] for i, seg in enumerate(segments[:-1])
-                         if seg in ("projects", "organizations")), None)
+        consumer = consumer_of(r["path"].strip("/").split("/"))
         if counted and consumer:
             counts[(counted[0], consumer)] += counted[1]
     return max((math.ceil(n / DEFAULTS[group]) - 1) * MINUTE

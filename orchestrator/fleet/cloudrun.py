@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.fleet.model import Fleet
-from orchestrator.gcp.errors import ApiError, from_exception
+from orchestrator.gcp import retry
+from orchestrator.gcp.errors import ApiError, DeadlineExceeded
 from orchestrator.gcp.operations import OperationRef, Waiter, invoke
 
 # A task attempt's limit: a day (Cloud Run's default is 600 s, too short for an Apigee
@@ -62,19 +63,17 @@ def launch(body: dict[str, Any], *, job: str, clients: Any, clock: Any,
            on_progress: Callable[[dict[str, Any]], None] | None = None,
            on_job: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """Create or update the job `job` (projects/P/locations/R/jobs/NAME) and run it; returns
-    the completed execution and its tasks. Raises ApiError as Google answers."""
+    the completed execution and its tasks. Raises ApiError as Google answers, or
+    DeadlineExceeded."""
     svc = clients.discovery("run")
     waiter = Waiter(clients, clock)
     deadline = clock.now() + JOB_TIMEOUT
 
     def call(method: str, **params: Any) -> dict[str, Any]:
-        try:
-            return invoke(svc, f"run.projects.locations.jobs{method}", **params)
-        except Exception as exc:
-            api = from_exception(exc)
-            if api is None:
-                raise
-            raise api from None
+        # Through the engine's retry policy: Google's transient answers are waited out, the
+        # rest raised as ApiError.
+        return retry.call(lambda: invoke(svc, f"run.projects.locations.jobs{method}", **params),
+                          deadline=deadline, clock=clock)
 
     try:
         call(".get", name=job)
@@ -104,8 +103,9 @@ def launch(body: dict[str, Any], *, job: str, clients: Any, clock: Any,
         if execution.get("completionTime"):
             break
         if clock.now() >= deadline:
-            raise ApiError(504, f"execution {execution_name} still running after "
-                           f"{JOB_TIMEOUT:,.0f} s")
+            raise DeadlineExceeded(f"execution {execution_name} still running after "
+                                   f"{JOB_TIMEOUT:,.0f} s: follow it in the console, or with "
+                                   "provision fleet status")
         clock.sleep(FOLLOW_POLL)
     tasks: list[dict[str, Any]] = []
     token = None

@@ -88,8 +88,7 @@ class Runner:
     def __init__(self, fleet: Fleet, *, emulator: Any, clock: Any,
                  storage: Callable[[], Any] | None = None, concurrency: int | None = None,
                  state_dir: Path | None = None, run_id: str = "",
-                 on_result: Callable[[InstanceResult], None] | None = None,
-                 options: dict[str, Any] | None = None) -> None:
+                 on_result: Callable[[InstanceResult], None] | None = None) -> None:
         self.fleet = fleet
         self.emulator = emulator
         self.clock = clock
@@ -98,7 +97,6 @@ class Runner:
         self.state_dir = state_dir or Path(".provision")
         self.run_id = run_id
         self.on_result = on_result
-        self.options = options or {}
 
     def run(self, command: str, shard: tuple[int, int] | None = None,
             validated: bool = False) -> FleetResult:
@@ -111,18 +109,19 @@ class Runner:
         if command == "destroy":
             waves.reverse()
         results: list[InstanceResult] = []
-        stopped = False
+        stopped = ""  # why the waves left are not started
         for wave in waves:
             if not stopped and shard and self.run_id:
-                stopped = not self._others_done(command, wave[0].wave)
+                stopped = self._others_done(command, wave[0].wave)
             if stopped:
                 results += [self._report(InstanceResult(i.name, i.wave, "not started",
-                                                        message="an earlier wave failed"))
+                                                        message=stopped))
                             for i in wave]
                 continue
             done = self._wave(command, wave)
             results += done
-            stopped = command != "plan" and not all(r.ok for r in done)
+            if command != "plan" and not all(r.ok for r in done):
+                stopped = "an earlier wave failed"
         return FleetResult(command, results, self.clock.now() - began)
 
     def _wave(self, command: str, wave: list[Instance]) -> list[InstanceResult]:
@@ -170,7 +169,7 @@ class Runner:
         try:
             dep = orchestrator.load(
                 self.fleet.plan, vars=inst.vars, ledger=inst.ledger, emulator=self.emulator,
-                on_event=count, state_dir=self.state_dir, **self.options)
+                on_event=count, state_dir=self.state_dir)
         except Exception as exc:  # a ledger or credentials problem of this instance alone
             result.message = str(exc)
             return self._report(result), token
@@ -217,9 +216,9 @@ class Runner:
                           elapsed=result.elapsed, message=result.message)
         space.write_status(inst.name, record)
 
-    def _others_done(self, command: str, wave: int) -> bool:
+    def _others_done(self, command: str, wave: int) -> str:
         """Wait until every instance of the fleet in an earlier wave (for destroy, a later
-        one) has finished this run; False if one failed."""
+        one) has finished this run; "" then, else why this wave cannot start."""
         earlier = [i for i in self.fleet.instances
                    if (i.wave < wave if command != "destroy" else i.wave > wave)]
         deadline = self.clock.now() + BARRIER_WAIT
@@ -227,10 +226,11 @@ class Runner:
             states = [(self.space.read_status(i.name) or {}) for i in earlier]
             mine = [s for s in states if s.get("run") == self.run_id
                     and s.get("command") == command]
-            if any(s.get("state") in ("failed", "not started") for s in mine):
-                return False
+            if any(s.get("state") == "failed" for s in mine):
+                return "an earlier wave failed"
             if len(mine) == len(earlier) and all(s.get("state") == DONE[command] for s in mine):
-                return True
+                return ""
             if self.clock.now() >= deadline:
-                return False
+                return (f"the earlier waves' instances did not all finish in run "
+                        f"{self.run_id} within {BARRIER_WAIT:,.0f} s")
             self.clock.sleep(BARRIER_POLL)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.gcp.clients import ClientFactory
-from orchestrator.gcp.clock import LocalBackend, SimulatedClock, WallClock
+from orchestrator.gcp.clock import WallClock
 from orchestrator.gcp.clock import for_emulator as clock_for_emulator
 from orchestrator.gcp.credentials import resolve_credentials
 
@@ -29,32 +29,31 @@ class Session:
     @property
     def url(self) -> str | None:
         """The emulator's URL (an embedded one's too), or None for Google."""
-        return self.emulator if isinstance(self.emulator, str) else getattr(
-            self.emulator, "url", None)
+        return _url_of(self.emulator)
+
+
+def _url_of(emulator: Any) -> str | None:
+    return emulator if isinstance(emulator, str) else getattr(emulator, "url", None)
 
 
 @contextmanager
 def open_session(emulator: Any, state_dir: Path) -> Iterator[Session]:
     """emulator: None (Google), "embedded" (one in-process emulator whose cloud persists under
     state_dir, as a Deployment's own would), an Emulator, or an emulator's URL."""
-    from orchestrator.api import EMBEDDED
+    from orchestrator.api import EMBEDDED, clock_in_process, start_embedded
 
     embedded = None
     if emulator == EMBEDDED:
-        from provision_emulator import Emulator
-
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        embedded = emulator = Emulator(state_file=state_dir / "emulator-state.json").start()
+        embedded = emulator = start_embedded(state_dir)
     try:
-        url = emulator if isinstance(emulator, str) else getattr(emulator, "url", None)
+        url = _url_of(emulator)
         if emulator is None:
             clock: Any = WallClock()
         elif isinstance(emulator, str):
             clock = clock_for_emulator(emulator)
         else:
-            shared = emulator.clock
-            clock = (SimulatedClock(LocalBackend(shared)) if shared.mode == "virtual"
-                     else WallClock(shared.scale))
+            clock = clock_in_process(emulator)
+
         @functools.cache
         def clients() -> ClientFactory:
             return ClientFactory(

@@ -16,11 +16,11 @@ RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
 # ErrorInfo reason google-api-core reports instead when Google sends one: RATE_LIMIT_EXCEEDED,
 # a per-minute quota spent (google/api/error_reason.proto; "If the quota is a rate quota, then
 # 403 RATE_LIMIT_EXCEEDED is returned", https://cloud.google.com/docs/quotas/troubleshoot).
+RATE_QUOTA_REASON = "RATE_LIMIT_EXCEEDED"
 RETRYABLE_REASONS = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "resourceNotReady", "backendError",
-     "RATE_LIMIT_EXCEEDED"}
+     RATE_QUOTA_REASON}
 )
-RATE_QUOTA_REASON = "RATE_LIMIT_EXCEEDED"
 # Message fragments for the same, where Google gives no reason field.
 RETRYABLE_MESSAGES = ("locked by another operation", "CONCURRENT_OPERATIONS_QUOTA_EXCEEDED")
 

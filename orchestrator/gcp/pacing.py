@@ -26,12 +26,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from google_facts import discovery
-from google_facts.quotas import APIS, DEFAULTS, MINUTE, group_of, unknown_groups
+from google_facts.quotas import APIS, DEFAULTS, MINUTE, consumer_of, group_of, unknown_groups
 from google_facts.routing import Router
 
-# The consumer a request's quota is counted against: the resource path's project, or for
-# Apigee its organization.
-_CONSUMER_COLLECTIONS = ("projects", "organizations")
 _last = threading.local()  # the quota this thread's last request spent: (pacer, key)
 
 
@@ -136,9 +133,7 @@ class Pacer:
         if match is None:
             return None
         counted = group_of(match.method)
-        segments = match.segments
-        consumer = next((segments[i + 1] for i, s in enumerate(segments[:-1])
-                         if s in _CONSUMER_COLLECTIONS), None)
+        consumer = consumer_of(match.segments)
         if counted is None or consumer is None:
             return None
         group, cost = counted
