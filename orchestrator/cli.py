@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-app = typer.Typer(
+from orchestrator.cli_options import (
+    CHANGE,
+    LEDGER,
+    RUN,
+    App,
+    MaybePlanArg,
+    Options,
+    PlanArg,
+    complete_from,
+    complete_step,
+    shared,
+)
+
+app = App(
     help="Build Google Cloud networking around Apigee X from a plan of ordered steps.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -37,6 +52,50 @@ def _version(shown: bool) -> None:
         raise typer.Exit()
 
 
+# --verbosity: what each level adds on stderr (the levels are gcloud's).
+VERBOSITY = {
+    "debug": logging.DEBUG,  # each request's method and URL; an internal error's traceback
+    "info": logging.INFO,  # each step's events; each retry, with Google's code
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 1,
+}
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is when a line is logged: the live display puts it above
+    itself while it runs."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _verbosity(level: str) -> None:
+    if level not in VERBOSITY:
+        raise _invalid(f"--verbosity {level!r}: expected one of {', '.join(VERBOSITY)}")
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # Only provision's own loggers: the client libraries' debug logs can carry request bodies
+    # and tokens, which must not reach a terminal or a CI log.
+    for name in ("provision", "provision_emulator"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(VERBOSITY[level])
+        logger.propagate = False
+
+
+def debugging() -> bool:
+    """An internal error shows its traceback: --verbosity debug, or PROVISION_DEBUG set."""
+    return bool(os.environ.get("PROVISION_DEBUG")) or \
+        logging.getLogger("provision").isEnabledFor(logging.DEBUG)
+
+
 @app.callback()
 def _root(
     trust_endpoint: Annotated[
@@ -47,13 +106,24 @@ def _root(
                      ".com) need not be named. Repeatable; given on the command line only, "
                      "never by a plan."),
     ] = None,
+    verbosity: Annotated[
+        str,
+        typer.Option("--verbosity", envvar="PROVISION_VERBOSITY",
+                     metavar="debug|info|warning|error|critical|none",
+                     autocompletion=complete_from(*VERBOSITY),
+                     help="What is logged on stderr besides the output: info adds each step's "
+                     "events and each retry; debug each request's method and URL, and an "
+                     "internal error's traceback. Never headers or bodies. Anywhere on the "
+                     "line."),
+    ] = "warning",
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_version,
-                     metavar="", help="Print provision's version and exit."),
+                     help="Print provision's version and exit."),
     ] = False,
 ) -> None:
     _TRUSTED[:] = trust_endpoint or []
+    _verbosity(verbosity)
 
 
 # What an interrupted run says.
@@ -64,151 +134,6 @@ FAILED = 1  # a run that did not reach the desired state
 CHANGES = 3  # `plan --detailed-exitcode`: changes are pending (2 stays "invalid input")
 DENIED = 4  # the caller lacks permissions the run needs (found before any change)
 INTERRUPTED = 130  # Ctrl-C, as a shell reports a process it interrupted
-
-
-def _complete_plan(incomplete: str) -> list[str]:
-    """Shell completion of a plan file: *.yaml and *.yml files, and directories to look in."""
-    found: list[str] = []
-    for _ in range(8):  # bounded: a symlink can lead back up
-        found = _plan_files(incomplete)
-        # A lone directory is opened rather than offered: bash would end the word after it.
-        if len(found) != 1 or not found[0].endswith("/"):
-            break
-        incomplete = found[0]
-    return found
-
-
-def _plan_files(incomplete: str) -> list[str]:
-    head, prefix = os.path.split(incomplete)
-    try:
-        entries = sorted(os.scandir(os.path.expanduser(head) or "."), key=lambda e: e.name)
-    except OSError:
-        return []
-    out = []
-    for entry in entries:
-        hidden = entry.name.startswith(".") and not prefix.startswith(".")
-        if hidden or not entry.name.startswith(prefix):
-            continue
-        path = os.path.join(head, entry.name)
-        if entry.is_dir():
-            out.append(path + "/")
-        elif entry.name.endswith((".yaml", ".yml")):
-            out.append(path)
-    return out
-
-
-def _complete_step(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """Shell completion of a step id: the steps of the plan given before it, with their kinds.
-
-    The YAML is only parsed, not validated (validation loads Google's discovery documents): a
-    completion has to come back while the user waits at the prompt."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    plan = ctx.params.get("plan")
-    if plan is None:
-        return []
-    try:
-        data = YAML(typ="safe").load(Path(plan).read_text())
-    except (OSError, UnicodeDecodeError, YAMLError):
-        return []  # nothing to offer; the command itself will say what is wrong with the file
-    steps = data.get("steps") if isinstance(data, dict) else None
-    out = []
-    for step in steps if isinstance(steps, list) else []:
-        if isinstance(step, dict) and str(step.get("id", "")).startswith(incomplete):
-            out.append((str(step["id"]), str(step.get("kind", ""))))
-    return out
-
-
-def _complete_from(*values: str) -> Callable[[str], list[str]]:
-    def complete(incomplete: str) -> list[str]:
-        return [value for value in values if value.startswith(incomplete)]
-
-    return complete
-
-
-PlanArg = Annotated[
-    Path,
-    typer.Argument(help="Plan file (YAML).", show_default=False, metavar="PLAN",
-                   autocompletion=_complete_plan),
-]
-MaybePlanArg = Annotated[
-    Path | None,
-    typer.Argument(help="Plan file; without it, --ledger or the only ledger under .provision/.",
-                   show_default=False, metavar="PLAN", autocompletion=_complete_plan),
-]
-VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
-                                        help="Override a plan var (repeatable).")
-]
-EmulatorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--emulator",
-        envvar="PROVISION_EMULATOR",
-        metavar="[URL]",
-        help="Use an emulator instead of Google: alone, an in-process one whose cloud persists "
-        "under .provision/; with =URL, that server.",
-    ),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", metavar="", help="Versioned JSON-lines events on stdout.")
-]
-LedgerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        metavar="PATH",
-        help="Ledger file, or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger, "
-        "else .provision/PLAN.ledger.json",
-    ),
-]
-LockTimeoutOpt = Annotated[
-    float,
-    typer.Option(
-        "--lock-timeout",
-        min=0,
-        metavar="SECONDS",
-        help="Seconds to wait for the ledger's lock while another run holds it (0: refuse).",
-    ),
-]
-ImpersonateOpt = Annotated[
-    str | None,
-    typer.Option("--impersonate-service-account", metavar="EMAIL",
-                 help="Act as this service account."),
-]
-QuotaOpt = Annotated[
-    str | None, typer.Option("--project", metavar="PROJECT",
-                                help="Quota and billing project for API calls.")
-]
-ParallelOpt = Annotated[
-    int, typer.Option("--parallelism", min=1, metavar="N",
-                      help="Steps at work at once (a step waiting on Google's operation, or "
-                      "sleeping between polls, does not count; 1: one step at a time, in file "
-                      "order).")
-]
-QuotaLimitOpt = Annotated[
-    list[str] | None,
-    typer.Option("--quota", metavar="GROUP=N",
-                 help="Requests a minute for a quota group whose limit is not Google's default "
-                 "(compute.read, compute.write, compute.heavy, serviceusage.read, "
-                 "serviceusage.write, apigee.request); requests are paced to it. Repeatable."),
-]
-TargetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--target", metavar="STEP", autocompletion=_complete_step,
-                 help="Only this step, with what it needs (destroy: with what needs it); "
-                 "repeatable. Not for routine use: the rest goes unchecked."),
-]
-SkipCheckOpt = Annotated[
-    bool,
-    typer.Option("--skip-permission-check", metavar="",
-                 help="Do not first ask Google whether you hold the permissions the changes "
-                 "need (a missing one then fails its step mid-run)."),
-]
-YesOpt = Annotated[
-    bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
-]
 
 
 def _console(stderr: bool = False) -> Any:
@@ -284,46 +209,42 @@ def _parse_quotas(pairs: list[str] | None) -> dict[str, int]:
     return out
 
 
-def _load(
-    plan: Path | None,
-    vars_: list[str] | None,
-    *,
-    emulator: str | None,
-    ledger: str | None,
-    impersonate: str | None = None,
-    project: str | None = None,
-    parallelism: int = 8,
-    on_event: Any = None,
-    lock_timeout: float = 0.0,
-    targets: list[str] | None = None,
-    check_permissions: bool = True,
-    quotas: list[str] | None = None,
-) -> Any:
+def _read_plan(plan: Path, opts: Options, saved_vars: dict[str, Any] | None = None) -> Any:
+    """The plan with its vars (PROVISION_VAR_name, then --var-file, then --var; or a saved
+    plan's, all of them), or each of its diagnostics printed and exit 2."""
+    from orchestrator.plan import PlanError, load_plan
+
+    try:
+        if saved_vars is not None:
+            return load_plan(plan, saved_vars, _TRUSTED)
+        return load_plan(plan, _parse_vars(opts.var), _TRUSTED, os.environ,
+                         var_files=opts.var_file)
+    except PlanError as exc:
+        _diagnostics(exc)
+
+
+def _load(plan: Path | None, opts: Options, on_event: Any = None,
+          saved_vars: dict[str, Any] | None = None) -> Any:
     from google.auth.exceptions import DefaultCredentialsError
 
     from orchestrator.api import Deployment
     from orchestrator.ledger import LedgerError
-    from orchestrator.plan import PlanError, load_plan
 
-    limits = _parse_quotas(quotas)
-    try:
-        model = (load_plan(plan, _parse_vars(vars_), _TRUSTED, os.environ) if plan is not None
-                 else None)
-    except PlanError as exc:
-        _diagnostics(exc)
+    limits = _parse_quotas(opts.quota)
+    model = _read_plan(plan, opts, saved_vars) if plan is not None else None
     try:
         return Deployment(
             model,
-            ledger=ledger,
-            emulator=emulator,
-            impersonate=impersonate,
-            quota_project=project,
-            parallelism=parallelism,
+            ledger=opts.ledger,
+            emulator=_emulator_value(opts.emulator),
+            impersonate=opts.impersonate,
+            quota_project=opts.project,
+            parallelism=opts.parallelism,
             on_event=on_event,
-            lock_timeout=lock_timeout,
-            targets=tuple(targets or ()),
+            lock_timeout=opts.lock_timeout,
+            targets=tuple(opts.target),
             trust_endpoints=tuple(_TRUSTED),
-            check_permissions=check_permissions,
+            check_permissions=not opts.skip_permission_check,
             quotas=limits,
         )
     except LedgerError as exc:
@@ -343,18 +264,19 @@ def _load(
 
 
 @contextmanager
-def _stores(emulator: str | None, lock_timeout: float, *locations: str) -> Iterator[list[Any]]:
+def _stores(opts: Options, *locations: str) -> Iterator[list[Any]]:
     """The ledger stores of `locations`. A file needs no credentials; a Cloud Storage ledger is
     reached with a deployment's clients (the emulator's, or Google's)."""
     from orchestrator.ledger import LedgerError, is_remote, open_store
 
     remote = next((location for location in locations if is_remote(location)), None)
+    lock_timeout = opts.lock_timeout
     try:
         if remote is None:
             yield [open_store(location, lock_timeout=lock_timeout) for location in locations]
             return
-        with _load(None, None, emulator=_emulator_value(emulator), ledger=remote,
-                   lock_timeout=lock_timeout) as dep:
+        with _load(None, Options(emulator=opts.emulator, ledger=remote,
+                                 lock_timeout=lock_timeout)) as dep:
             yield [
                 open_store(location, storage=dep.clients.storage, lock_timeout=lock_timeout,
                            lease=dep.lock_lease)
@@ -381,13 +303,12 @@ def _require_ledger(store: Any, command: str) -> None:
         _no_ledger(store.location, command)
 
 
-def _require_local_ledger(plan: Path | None, var: list[str] | None, ledger: str | None,
-                          command: str) -> None:
+def _require_local_ledger(plan: Path | None, opts: Options, command: str) -> None:
     """The same, before anything starts (an embedded emulator writes its cloud beside the
     ledger): for a ledger on this machine."""
     from orchestrator.ledger import LedgerError, LocalStore, is_remote
 
-    location = ledger or _ledger_for(plan, var)
+    location = opts.ledger or _ledger_for(plan, opts)
     if is_remote(location):
         return  # asked once the deployment's clients can reach Cloud Storage
     try:
@@ -476,11 +397,11 @@ def _run(fn: Any, live: Any = None) -> Any:
             "from what the ledger records.", highlight=False, soft_wrap=True)
         raise typer.Exit(FAILED) from None
     except Exception as exc:
-        if os.environ.get("PROVISION_DEBUG"):
+        if debugging():
             raise
         _console(stderr=True).print(
             f"[red]internal error:[/] {type(exc).__name__}: {exc} (this is a bug in provision; "
-            "PROVISION_DEBUG=1 shows where). The ledger is consistent: run the command again "
+            "--verbosity debug shows where). The ledger is consistent: run the command again "
             "once fixed.", highlight=False,
         )
         raise typer.Exit(FAILED) from None
@@ -502,30 +423,22 @@ def _emulator_value(value: str | None) -> str | None:
 
 
 @app.command()
-def validate(plan: PlanArg, var: VarOpt = None) -> None:
+@shared("var", "var_file")
+def validate(plan: PlanArg, opts: Options) -> None:
     """Check a plan without calling any API."""
-    model = _validated(plan, var)
+    model = _read_plan(plan, opts)
     _console().print(f"{plan}: valid ({len(model.steps)} steps).")
 
 
-def _validated(plan: Path, var: list[str] | None) -> Any:
-    """The plan, or each of its diagnostics printed and exit 2."""
-    from orchestrator.plan import PlanError, load_plan
-
-    try:
-        return load_plan(plan, _parse_vars(var), _TRUSTED, os.environ)
-    except PlanError as exc:
-        _diagnostics(exc)
-
-
 @app.command()
-def roles(plan: PlanArg, var: VarOpt = None, json_: JsonOpt = False) -> None:
+@shared("var", "var_file", "json", json="The roles as JSON, by project.")
+def roles(plan: PlanArg, opts: Options) -> None:
     """The predefined roles that apply and destroy of the plan need, per project, from what
     each step's kind declares; no API is called (plan and apply check the caller's own)."""
     from orchestrator.engine.preflight import label, roles_for
 
-    needed = roles_for(_validated(plan, var))
-    if json_:
+    needed = roles_for(_read_plan(plan, opts))
+    if opts.json:
         print(json.dumps(needed))
         return
     print("To apply and destroy it, the caller needs these roles:")
@@ -534,46 +447,34 @@ def roles(plan: PlanArg, var: VarOpt = None, json_: JsonOpt = False) -> None:
 
 
 @app.command("plan")
+@shared(*CHANGE)
 def plan_cmd(
     plan: PlanArg,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
+    opts: Options,
     detailed_exitcode: Annotated[
-        bool,
-        typer.Option("--detailed-exitcode", metavar="",
-                     help=f"Exit {CHANGES} when changes are pending."),
+        bool, typer.Option("--detailed-exitcode", help=f"Exit {CHANGES} when changes are pending.")
     ] = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
-    target: TargetOpt = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", metavar="FILE",
                      help="Save the plan: provision apply FILE then does exactly it, or "
                      "nothing if the ledger or the cloud changed since."),
     ] = None,
-    skip_permission_check: SkipCheckOpt = False,
 ) -> None:
     """Show what apply would change, from live reads."""
     from orchestrator.display import notes, render_preview
 
-    _warn_targets(target)
-    with _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-               impersonate=impersonate, project=project, lock_timeout=lock_timeout,
-               on_event=notes(_console(stderr=json_)), targets=target,
-               check_permissions=not skip_permission_check) as dep:
+    _warn_targets(opts.target)
+    with _load(plan, opts, on_event=notes(_console(stderr=opts.json))) as dep:
         preview = _run(dep.plan_changes)
         if out is not None:
-            _save_plan(out, plan, var, target, dep.ledger_location, preview)
-    if json_:
+            _save_plan(out, plan, opts, dep, preview)
+    if opts.json:
         for event in preview.events():
             print(json.dumps(event.to_json(), default=repr))
     else:
         _console().print(render_preview(preview))
-    if out is not None and not json_:
+    if out is not None and not opts.json:
         _console().print(f"Saved to {out}: provision apply {out} does exactly this.",
                          highlight=False)
     if detailed_exitcode and preview.has_changes:
@@ -588,40 +489,31 @@ def _warn_targets(targets: list[str] | None) -> None:
             "For recovering from a mistake, not for routine use.", highlight=False)
 
 
-def _save_plan(out: Path, plan: Path, var: list[str] | None, targets: list[str] | None,
-               ledger: str, preview: Any) -> None:
+def _save_plan(out: Path, plan: Path, opts: Options, dep: Any, preview: Any) -> None:
+    """Save what was shown with every var's value as it was (whether from --var, a var file or
+    the environment), so that the apply does the same whatever its environment."""
     from orchestrator.engine.saved_plan import SavedPlan, file_sha256, save
 
     try:
-        save(SavedPlan(plan, file_sha256(plan), _parse_vars(var), tuple(targets or ()), ledger,
-                       preview), out)
+        save(SavedPlan(plan, file_sha256(plan), dict(dep.plan.vars), tuple(opts.target),
+                       dep.ledger_location, preview), out)
     except OSError as exc:
         raise _invalid(f"{out}: {exc.strerror}") from None
 
 
 @app.command()
+@shared(*CHANGE)
 def apply(
     plan: PlanArg,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
-    parallelism: ParallelOpt = 8,
-    yes: YesOpt = False,
+    opts: Options,
     on_failure: Annotated[
         str,
         typer.Option("--on-failure", metavar="stop|rollback",
                      help="stop, or rollback: undo this apply's changes.",
-                     autocompletion=_complete_from("stop", "rollback")),
+                     autocompletion=complete_from("stop", "rollback")),
     ] = "stop",
-    lock_timeout: LockTimeoutOpt = 0.0,
-    target: TargetOpt = None,
-    skip_permission_check: SkipCheckOpt = False,
-    quota: QuotaLimitOpt = None,
     verify: Annotated[
-        bool, typer.Option("--verify", metavar="",
+        bool, typer.Option("--verify",
                            help="Then check that it carries traffic, as provision verify does.")
     ] = False,
 ) -> None:
@@ -631,12 +523,12 @@ def apply(
 
     if on_failure not in ("stop", "rollback"):
         raise _invalid(f"--on-failure {on_failure!r}: expected stop or rollback")
-    if verify and json_:
+    if verify and opts.json:
         raise _invalid("--verify and --json do not mix (the events stream has one schema): "
                        "run provision verify --json after the apply")
     saved = None
     if is_saved_plan(plan):
-        if var or target or ledger:
+        if opts.var or opts.var_file or opts.target or opts.ledger:
             raise _invalid(f"{plan} is a saved plan: it carries its vars, targets and ledger; "
                            "give them to provision plan -o instead")
         from orchestrator.engine.steps import InvalidRequest
@@ -646,38 +538,30 @@ def apply(
             saved.check_plan_file()
         except InvalidRequest as exc:
             raise _invalid(str(exc)) from None
-        plan, ledger = saved.plan_file, saved.ledger
-        var, target = [f"{k}={v}" for k, v in saved.vars.items()], list(saved.targets)
-    _warn_targets(target)
-    _execute("apply", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             on_failure=on_failure, lock_timeout=lock_timeout, targets=target,
-             saved=saved.preview if saved else None,
-             check_permissions=not skip_permission_check, verify=verify, quotas=quota)
+        plan = saved.plan_file
+        opts = replace(opts, ledger=saved.ledger, target=list(saved.targets))
+    _warn_targets(opts.target)
+    _execute("apply", plan, opts, on_failure=on_failure, saved=saved, verify=verify)
 
 
 @app.command()
+@shared(*LEDGER, "json", "impersonate", "project",
+        json="The report as versioned JSON on stdout.")
 def verify(
     plan: PlanArg,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: Annotated[
-        bool, typer.Option("--json", metavar="", help="The report as versioned JSON on stdout.")
-    ] = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
+    opts: Options,
     connectivity_tests: Annotated[
         bool, typer.Option("--connectivity-tests/--no-connectivity-tests",
                            help="Also ask Google's Network Management analysis about the hops "
                            "it can trace (connectivity tests, deleted afterwards).")
     ] = True,
     keep_tests: Annotated[
-        bool, typer.Option("--keep-tests", metavar="",
+        bool, typer.Option("--keep-tests",
                            help="Keep the connectivity tests and the probe's debug data, to "
                            "look at them in the console.")
     ] = False,
     probe: Annotated[
-        bool, typer.Option("--probe", metavar="",
+        bool, typer.Option("--probe",
                            help="Also send a request through each API proxy target, under an "
                            "Apigee debug session, to an environment group's hostname (which "
                            "must be reachable from here), and report what became of it.")
@@ -685,12 +569,10 @@ def verify(
 ) -> None:
     """Check that what the plan applied carries traffic: each request path, hop by hop, from
     live reads (changes nothing but its connectivity tests). Exit 1 if a hop is broken."""
-    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project)
-    with dep:
+    with _load(plan, opts) as dep:
         _require_ledger(dep.store, "verify")
         report = _run(lambda: dep.verify(connectivity_tests, keep_tests, probe))
-    _show_report(report, json_)
+    _show_report(report, opts.json)
 
 
 def _show_report(report: Any, json_: bool) -> None:
@@ -705,28 +587,19 @@ def _show_report(report: Any, json_: bool) -> None:
 
 
 @app.command()
-def destroy(
-    plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
-    parallelism: ParallelOpt = 8,
-    yes: YesOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
-    target: TargetOpt = None,
-    skip_permission_check: SkipCheckOpt = False,
-    quota: QuotaLimitOpt = None,
-) -> None:
+@shared(*CHANGE)
+def destroy(plan: MaybePlanArg = None, *, opts: Options) -> None:
     """Delete everything the ledger records, dependents first."""
-    if plan is None and ledger is None:
-        ledger = str(_only_ledger())
-    _warn_targets(target)
-    _execute("destroy", plan, var, emulator, ledger, json_, impersonate, project, parallelism, yes,
-             lock_timeout=lock_timeout, targets=target,
-             check_permissions=not skip_permission_check, quotas=quota)
+    opts = _with_only_ledger(plan, opts)
+    _warn_targets(opts.target)
+    _execute("destroy", plan, opts)
+
+
+def _with_only_ledger(plan: Path | None, opts: Options) -> Options:
+    """Without a plan or --ledger: the only ledger under .provision/."""
+    if plan is None and opts.ledger is None:
+        return replace(opts, ledger=str(_only_ledger()))
+    return opts
 
 
 def _only_ledger() -> Path:
@@ -739,25 +612,8 @@ def _only_ledger() -> Path:
     return found[0]
 
 
-def _execute(
-    command: str,
-    plan: Path | None,
-    var: list[str] | None,
-    emulator: str | None,
-    ledger: str | None,
-    json_: bool,
-    impersonate: str | None,
-    project: str | None,
-    parallelism: int,
-    yes: bool,
-    on_failure: str = "stop",
-    lock_timeout: float = 0.0,
-    targets: list[str] | None = None,
-    saved: Any = None,
-    check_permissions: bool = True,
-    verify: bool = False,
-    quotas: list[str] | None = None,
-) -> None:
+def _execute(command: str, plan: Path | None, opts: Options, on_failure: str = "stop",
+             saved: Any = None, verify: bool = False) -> None:
     from orchestrator.display import (
         LiveDisplay,
         json_events,
@@ -767,19 +623,17 @@ def _execute(
     )
 
     console = _console()
+    json_, yes = opts.json, opts.yes
     events = json_events() if json_ else None
     if command == "destroy":
-        _require_local_ledger(plan, var, ledger, command)
-    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project, parallelism=parallelism,
-                lock_timeout=lock_timeout, targets=targets, check_permissions=check_permissions,
-                quotas=quotas)
-    with dep:
+        _require_local_ledger(plan, opts, command)
+    # A saved plan: exactly its vars, whatever this environment's.
+    with _load(plan, opts, saved_vars=saved.vars if saved is not None else None) as dep:
         if command == "destroy":
             _require_ledger(dep.store, command)
-        preview = saved
-        if command == "apply" and saved is not None and not json_:
-            console.print(render_preview(saved))  # what was agreed to when it was saved
+        preview = saved.preview if saved is not None else None
+        if command == "apply" and preview is not None and not json_:
+            console.print(render_preview(preview))  # what was agreed to when it was saved
         elif command == "apply" and not json_:
             dep.on_event = notes(console)
             # The first reads load the client libraries: a few seconds not left blank.
@@ -818,7 +672,7 @@ def _execute(
             result = _run(call)
         else:
             with LiveDisplay(console, order, clock=dep.clock.now,
-                             simulated=emulator is not None) as live:
+                             simulated=opts.emulator is not None) as live:
                 dep.on_event = live
                 result = _run(call, live)
             render_result(console, result, str(plan) if plan else None)
@@ -827,7 +681,7 @@ def _execute(
         if result.ok and not json_:
             if command == "apply":
                 _print_outputs(console, result.outputs, order)
-            _print_next(console, command, plan, emulator, dep, dep.clock.now() - since)
+            _print_next(console, command, plan, opts.emulator, dep, dep.clock.now() - since)
         report = _run(dep.verify) if verify and result.ok else None
     if not result.ok:
         raise typer.Exit(FAILED)
@@ -867,6 +721,7 @@ def _print_outputs(console: Any, outputs: dict[str, dict[str, Any]], order: list
 
 
 @app.command()
+@shared(*LEDGER, "json")
 def outputs(
     plan: MaybePlanArg = None,
     name: Annotated[
@@ -874,14 +729,12 @@ def outputs(
         typer.Argument(metavar="NAME", help="One output: STEP, or STEP.FIELD (vpc.selfLink). "
                        "Without a plan, give --ledger, or NAME alone when one ledger is here."),
     ] = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
+    *,
+    opts: Options,
     raw: Annotated[
-        bool, typer.Option("--raw", metavar="",
+        bool, typer.Option("--raw",
                            help="NAME's value as it is, a string without quotes (for scripts).")
     ] = False,
-    emulator: EmulatorOpt = None,
 ) -> None:
     """Print what the ledger records of each resource's outputs (one JSON object by step), or
     of one, NAME."""
@@ -890,8 +743,8 @@ def outputs(
         plan, name = None, str(plan)  # `provision outputs vpc.selfLink`: a NAME, not a plan
     if raw and name is None:
         raise _invalid("--raw prints one value: give its NAME (STEP or STEP.FIELD)")
-    location = ledger or _ledger_for(plan, var)
-    with _stores(emulator, 0.0, location) as (store,):
+    location = opts.ledger or _ledger_for(plan, opts)
+    with _stores(opts, location) as (store,):
         _require_ledger(store, "show the outputs of")
         data = store.load()
     values: Any = {s: r.outputs for s, r in data.resources.items() if r.status == "present"}
@@ -899,7 +752,7 @@ def outputs(
         values = _output_named(values, name, location)
     if raw and isinstance(values, str):
         print(values)
-    elif json_ or raw or not isinstance(values, dict | list):
+    elif opts.json or raw or not isinstance(values, dict | list):
         print(json.dumps(values, indent=2))
     else:
         _console().print_json(json.dumps(values))
@@ -922,25 +775,17 @@ def _output_named(values: dict[str, Any], name: str, location: str) -> Any:
 
 
 @app.command()
-def show(
-    plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    json_: Annotated[
-        bool, typer.Option("--json", metavar="",
-                           help="The ledger's resources and runs as versioned JSON.")
-    ] = False,
-    emulator: EmulatorOpt = None,
-) -> None:
+@shared(*LEDGER, "json", json="The ledger's resources and runs as versioned JSON.")
+def show(plan: MaybePlanArg = None, *, opts: Options) -> None:
     """Show the ledger: each resource, its status and the last runs."""
     from rich.console import Console
     from rich.table import Table
 
-    location = ledger or _ledger_for(plan, var)
-    with _stores(emulator, 0.0, location) as (store,):
+    location = opts.ledger or _ledger_for(plan, opts)
+    with _stores(opts, location) as (store,):
         _require_ledger(store, "show")
         data = store.load()
-    if json_:
+    if opts.json:
         from orchestrator.engine.events import SCHEMA_VERSION
 
         print(json.dumps({
@@ -961,50 +806,32 @@ def show(
         console.print(f"run {run.id}: {run.command} {run.result}", highlight=False)
 
 
-def _ledger_for(plan: Path | None, var: list[str] | None) -> str:
+def _ledger_for(plan: Path | None, opts: Options) -> str:
     if plan is None:
         return str(_only_ledger())
     from orchestrator.api import ledger_location
     from orchestrator.ledger import LedgerError
-    from orchestrator.plan import PlanError, load_plan
 
     try:
-        return ledger_location(load_plan(plan, _parse_vars(var), _TRUSTED, os.environ))
-    except PlanError as exc:
-        raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
+        return ledger_location(_read_plan(plan, opts))
     except LedgerError as exc:
         raise _invalid(str(exc)) from None
 
 
-def _recovery(
-    command: str,
-    plan: Path | None,
-    var: list[str] | None,
-    emulator: str | None,
-    ledger: str | None,
-    impersonate: str | None,
-    project: str | None,
-    lock_timeout: float,
-    json_: bool,
-    *args: str | None,
-    confirm: str | None = None,
-) -> None:
+def _recovery(command: str, plan: Path | None, opts: Options, *args: str | None,
+              confirm: str | None = None) -> None:
     from orchestrator.display import json_events, render_result
 
-    if plan is None and ledger is None:
-        ledger = str(_only_ledger())
+    opts = _with_only_ledger(plan, opts)
     if command != "import_resource":
-        _require_local_ledger(plan, var, ledger, command.replace("_", " "))
-    dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger,
-                impersonate=impersonate, project=project, lock_timeout=lock_timeout,
-                on_event=json_events() if json_ else None)
-    with dep:
+        _require_local_ledger(plan, opts, command.replace("_", " "))
+    with _load(plan, opts, on_event=json_events() if opts.json else None) as dep:
         if command != "import_resource":
             _require_ledger(dep.store, command.replace("_", " "))
-        if confirm and not json_ and sys.stdin.isatty():
+        if confirm and not opts.yes and not opts.json and sys.stdin.isatty():
             _confirm(confirm.format(ledger=dep.ledger_location))
         result = _run(lambda: getattr(dep, command)(*args))
-    if not json_:
+    if not opts.json:
         console = _console()
         # Routine outcomes are in the summary's counts; a resource found gone is news.
         for step, action in result.actions.items():
@@ -1017,118 +844,87 @@ def _recovery(
 
 
 @app.command("import")
+@shared(*RUN)
 def import_cmd(
     plan: PlanArg,
     step: Annotated[
         str, typer.Argument(help="The plan step the resource becomes.",
-                            autocompletion=_complete_step)
+                            autocompletion=complete_step)
     ],
     resource: Annotated[
         str | None, typer.Argument(help="Its resource path (default: the step's own).")
     ] = None,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
-    lock_timeout: LockTimeoutOpt = 0.0,
+    *,
+    opts: Options,
 ) -> None:
     """Put an existing resource under the ledger, as a step of the plan (nothing is changed)."""
-    _recovery("import_resource", plan, var, emulator, ledger, impersonate, project, lock_timeout,
-              json_, step, resource)
+    _recovery("import_resource", plan, opts, step, resource)
 
 
 @app.command()
-def refresh(
-    plan: PlanArg,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
-    lock_timeout: LockTimeoutOpt = 0.0,
-) -> None:
+@shared(*RUN)
+def refresh(plan: PlanArg, opts: Options) -> None:
     """Update the ledger's outputs from live state; report what was deleted outside."""
-    _recovery("refresh", plan, var, emulator, ledger, impersonate, project, lock_timeout, json_)
+    _recovery("refresh", plan, opts)
 
 
 @app.command()
-def rollback(
-    plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    emulator: EmulatorOpt = None,
-    ledger: LedgerOpt = None,
-    json_: JsonOpt = False,
-    impersonate: ImpersonateOpt = None,
-    project: QuotaOpt = None,
-    yes: YesOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
-) -> None:
+@shared(*RUN, "yes")
+def rollback(plan: MaybePlanArg = None, *, opts: Options) -> None:
     """Undo the last apply: delete what it created, restore what it updated."""
-    _recovery("rollback", plan, var, emulator, ledger, impersonate, project, lock_timeout,
-              json_, confirm=None if yes else (
-                  "Undo the last apply recorded in {ledger} (delete what it created, restore "
-                  "what it updated)?"))
+    _recovery("rollback", plan, opts, confirm=(
+        "Undo the last apply recorded in {ledger} (delete what it created, restore what it "
+        "updated)?"))
 
 
-ledger_app = typer.Typer(help="Look after the ledger file itself.", no_args_is_help=True)
+ledger_app = App(help="Look after the ledger file itself.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 
 
 @ledger_app.command("mv")
+@shared(*LEDGER, "json", "lock_timeout")
 def ledger_mv(
     old: Annotated[str, typer.Argument(help="The step id the ledger records it under.")],
     new: Annotated[str, typer.Argument(help="The step id it moves to.")],
     plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    emulator: EmulatorOpt = None,
-    json_: JsonOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
+    *,
+    opts: Options,
 ) -> None:
     """Move a record to another step id (a renamed step); the resource is not touched."""
-    _recovery("move", plan, var, emulator, ledger, None, None, lock_timeout, json_, old, new)
+    _recovery("move", plan, opts, old, new)
 
 
 @ledger_app.command("rm")
+@shared(*LEDGER, "json", "lock_timeout")
 def ledger_rm(
     step: Annotated[str, typer.Argument(help="The step id whose record goes.")],
     plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    emulator: EmulatorOpt = None,
-    json_: JsonOpt = False,
-    lock_timeout: LockTimeoutOpt = 0.0,
+    *,
+    opts: Options,
 ) -> None:
     """Forget a step's resource without deleting it: provision no longer owns it."""
-    _recovery("forget", plan, var, emulator, ledger, None, None, lock_timeout, json_, step)
+    _recovery("forget", plan, opts, step)
 
 
 @ledger_app.command("restore")
+@shared(*LEDGER, "lock_timeout", "yes")
 def ledger_restore(
     plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    force: Annotated[
-        bool, typer.Option(metavar="", help="Restore even over an intact ledger.")
-    ] = False,
-    yes: YesOpt = False,
-    emulator: EmulatorOpt = None,
-    lock_timeout: LockTimeoutOpt = 0.0,
+    *,
+    opts: Options,
+    force: Annotated[bool, typer.Option(help="Restore even over an intact ledger.")] = False,
 ) -> None:
     """Put back the ledger's last good version: the valid part of a damaged journal, or the
     backup (.bak, the ledger as the last finished run left it). Shows it first and asks."""
-    location = ledger or _ledger_for(plan, var)
+    location = opts.ledger or _ledger_for(plan, opts)
     console = _console()
 
     def confirm(candidate: Any, source: str) -> bool:
         console.print(f"{location}: restore from {source}:", highlight=False)
         console.print(_describe_ledger(candidate), highlight=False)
-        return yes or not sys.stdin.isatty() or typer.confirm("Restore it?")
+        return opts.yes or not sys.stdin.isatty() or typer.confirm("Restore it?")
 
-    with _stores(emulator, lock_timeout, location) as (store,):
+    with _stores(opts, location) as (store,):
         restored = store.restore_backup(force=force, confirm=confirm)
     if restored is None:
         console.print("Nothing restored.")
@@ -1147,21 +943,22 @@ def _describe_ledger(ledger: Any) -> str:
 
 
 @app.command()
+@shared(*LEDGER)
 def unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock id the refusal message gave.")],
     plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    emulator: EmulatorOpt = None,
+    *,
+    opts: Options,
 ) -> None:
     """Clear a ledger lock left by a process that is gone."""
-    location = ledger or _ledger_for(plan, var)
-    with _stores(emulator, 0.0, location) as (store,):
+    location = opts.ledger or _ledger_for(plan, opts)
+    with _stores(opts, location) as (store,):
         info = store.force_unlock(lock_id)
     _console().print(f"{location}: unlocked ({info.describe()}).")
 
 
 @ledger_app.command("migrate")
+@shared(*LEDGER, "lock_timeout")
 def ledger_migrate(
     to: Annotated[
         str,
@@ -1169,16 +966,14 @@ def ledger_migrate(
                      show_default=False),
     ],
     plan: MaybePlanArg = None,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    emulator: EmulatorOpt = None,
-    lock_timeout: LockTimeoutOpt = 0.0,
+    *,
+    opts: Options,
 ) -> None:
     """Move the ledger, with its secret-fingerprint key, between a file and Cloud Storage."""
     from orchestrator.ledger import migrate
 
-    location = ledger or _ledger_for(plan, var)
-    with _stores(emulator, lock_timeout, location, to) as (source, target):
+    location = opts.ledger or _ledger_for(plan, opts)
+    with _stores(opts, location, to) as (source, target):
         moved, kept = migrate(source, target)
     _console().print(
         f"{location}: moved to {to} ({len(moved.resources)} resources, serial {moved.serial}); "
@@ -1188,23 +983,22 @@ def ledger_migrate(
 
 
 @app.command()
+@shared(*LEDGER)
 def graph(
     plan: PlanArg,
-    var: VarOpt = None,
-    ledger: LedgerOpt = None,
-    emulator: EmulatorOpt = None,
+    opts: Options,
     fmt: Annotated[
         str | None,
         typer.Option("--format", metavar="mermaid|dot|svg",
                      help="mermaid (text), dot, or svg (needs Graphviz's dot); by default the "
                      "--output file's extension (.mmd, .dot or .gv, .svg), else mermaid.",
-                     autocompletion=_complete_from("mermaid", "dot", "svg")),
+                     autocompletion=complete_from("mermaid", "dot", "svg")),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
     verify: Annotated[
-        bool, typer.Option("--verify", metavar="",
+        bool, typer.Option("--verify",
                            help="Colour each step by what provision verify finds on the request "
                            "paths through it (reads live state).")
     ] = False,
@@ -1212,31 +1006,22 @@ def graph(
     """Draw the plan: steps grouped by project and network, dependencies as edges, coloured by
     their status in the ledger (or, with --verify, by verify's hops)."""
     from orchestrator import graph as drawing
-    from orchestrator.api import ledger_location
-    from orchestrator.ledger import LedgerError
-    from orchestrator.plan import PlanError, load_plan
 
     if fmt is None:
         suffix = output.suffix.lower() if output is not None else ""
         fmt = {".svg": "svg", ".dot": "dot", ".gv": "dot"}.get(suffix, "mermaid")
     if fmt not in drawing.FORMATS:
         raise _invalid(f"--format {fmt!r}: expected one of {', '.join(drawing.FORMATS)}")
-    try:
-        model = load_plan(plan, _parse_vars(var), _TRUSTED, os.environ)
-        location = ledger or ledger_location(model)
-    except PlanError as exc:
-        raise _invalid("; ".join(str(d) for d in exc.diagnostics)) from None
-    except LedgerError as exc:
-        raise _invalid(str(exc)) from None
+    model = _read_plan(plan, opts)
+    location = opts.ledger or _ledger_for(plan, opts)
     verdicts = None
     if verify:
-        dep = _load(plan, var, emulator=_emulator_value(emulator), ledger=ledger)
-        with dep:
+        with _load(plan, opts) as dep:
             _require_ledger(dep.store, "verify")
             recorded = dep.ledger()
             verdicts = dict(_run(dep.verify).step_statuses())
     else:
-        with _stores(emulator, 0.0, location) as (store,):
+        with _stores(opts, location) as (store,):
             recorded = store.load()
     try:
         text = drawing.render(drawing.build(model, recorded, verdicts), fmt)
@@ -1321,16 +1106,16 @@ def emulator(
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     """Let `--emulator` stand alone (typer options cannot take an optional value), and
-    `--trust-endpoint` come after the command as well as before it."""
+    `--trust-endpoint` and `--verbosity` come after the command as well as before it."""
     out: list[str] = []
     trusted: list[str] = []
     i = 0
     while i < len(argv):
         arg, nxt = argv[i], argv[i + 1] if i + 1 < len(argv) else ""
-        if arg == "--trust-endpoint":
+        if arg in ("--trust-endpoint", "--verbosity"):
             trusted += [arg, nxt]
             i += 1
-        elif arg.startswith("--trust-endpoint="):
+        elif arg.startswith(("--trust-endpoint=", "--verbosity=")):
             trusted.append(arg)
         elif arg == "--emulator" and not nxt.startswith(("http://", "https://")):
             out.append("--emulator=embedded")
@@ -1367,7 +1152,7 @@ def main() -> None:
     except OSError as exc:
         # What the machine refused (a file, a directory, a port): not a bug, and nothing a
         # traceback helps with.
-        if os.environ.get("PROVISION_DEBUG"):
+        if debugging():
             raise
         _console(stderr=True).print(f"[red]error:[/] {environment_problem(exc)}",
                                     highlight=False, soft_wrap=True)

@@ -11,8 +11,6 @@ import typer
 
 from orchestrator.cli import (
     FAILED,
-    EmulatorOpt,
-    YesOpt,
     _confirm,
     _console,
     _diagnostics,
@@ -22,8 +20,9 @@ from orchestrator.cli import (
     _key_values,
 )
 from orchestrator.cli import _run as _engine_call
+from orchestrator.cli_options import App, Options, shared
 
-fleet_app = typer.Typer(help="Run one plan over many instances (tenants, environments).",
+fleet_app = App(help="Run one plan over many instances (tenants, environments).",
                         no_args_is_help=True)
 
 FleetArg = Annotated[Path, typer.Argument(metavar="FLEET", help="The fleet file.")]
@@ -108,30 +107,32 @@ def _run_fleet(command: str, path: Path, emulator: str | None, shard: str | None
 
 
 @fleet_app.command("plan")
-def fleet_plan(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
+@shared("emulator")
+def fleet_plan(fleet: FleetArg, opts: Options, shard: ShardOpt = None,
                concurrency: ConcurrencyOpt = None) -> None:
     """Show what apply would change in each instance."""
-    _run_fleet("plan", fleet, emulator, shard, concurrency, None, True)
+    _run_fleet("plan", fleet, opts.emulator, shard, concurrency, None, True)
 
 
 @fleet_app.command("apply")
-def fleet_apply(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
-                concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
-                yes: YesOpt = False) -> None:
+@shared("emulator", "yes")
+def fleet_apply(fleet: FleetArg, opts: Options, shard: ShardOpt = None,
+                concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None) -> None:
     """Apply the plan to every instance, wave after wave."""
-    _run_fleet("apply", fleet, emulator, shard, concurrency, run_id, yes)
+    _run_fleet("apply", fleet, opts.emulator, shard, concurrency, run_id, opts.yes)
 
 
 @fleet_app.command("destroy")
-def fleet_destroy(fleet: FleetArg, emulator: EmulatorOpt = None, shard: ShardOpt = None,
-                  concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None,
-                  yes: YesOpt = False) -> None:
+@shared("emulator", "yes")
+def fleet_destroy(fleet: FleetArg, opts: Options, shard: ShardOpt = None,
+                  concurrency: ConcurrencyOpt = None, run_id: RunIdOpt = None) -> None:
     """Destroy every instance, the last wave first."""
-    _run_fleet("destroy", fleet, emulator, shard, concurrency, run_id, yes)
+    _run_fleet("destroy", fleet, opts.emulator, shard, concurrency, run_id, opts.yes)
 
 
 @fleet_app.command("status")
-def fleet_status(fleet: FleetArg, emulator: EmulatorOpt = None) -> None:
+@shared("emulator")
+def fleet_status(fleet: FleetArg, opts: Options) -> None:
     """Each instance's last command, as its runner recorded it in the fleet's state."""
     from orchestrator.fleet.session import open_session
     from orchestrator.fleet.space import Space
@@ -139,7 +140,7 @@ def fleet_status(fleet: FleetArg, emulator: EmulatorOpt = None) -> None:
     model = _fleet(fleet)
     console = _console()
     width = max(len(i.name) for i in model.instances)
-    with open_session(_emulator_value(emulator) if model.state.startswith("gs://") else None,
+    with open_session(_emulator_value(opts.emulator) if model.state.startswith("gs://") else None,
                       Path(".provision")) as session, session.clock.busy():
         space = Space(model.state, session.storage)
         records = [(i, space.read_status(i.name)) for i in model.instances]
@@ -216,6 +217,7 @@ def fleet_render(
 
 
 @fleet_app.command("launch")
+@shared("emulator")
 def fleet_launch(
     fleet: FleetArg,
     image: ImageOpt,
@@ -231,7 +233,8 @@ def fleet_launch(
     retries: RetriesOpt = 3,
     timeout: JobTimeoutOpt = "86400s",
     env: EnvOpt = None,
-    emulator: EmulatorOpt = None,
+    *,
+    opts: Options,
 ) -> None:
     """Create or update the fleet's Cloud Run job, run an execution and follow its tasks."""
     from orchestrator.fleet.cloudrun import failed, job_body, launch
@@ -239,6 +242,7 @@ def fleet_launch(
 
     model = _fleet(fleet)
     spec = _spec(image, service_account, tasks, retries, timeout, env)
+    emulator = opts.emulator
     if emulator is None and not model.state.startswith("gs://"):
         raise _invalid(f"{fleet}: state {model.state} is a directory of this machine, which "
                        "Cloud Run tasks cannot see: set state: gs://BUCKET/PREFIX")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,6 +46,8 @@ from orchestrator.kinds.adapter import ElementChange, Target
 from orchestrator.kinds.base import Kind, NotReady
 from orchestrator.ledger import Operation, ResourceRecord, keyed_fingerprint
 from orchestrator.ledger.model import Replaced, now
+
+LOG = logging.getLogger("provision.engine")
 
 # Simulated seconds a create answered "already exists" may take to read back (Google's own
 # consistency lag) before the conflict is taken to be with something else.
@@ -108,6 +111,9 @@ class Engine(Planning, RecoveryCommands):
     def _emit(self, event: Event) -> None:
         if event.message and self._secrets:
             event = replace(event, message=self._redact(event.message))
+        level = logging.DEBUG if event.type == "step_progress" else logging.INFO
+        if LOG.isEnabledFor(level):
+            LOG.log(level, "%s", _logged(event))
         if self._run is not None and event.type != "step_progress":
             with self._lock:
                 self._run.events.append(event.to_json())
@@ -1134,3 +1140,10 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, (ApiError, OperationError, StepError, DeadlineExceeded)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _logged(event: Event) -> str:
+    """An event as one log line (`--verbosity info`): its type, step, action and message."""
+    words = [event.type, event.step or "", event.action or "", event.resource or ""]
+    line = " ".join(word for word in words if word)
+    return f"{line}: {event.message}" if event.message else line

@@ -28,7 +28,7 @@ VERSION = 1
 class SavedPlan:
     plan_file: Path
     plan_sha256: str
-    vars: dict[str, str]
+    vars: dict[str, Any]  # every var's value when it was saved, whatever set it
     targets: tuple[str, ...]
     ledger: str
     preview: Preview
@@ -96,7 +96,7 @@ def load(path: Path) -> SavedPlan:
         return SavedPlan(
             plan_file=Path(data["plan_file"]),
             plan_sha256=str(data["plan_sha256"]),
-            vars={str(k): str(v) for k, v in dict(data["vars"]).items()},
+            vars={str(k): v for k, v in dict(data["vars"]).items()},
             targets=tuple(str(t) for t in data["targets"]),
             ledger=str(data["ledger"]),
             preview=preview,

@@ -14,11 +14,13 @@ quota), the limit adapts: a refusal lowers it to half of what the last minute se
 minute without one raises it by a quarter, up to the configured limit.
 
 The hook is the credentials' `before_request`, which every transport of every client library
-calls before each request (see `attach`).
+calls before each request (see `attach`); it also logs each request's method and URL at debug
+level (`--verbosity debug`), never its headers or body, which carry credentials and secrets.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -29,6 +31,7 @@ from google_facts import discovery
 from google_facts.quotas import APIS, DEFAULTS, MINUTE, consumer_of, group_of, unknown_groups
 from google_facts.routing import Router
 
+LOG = logging.getLogger("provision.requests")
 _last = threading.local()  # the quota this thread's last request spent: (pacer, key)
 
 
@@ -155,6 +158,7 @@ def attach(credentials: Any, pacer: Pacer) -> None:
 
     def paced(request: Any, method: str, url: str, headers: Any) -> None:
         pacer.before(method, url)
+        LOG.debug("%s %s", method, url)
         before_request(request, method, url, headers)
 
     credentials.before_request = paced

@@ -10,6 +10,7 @@ repeat.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from orchestrator.gcp.clock import WallClock
 from orchestrator.gcp.errors import ApiError, DeadlineExceeded, OperationError, from_exception
 
 T = TypeVar("T")
+LOG = logging.getLogger("provision.retry")
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -67,7 +69,12 @@ def call(
         else:
             ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.attempt_number - 1))
             delay = clock.jitter(stream) * ceiling
-        return max(0.0, min(delay, deadline - clock.now()))
+        delay = max(0.0, min(delay, deadline - clock.now()))
+        # Google's code and status only: its message may quote what was sent (a secret).
+        LOG.info("%s: %s; retry %d in %.1f s", stream or "request",
+                 f"HTTP {api.code} {api.status or ''}".strip() if api else type(exc).__name__,
+                 state.attempt_number, delay)
+        return delay
 
     def stop(state: tenacity.RetryCallState) -> bool:
         return clock.now() >= deadline

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,14 @@ def load_plan(
     vars: Mapping[str, Any] | None = None,
     trust_endpoints: Collection[str] = (),
     environment: Mapping[str, str] | None = None,
+    var_files: Sequence[str | os.PathLike[str]] = (),
 ) -> Plan:
     """Read and validate a plan file. vars: `--var key=value` overrides of the plan's vars;
     trust_endpoints: endpoints the user named (--trust-endpoint) that the plan's `endpoints:`
     may use besides Google's; environment: where PROVISION_VAR_name values of declared vars
-    are read from (the CLI's process environment; `vars` win over them).
+    are read from (the CLI's process environment); var_files: YAML files of NAME: VALUE
+    (--var-file), each winning over the environment and the files before it, `vars` winning
+    over them all.
 
     Raises PlanError with every problem found, each with file, line, column and field.
     """
@@ -41,7 +44,7 @@ def load_plan(
     text, diagnostics = read_text(file)
     if text is None:
         raise PlanError(diagnostics)
-    return load_plan_text(text, file, vars, trust_endpoints, environment)
+    return load_plan_text(text, file, vars, trust_endpoints, environment, var_files)
 
 
 def load_plan_text(
@@ -50,10 +53,12 @@ def load_plan_text(
     vars: Mapping[str, Any] | None = None,
     trust_endpoints: Collection[str] = (),
     environment: Mapping[str, str] | None = None,
+    var_files: Sequence[str | os.PathLike[str]] = (),
 ) -> Plan:
     """Validate a plan given as text; `path` names it in messages and anchors relative files."""
     file = os.fspath(path)
     data, source, diagnostics = parse(text, file)
+    files = variables.read_var_files(var_files, diagnostics)
     if data is None and diagnostics:  # not YAML, or its one value refused
         raise PlanError(diagnostics)
     if not isinstance(data, dict):
@@ -71,7 +76,8 @@ def load_plan_text(
     # Top-level "x-..." keys hold YAML anchors for steps to reuse, as in docker-compose files.
     data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     values = variables.collect(data.get("vars"), vars or {}, source, diagnostics,
-                               variables.from_environment(data.get("vars"), environment or {}))
+                               variables.from_environment(data.get("vars"), environment or {}),
+                               files)
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     if raw_steps:
         # Repeated steps become those they generate, placed at the lines of the step written.

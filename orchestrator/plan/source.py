@@ -115,21 +115,21 @@ class _Anchored:
         self.done = False
 
 
-def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
+def read_text(path: str, what: str = "the plan") -> tuple[str | None, list[Diagnostic]]:
     """The file's text, or a diagnostic saying why it cannot be had."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as e:
-        return None, [Diagnostic(path, 0, 0, "", f"cannot read the plan: {e.strerror or e}")]
+        return None, [Diagnostic(path, 0, 0, "", f"cannot read {what}: {e.strerror or e}")]
     if len(raw) > MAX_BYTES:
-        return None, [Diagnostic(path, 1, 1, "", f"the plan is larger than {MAX_BYTES} bytes")]
+        return None, [Diagnostic(path, 1, 1, "", f"{what} is larger than {MAX_BYTES} bytes")]
     try:
         return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        return None, [Diagnostic(path, line, col, "", "the plan is not valid UTF-8 text")]
+        return None, [Diagnostic(path, line, col, "", f"{what} is not valid UTF-8 text")]
 
 
 def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
