@@ -10,6 +10,7 @@ import errno
 import json
 import logging
 import os
+import select
 import signal
 import sys
 from collections.abc import Iterator
@@ -170,13 +171,27 @@ def _diagnostics(exc: Any) -> NoReturn:
 def _confirm(question: str) -> None:
     """Ask; a no is "Nothing changed." and exit 1, Ctrl-C or end of input exit 130."""
     try:
-        agreed = typer.confirm(question)
-    except typer.Abort:  # Ctrl-C, or the end of the input, at the prompt
+        agreed = _answer(f"{question} [y/N]: ") in ("y", "yes")
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, or the end of the input, at the prompt
         _console(stderr=True).print("\ninterrupted: nothing changed.")
         raise typer.Exit(INTERRUPTED) from None
     if not agreed:
         _console().print("Nothing changed.")
         raise typer.Exit(FAILED)
+
+
+def _answer(prompt: str) -> str:
+    """A line from the terminal. The wait wakes four times a second: a Ctrl-C whose signal
+    reached another of the process's threads leaves a blocking read asleep, and the handler
+    (which runs on the main thread) only at its next wake."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    while not select.select([sys.stdin], [], [], 0.25)[0]:
+        pass
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.strip().lower()
 
 
 def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
@@ -667,12 +682,13 @@ def _execute(command: str, plan: Path | None, opts: Options, on_failure: str = "
             # Exactly what was shown (or saved), or nothing: see Engine.apply.
             call = lambda: dep.apply(on_failure=on_failure, approved=preview)  # noqa: E731
         since = dep.clock.now()
+        scale = getattr(dep.clock, "scale", None)  # an emulator on the wall clock: its scale
         if events is not None:
             dep.on_event = events
             result = _run(call)
         else:
             with LiveDisplay(console, order, clock=dep.clock.now,
-                             simulated=opts.emulator is not None) as live:
+                             simulated=opts.emulator is not None, scale=scale) as live:
                 dep.on_event = live
                 result = _run(call, live)
             render_result(console, result, str(plan) if plan else None)
@@ -681,7 +697,8 @@ def _execute(command: str, plan: Path | None, opts: Options, on_failure: str = "
         if result.ok and not json_:
             if command == "apply":
                 _print_outputs(console, result.outputs, order)
-            _print_next(console, command, plan, opts.emulator, dep, dep.clock.now() - since)
+            _print_next(console, command, plan, opts.emulator, dep, dep.clock.now() - since,
+                        scale)
         report = _run(dep.verify) if verify and result.ok else None
     if not result.ok:
         raise typer.Exit(FAILED)
@@ -690,17 +707,20 @@ def _execute(command: str, plan: Path | None, opts: Options, on_failure: str = "
 
 
 def _print_next(console: Any, command: str, plan: Path | None, emulator: str | None, dep: Any,
-                elapsed: float) -> None:
+                elapsed: float, scale: float | None) -> None:
     """After a run: how long it took (on the emulator, Google's time: simulated), where the
     ledger is, and what one usually runs next."""
     from orchestrator.api import EMBEDDED
-    from orchestrator.display import duration
+    from orchestrator.display import duration, simulated_times
 
     where = _emulator_value(emulator) if emulator is not None else None
     on = "" if where is None else " --emulator" if where == EMBEDDED else f" --emulator={where}"
     target = f" {plan}" if plan else f" --ledger {dep.ledger_location}"
-    took = duration(elapsed) + (" (simulated: Google's durations on the emulator's clock)"
-                                if emulator is not None else "")
+    took = duration(elapsed)
+    if emulator is not None and scale not in (None, 1):
+        took += f" ({simulated_times(scale)})"
+    elif emulator is not None:
+        took += " (simulated: Google's durations on the emulator's clock)"
     console.print(f"Took {took}; ledger {dep.ledger_location}.", highlight=False, markup=False)
     after = {"apply": ("verify", "outputs", "destroy"), "destroy": ()}.get(command, ())
     if after:
@@ -922,7 +942,9 @@ def ledger_restore(
     def confirm(candidate: Any, source: str) -> bool:
         console.print(f"{location}: restore from {source}:", highlight=False)
         console.print(_describe_ledger(candidate), highlight=False)
-        return opts.yes or not sys.stdin.isatty() or typer.confirm("Restore it?")
+        if not opts.yes and sys.stdin.isatty():
+            _confirm("Restore it?")  # a no, or Ctrl-C, ends here: nothing restored
+        return True
 
     with _stores(opts, location) as (store,):
         restored = store.restore_backup(force=force, confirm=confirm)

@@ -132,14 +132,17 @@ class LiveDisplay:
 
     def __init__(
         self, console: Console, order: list[str], clock: Callable[[], float] = time.monotonic,
-        simulated: bool = False,
+        simulated: bool = False, scale: float | None = None,
     ) -> None:
         """simulated: the clock is an emulator's, whose times are Google's durations played
-        faster; every time shown says so."""
+        faster; every time shown says so. scale: that emulator's time scale when it runs on the
+        wall clock (`provision emulator --time-scale`), where provision's own work is scaled
+        up too."""
         self.console = console
         self.order = order
         self.clock = clock
         self.simulated = simulated
+        self.scale = scale
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
@@ -254,7 +257,7 @@ class LiveDisplay:
         if hidden:
             summary += f" ({hidden} finished not shown)"
         if self.simulated:
-            summary += " (times: Google's, simulated)"
+            summary += f" ({simulated_times(self.scale)})"
         return Group(Text(summary, style="dim italic"), *notes, table)
 
 
@@ -356,3 +359,12 @@ def render_report(report: Report) -> Group:
     parts.append(Text(f"{plural(len(report.paths), 'path')}: {report.status} ({hops or 'no hops'})",
                       style=VERDICTS[report.status]))
     return Group(*parts)
+
+
+def simulated_times(scale: float | None) -> str:
+    """What an emulator's times are: on its virtual clock, Google's durations; on a wall clock
+    at a time scale, Google's durations and provision's own work, both divided by the scale."""
+    if scale is None or scale == 1:
+        return "times: Google's, simulated"
+    return (f"times: simulated, the wall clock x {1 / scale:g}: provision's own work counts "
+            f"x {1 / scale:g} too; the emulator's default virtual clock counts only Google's")

@@ -199,3 +199,33 @@ steps:
     refused = runner.invoke(app, ["validate", str(plan)])
     assert refused.exit_code == 2
     assert "PROVISION_VAR_mtu: expected an integer" in refused.output
+
+
+def test_times_on_a_wall_clock_emulator_say_they_include_provisions_own_work(
+        tmp_path: Path) -> None:
+    """On `provision emulator --time-scale`, the client's own work (loading its libraries, say)
+    is scaled up with Google's durations: a DNS record's delete once showed 32 minutes. The
+    times say so, and name the virtual clock, which counts Google's durations only."""
+    with Emulator(time_scale=0.001) as emu:
+        result = CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url,
+                                          "--ledger", str(tmp_path / "l.json"), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "(times: simulated, the wall clock x 1000: provision's own work counts x 1000 " \
+        "too; the emulator's default virtual clock counts only Google's)" in result.output
+
+
+def test_restore_asks_as_every_prompt_does(applied: tuple[Emulator, Path],
+                                           tmp_path: Path) -> None:
+    emu, ledger = applied
+    CliRunner().invoke(app, ["apply", str(PLAN), "--emulator", emu.url, "--ledger", str(ledger),
+                             "--yes"])  # a second run: the backup is the first's ledger
+    before = ledger.read_text()
+
+    def reply(shown: bytes, proc: subprocess.Popen[bytes]) -> bytes | None:
+        return b"n\r" if shown.endswith(b"Restore it? [y/N]: ") else None
+
+    code, shown = on_a_terminal(tmp_path, ["ledger", "restore", "--ledger", str(ledger),
+                                           "--force"], reply)
+    assert code == 1, shown
+    assert "restore from" in shown and "Nothing changed." in shown
+    assert ledger.read_text() == before
