@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from provision_emulator import Emulator
 
+from ..engine.test_apply import LONE_TUNNEL
+
 PLAN = """name: spokes
 vars:
   project: plan-project
@@ -145,28 +147,6 @@ def test_help_reads_as_terraform_and_gcloud_help_does() -> None:
     assert "each request path, hop by hop, from live reads" in helps[""]
 
 
-TUNNEL = """name: tunnel
-vars: {project: eng-project, region: europe-west1}
-defaults: {project: "${vars.project}", region: "${vars.region}"}
-secrets:
-  shared: {env: PROVISION_TEST_TUNNEL_SECRET}
-steps:
-  - {id: vpc, kind: compute.network, name: vpc, properties: {autoCreateSubnetworks: false}}
-  - {id: gateway, kind: compute.vpn_gateway, name: gateway,
-     properties: {network: "${vpc.selfLink}"}}
-  - {id: peer, kind: compute.vpn_gateway, name: peer, properties: {network: "${vpc.selfLink}"}}
-  - {id: router, kind: compute.router, name: router,
-     properties: {network: "${vpc.selfLink}", bgp: {asn: 64512}}}
-  - id: tunnel
-    kind: compute.vpn_tunnel
-    name: tunnel
-    properties:
-      vpnGateway: ${gateway.selfLink}
-      vpnGatewayInterface: 0
-      peerGcpGateway: ${peer.selfLink}
-      router: ${router.selfLink}
-      sharedSecret: ${secrets.shared}
-"""
 SECRET = "verbosity-test-secret-7f3a"
 
 
@@ -182,7 +162,7 @@ def test_verbosity_logs_events_retries_and_requests_never_a_secret(
     emulator.set_faults(unavailable=0.9, echo_field="sharedSecret",
                         methods=["compute.networks.insert", "compute.vpnTunnels.insert"])
     result = CliRunner().invoke(app, [
-        "--verbosity", level, "apply", str(write_plan(TUNNEL)), "--emulator", emulator.url,
+        "--verbosity", level, "apply", str(write_plan(LONE_TUNNEL)), "--emulator", emulator.url,
         "--yes", "--ledger", str(tmp_path / "l.json")])
     assert result.exit_code == 1, result.output
     said = result.output
