@@ -114,9 +114,14 @@ class Runner:
             if not stopped and shard and self.run_id:
                 stopped = self._others_done(command, wave[0].wave)
             if stopped:
-                results += [self._report(InstanceResult(i.name, i.wave, "not started",
-                                                        message=stopped))
-                            for i in wave]
+                for inst in wave:
+                    result = InstanceResult(inst.name, inst.wave, "not started",
+                                            message=stopped)
+                    # Recorded, so that `fleet status` does not show an earlier run's record
+                    # as this one's.
+                    self._status(self.space, inst, command, "not started", time.time(),
+                                 result)
+                    results.append(self._report(result))
                 continue
             done = self._wave(command, wave)
             results += done
@@ -228,6 +233,8 @@ class Runner:
                     and s.get("command") == command]
             if any(s.get("state") == "failed" for s in mine):
                 return "an earlier wave failed"
+            if any(s.get("state") == "not started" for s in mine):
+                return "an earlier wave was not started"
             if len(mine) == len(earlier) and all(s.get("state") == DONE[command] for s in mine):
                 return ""
             if self.clock.now() >= deadline:

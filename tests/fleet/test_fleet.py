@@ -111,7 +111,8 @@ def test_a_failed_wave_stops_the_waves_after_it(
     status = CliRunner().invoke(app, ["fleet", "status", str(fleet)])
     assert status.exit_code == 0
     lines = status.output.splitlines()
-    assert "applied" in lines[0] and "failed" in lines[1] and "never run" in lines[2]
+    assert "applied" in lines[0] and "failed" in lines[1]
+    assert "not started" in lines[2] and "an earlier wave failed" in lines[2]
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["directory", "bucket"])
