@@ -18,13 +18,24 @@ it holding one token, which the process's first clock takes over (PROVISION_CLOC
 drops it once the process has ended and the task's result is recorded. Simulated time therefore
 stands still while a task works and moves only while every participant waits.
 
-Not modelled: a task's `timeout` (a process is never killed), the image, volumes, VPC access.
+A task attempt that outlives its `timeout` (default 600s) is stopped, as Google's "If the task
+attempt does not complete within this time, it will be stopped" says
+(https://cloud.google.com/run/docs/configuring/task-timeout): SIGTERM, then SIGKILL after the
+10 seconds (here of the wall clock) the container contract gives (https://cloud.google.com/run/docs/container-contract
+#lifecycle); it is a failed attempt, retried as any other. On the virtual clock the timeout is
+simulated time, which a process moves only while it waits (a provision task waiting on Google's
+operations), so a process that computes, or sleeps on the wall clock, never reaches it. The
+attempt's result (status DEADLINE_EXCEEDED, no exit code) is the emulator's wording.
+
+Not modelled: the image, volumes, VPC access.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -51,6 +62,7 @@ TIMEOUT = "600s"
 # An execution's operation ends when its last task does, not after a duration.
 UNTIL_DONE = 10 * 365 * 86400.0
 INHERITED_SESSION = "PROVISION_CLOCK_SESSION"  # read by orchestrator/gcp/clock.py
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL: the container contract's
 SUCCEEDED, FAILED = "CONDITION_SUCCEEDED", "CONDITION_FAILED"
 
 
@@ -196,6 +208,10 @@ class _Tasks:
         self.sessions: dict[int, str] = {}
         self.queue = list(range(len(self.tasks)))
         self.running: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
+        # (index, attempt) stopped at its timeout -> the clock session holding the clock at
+        # its deadline until its end is recorded (None on the wall clock)
+        self.timed_out: dict[tuple[int, int], str | None] = {}
+        self._ended: dict[tuple[int, int], threading.Event] = {}
         for _ in range(min(self.body["parallelism"], len(self.queue))):
             index = self.queue.pop(0)
             self._hold(index)
@@ -225,23 +241,63 @@ class _Tasks:
             if not container.get("command"):
                 raise OSError("the emulator runs a container's `command` (it cannot read an "
                               "image's ENTRYPOINT): set one")
+            # A group of its own: the container's, whose processes all go when it ends.
             proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=container.get("workingDir") or None)
+                                    cwd=container.get("workingDir") or None,
+                                    start_new_session=True)
         except OSError as exc:
             log.write(f"{exc}\n".encode())
             proc = subprocess.Popen(["false"])  # an attempt that fails, as a bad image does
         finally:
             log.close()
         self.running[index] = (proc, attempt)
+        limit = formats.seconds(task.get("timeout"), formats.seconds(TIMEOUT, 600.0))
+        threading.Thread(target=self._stop_at_timeout, args=(index, attempt, proc, limit),
+                         name=f"timeout {self.path} task {index}", daemon=True).start()
+
+    def _stop_at_timeout(self, index: int, attempt: int, proc: subprocess.Popen[bytes],
+                         limit: float) -> None:
+        """Stop the attempt once `limit` seconds of the cloud's time have passed, unless it
+        ends first. On the virtual clock the wait holds a session's token once due, so that
+        the clock stands at the deadline until the process is told to stop."""
+        ended = self._ended.setdefault((index, attempt), threading.Event())
+        name = f"timeout {self.path}/{index}/{attempt}"
+        session = None
+        if self.clock is not None:
+            session = self.clock.session("timeout-")
+            self.clock.hold(session)
+            self.clock.sleep_until(self.clock.now() + limit, session=session, name=name)
+        else:
+            ended.wait(self.cloud.clock.scaled(limit))
+        if ended.is_set() or proc.poll() is not None:
+            if session is not None:
+                self.clock.drop(session)
+            return
+        # The session's token stays held until `run` has recorded the attempt's end: the
+        # attempt ends at its deadline, its processes seeing nothing after it.
+        self.timed_out[(index, attempt)] = session
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=STOP_GRACE)
+        _end_container(proc)
+
+    def _attempt_ended(self, index: int, attempt: int) -> None:
+        """The attempt's timeout need not wait any longer."""
+        self._ended.setdefault((index, attempt), threading.Event()).set()
+        if self.clock is not None and (index, attempt) not in self.timed_out:
+            self.clock.wake(f"timeout {self.path}/{index}/{attempt}")
 
     def run(self) -> None:
         while self.running:
             ended = self._next_exit()
             for index, (proc, attempt) in ended:
                 del self.running[index]
+                _end_container(proc)
+                self._attempt_ended(index, attempt)
                 retry = proc.returncode != 0 and attempt < int(self.tasks[index].body.get(
                     "maxRetries") or 0)
-                self._on_loop(lambda i=index, a=attempt, c=proc.returncode, r=retry:
+                code = None if (index, attempt) in self.timed_out else proc.returncode
+                self._on_loop(lambda i=index, a=attempt, c=code, r=retry:
                               self._task_ended(i, a, c, r))
                 ended_session = self.sessions.pop(index, None)
                 # What runs next holds its token before the ended process's session goes.
@@ -251,8 +307,10 @@ class _Tasks:
                     self._hold(nxt)
                     self._start(nxt, attempt_next)
                     self._on_loop(lambda i=nxt, a=attempt_next: self._task_started(i, a))
-                if ended_session is not None and self.clock is not None:
-                    self.clock.drop(ended_session)
+                held = self.timed_out.get((index, attempt))
+                for gone in (ended_session, held):
+                    if gone is not None and self.clock is not None:
+                        self.clock.drop(gone)
         self._on_loop(self._completed)
 
     def _next_exit(self) -> list[tuple[int, tuple[subprocess.Popen[bytes], int]]]:
@@ -293,12 +351,18 @@ class _Tasks:
         execution["runningCount"] = execution.get("runningCount", 0) + 1
         self._put(res, execution)
 
-    def _task_ended(self, index: int, attempt: int, code: int, retry: bool) -> None:
+    def _task_ended(self, index: int, attempt: int, code: int | None, retry: bool) -> None:
+        """code: the process's exit code; None for an attempt stopped at its timeout."""
         stamp = formats.rfc3339(self.cloud.now())
         task = self.cloud.store.get("run", self.tasks[index].path)
         assert task is not None
-        result = {"exitCode": code, "status": {"code": 0 if code == 0 else 2}}
-        if code != 0:
+        result: dict[str, Any]
+        if code is None:
+            result = {"status": {"code": 4, "message": "The task attempt exceeded its timeout "
+                                 f"({task.body.get('timeout') or TIMEOUT}) and was stopped."}}
+        else:
+            result = {"exitCode": code, "status": {"code": 0 if code == 0 else 2}}
+        if code not in (0, None):
             result["status"]["message"] = f"Application failed with exit code {code}"
         body = dict(task.body, lastAttemptResult=result, retried=attempt)
         if not retry:
@@ -344,3 +408,10 @@ class _Tasks:
             if found and found.body.get("conditions", [{}])[0].get("state") == FAILED:
                 return int(found.body["index"])
         return 0
+
+
+def _end_container(proc: subprocess.Popen[bytes]) -> None:
+    """The attempt's container stops with its first process: whatever that process started
+    (a shell's children) goes with it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing is left of it
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -4,7 +4,9 @@ up to `maxRetries`; the run's operation ends with the execution."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -113,3 +115,44 @@ def test_a_container_without_a_command_fails_its_task_saying_why(jobs: Any, emu:
         jobs.jobs().run(name=f"{PARENT}/jobs/absent", body={}).execute()
     assert missing.value.status_code == 404
     assert "Resource 'absent' of kind 'JOB' in region 'europe-west1'" in str(missing.value)
+
+
+def test_an_attempt_outliving_its_timeout_is_stopped_and_retried(jobs: Any, emu: Emulator,
+                                                                  ) -> None:
+    """Google stops a task attempt at its timeout, a failed attempt that is retried (C92). The task
+    waits on the virtual clock, as a provision task waiting on Google does: its first attempt
+    sleeps past the 60 s timeout, its second does not."""
+    waits = (f"{sys.executable} -c \"import os; from orchestrator.gcp.clock import "
+             "for_emulator; clock = for_emulator(os.environ['EMULATOR']); "
+             "print('started', flush=True); "
+             "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30); "
+             "print('woke')\"")
+    job = create(jobs, emu, "slow", waits, timeout="60s", maxRetries=1)
+    body = jobs.jobs().get(name=job).execute()
+    body["template"]["template"]["containers"][0]["env"].append(
+        {"name": "EMULATOR", "value": emu.url})
+    jobs.jobs().patch(name=job, body=body).execute()
+    emu.skip(60)
+    execution, (task,) = run_to_end(jobs, job)
+    assert execution["succeededCount"] == 1 and execution["retriedCount"] == 1
+    assert log_of(task).split() == ["started", "started", "woke"], (log_of(task), task)
+    # The first attempt ran its 60 s, the second its 30.
+    took = (datetime.fromisoformat(task["completionTime"])
+            - datetime.fromisoformat(task["startTime"])).total_seconds()
+    assert took == 30
+
+    job = create(jobs, emu, "too-slow", waits.replace("else 30", "else 3600"), timeout="60s",
+                 maxRetries=0)
+    body = jobs.jobs().get(name=job).execute()
+    body["template"]["template"]["containers"][0]["env"].append(
+        {"name": "EMULATOR", "value": emu.url})
+    jobs.jobs().patch(name=job, body=body).execute()
+    emu.skip(60)
+    execution, (task,) = run_to_end(jobs, job)
+    assert execution["failedCount"] == 1
+    assert task["lastAttemptResult"]["status"]["code"] == 4
+    assert "exitCode" not in task["lastAttemptResult"]
+    assert "exceeded its timeout (60s)" in task["lastAttemptResult"]["status"]["message"]
+    took = (datetime.fromisoformat(task["completionTime"])
+            - datetime.fromisoformat(task["startTime"])).total_seconds()
+    assert took == 60
