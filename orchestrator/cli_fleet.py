@@ -272,9 +272,12 @@ def fleet_launch(
     for task in ran:
         result = task.get("lastAttemptResult", {})
         state = task.get("conditions", [{}])[0].get("state", "").removeprefix("CONDITION_")
-        console.print(f"task {task.get('index', 0)}: {state.lower()} (exit "
-                      f"{result.get('exitCode', '?')}, {task.get('retried', 0)} retries)  "
-                      f"{task.get('logUri', '')}")
+        # No exit code: the attempt did not exit (Google stopped it at its timeout, say).
+        how = (f"exit {result['exitCode']}" if "exitCode" in result
+               else _escape(result.get("status", {}).get("message", "no exit code")))
+        console.print(f"task {task.get('index', 0)}: {state.lower()} ({how}, "
+                      f"{task.get('retried', 0)} retries)  {task.get('logUri', '')}",
+                      highlight=False)
     verdict = "failed" if failed(execution) else "succeeded"
     console.print(f"execution {execution['name'].rsplit('/', 1)[-1]} {verdict} in "
                   f"{elapsed:,.0f} s; `provision fleet status {fleet}` shows each instance")

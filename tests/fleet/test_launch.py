@@ -108,3 +108,23 @@ def test_a_failing_task_is_retried_and_fails_the_execution(workdir: Path) -> Non
     assert "task 2: failed" in result.stdout
     assert result.stdout.count(": succeeded (exit 0, 0 retries)") == 1, result.stdout
     assert "failed in" in result.stdout
+
+
+def test_a_task_stopped_at_its_timeout_resumes_at_the_next_launch(workdir: Path) -> None:
+    """Cloud Run stops a task attempt at its timeout: mid-apply here (wave 1's instances take
+    25 simulated seconds). The ledgers record what was under way, and the next launch, given
+    the time, finishes the fleet without making anything twice."""
+    with Emulator(start=1_800_000_000) as emu:
+        stopped = launch(emu, "--tasks", "1", "--timeout", "20s", "--retries", "0")
+        assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+        assert "task 0: failed (The task attempt exceeded its timeout (20s) and was stopped., " \
+            "0 retries)" in stopped.stdout
+        begun = [o for o in emu.dump()["operations"] if o["target"].startswith("projects/t")]
+        assert 0 < len(begun) < 9  # stopped halfway
+        finished = launch(emu, "--tasks", "1", "--timeout", "600s")
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        inserts = [o["target"] for o in emu.dump()["operations"]
+                   if o["target"].startswith("projects/t") and o.get("verb") == "insert"]
+    assert len(inserts) == len(set(inserts)) == 9, inserts
+    status = CliRunner().invoke(app, ["fleet", "status", "fleet.yaml"])
+    assert status.output.count("applied") == 3, status.output
