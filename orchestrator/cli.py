@@ -43,6 +43,8 @@ app = App(
 # Endpoints the user named with --trust-endpoint: the plan's `endpoints:` may use them, and
 # the credentials go to them (see gcp/trust.py). Set by the root callback for this invocation.
 _TRUSTED: list[str] = []
+# The plans this invocation has read (see _read_plan); emptied by the root callback.
+_PLANS: dict[tuple[str, ...], Any] = {}
 
 
 def _version(shown: bool) -> None:
@@ -124,6 +126,7 @@ def _root(
     ] = False,
 ) -> None:
     _TRUSTED[:] = trust_endpoint or []
+    _PLANS.clear()
     _verbosity(verbosity)
 
 
@@ -170,14 +173,18 @@ def _diagnostics(exc: Any) -> NoReturn:
 
 def _confirm(question: str) -> None:
     """Ask; a no is "Nothing changed." and exit 1, Ctrl-C or end of input exit 130."""
-    try:
-        agreed = _answer(f"{question} [y/N]: ") in ("y", "yes")
-    except (KeyboardInterrupt, EOFError):  # Ctrl-C, or the end of the input, at the prompt
-        _console(stderr=True).print("\ninterrupted: nothing changed.")
-        raise typer.Exit(INTERRUPTED) from None
-    if not agreed:
+    if not _ask(question):
         _console().print("Nothing changed.")
         raise typer.Exit(FAILED)
+
+
+def _ask(question: str) -> bool:
+    """Whether the answer is yes; Ctrl-C or the end of the input at the prompt exit 130."""
+    try:
+        return _answer(f"{question} [y/N]: ") in ("y", "yes")
+    except (KeyboardInterrupt, EOFError):
+        _console(stderr=True).print("\ninterrupted: nothing changed.")
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def _answer(prompt: str) -> str:
@@ -226,16 +233,23 @@ def _parse_quotas(pairs: list[str] | None) -> dict[str, int]:
 
 def _read_plan(plan: Path, opts: Options, saved_vars: dict[str, Any] | None = None) -> Any:
     """The plan with its vars (PROVISION_VAR_name, then --var-file, then --var; or a saved
-    plan's, all of them), or each of its diagnostics printed and exit 2."""
+    plan's, all of them), or each of its diagnostics printed and exit 2. Read once per
+    invocation: a var file may be a pipe (`--var-file <(vault read ...)`), read only once."""
     from orchestrator.plan import PlanError, load_plan
 
+    key = (str(plan), tuple(opts.var), tuple(map(str, opts.var_file)), repr(saved_vars))
+    if key in _PLANS:
+        return _PLANS[key]
     try:
         if saved_vars is not None:
-            return load_plan(plan, saved_vars, _TRUSTED)
-        return load_plan(plan, _parse_vars(opts.var), _TRUSTED, os.environ,
-                         var_files=opts.var_file)
+            model = load_plan(plan, saved_vars, _TRUSTED)
+        else:
+            model = load_plan(plan, _parse_vars(opts.var), _TRUSTED, os.environ,
+                              var_files=opts.var_file)
     except PlanError as exc:
         _diagnostics(exc)
+    _PLANS[key] = model
+    return model
 
 
 def _load(plan: Path | None, opts: Options, on_event: Any = None,
@@ -462,7 +476,7 @@ def roles(plan: PlanArg, opts: Options) -> None:
 
 
 @app.command("plan")
-@shared(*CHANGE)
+@shared(*(option for option in CHANGE if option != "yes"))  # it asks nothing
 def plan_cmd(
     plan: PlanArg,
     opts: Options,
@@ -942,9 +956,7 @@ def ledger_restore(
     def confirm(candidate: Any, source: str) -> bool:
         console.print(f"{location}: restore from {source}:", highlight=False)
         console.print(_describe_ledger(candidate), highlight=False)
-        if not opts.yes and sys.stdin.isatty():
-            _confirm("Restore it?")  # a no, or Ctrl-C, ends here: nothing restored
-        return True
+        return opts.yes or not sys.stdin.isatty() or _ask("Restore it?")
 
     with _stores(opts, location) as (store,):
         restored = store.restore_backup(force=force, confirm=confirm)

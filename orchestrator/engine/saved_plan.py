@@ -1,7 +1,7 @@
 """A plan saved to a file (`provision plan -o FILE`), applied later exactly as it was made.
 
 The file holds what apply needs to find the same plan again and to tell whether anything
-changed since: the plan file's path and hash, the var overrides and targets, the ledger's
+changed since: the plan file's path and hash, every var's value and the targets, the ledger's
 location, lineage and serial, and per step its action with the hashes of its resolved spec and
 of the live values it was decided on. No secret value is in it: specs are recorded as the
 ledger records them (secrets as keyed fingerprints), and only hashes of those.
@@ -21,7 +21,7 @@ from orchestrator.engine.results import Preview, StepChange
 from orchestrator.engine.steps import InvalidRequest
 
 FORMAT = "provision-saved-plan"
-VERSION = 1
+VERSION = 2  # 2: every var's value, typed (1 held the --var overrides only, as strings)
 
 
 @dataclass(frozen=True)

@@ -231,10 +231,10 @@ class Runner:
             states = [(self.space.read_status(i.name) or {}) for i in earlier]
             mine = [s for s in states if s.get("run") == self.run_id
                     and s.get("command") == command]
+            # A "not started" record is waited on as a missing one: the runner's retry (a
+            # Cloud Run task's next attempt, in the same run) may yet run the instance.
             if any(s.get("state") == "failed" for s in mine):
                 return "an earlier wave failed"
-            if any(s.get("state") == "not started" for s in mine):
-                return "an earlier wave was not started"
             if len(mine) == len(earlier) and all(s.get("state") == DONE[command] for s in mine):
                 return ""
             if self.clock.now() >= deadline:

@@ -69,19 +69,23 @@ def call(
         else:
             ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.attempt_number - 1))
             delay = clock.jitter(stream) * ceiling
-        delay = max(0.0, min(delay, deadline - clock.now()))
+        return max(0.0, min(delay, deadline - clock.now()))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
         # Google's code and status only: its message may quote what was sent (a secret).
+        exc = state.outcome.exception() if state.outcome else None
+        api = from_exception(exc) if exc else None
         LOG.info("%s: %s; retry %d in %.1f s", stream or "request",
                  f"HTTP {api.code} {api.status or ''}".strip() if api else type(exc).__name__,
-                 state.attempt_number, delay)
-        return delay
+                 state.attempt_number, state.next_action.sleep if state.next_action else 0.0)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         return clock.now() >= deadline
 
     clock = clock or WallClock()
     retrying = tenacity.Retrying(
-        retry=should_retry, wait=wait, stop=stop, sleep=clock.sleep, reraise=True
+        retry=should_retry, wait=wait, stop=stop, sleep=clock.sleep, reraise=True,
+        before_sleep=before_sleep,
     )
     try:
         return retrying(fn)

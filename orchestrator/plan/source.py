@@ -132,13 +132,15 @@ def read_text(path: str, what: str = "the plan") -> tuple[str | None, list[Diagn
         return None, [Diagnostic(path, line, col, "", f"{what} is not valid UTF-8 text")]
 
 
-def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
+def parse(text: str, file: str, what: str = "the plan", empty_ok: bool = False
+          ) -> tuple[Any, SourceMap, list[Diagnostic]]:
     """Plain data (dicts, lists, str, int, float, bool, None) from one YAML document.
 
     Returns data None when the text is not YAML at all; other findings come as diagnostics
     alongside the data, with the offending value dropped (None) or the first duplicate key kept.
+    what: the file as messages name it; empty_ok: a file with no document is None, not an error.
     """
-    builder = _Builder(file)
+    builder = _Builder(file, what, empty_ok)
     bad = _surrogate(text)
     if bad is not None:  # only text not read from a file can hold one; libyaml cannot take it
         line, col = _line_col(text, bad)
@@ -197,8 +199,10 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
 
 
 class _Builder:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, what: str = "the plan", empty_ok: bool = False) -> None:
         self.file = file
+        self.what = what
+        self.empty_ok = empty_ok
         self.source = SourceMap(file)
         self.diagnostics: list[Diagnostic] = []
         self.anchors: dict[str, _Anchored] = {}
@@ -207,20 +211,22 @@ class _Builder:
     def document(self, parser: Any) -> Any:
         parser.get_event()  # StreamStartEvent
         if isinstance(parser.peek_event(), StreamEndEvent):
-            raise _Fatal(1, 1, "the plan is empty")
+            if self.empty_ok:
+                return None
+            raise _Fatal(1, 1, f"{self.what} is empty")
         parser.get_event()  # DocumentStartEvent
         data, _ = self.node(parser, (), 0)
         parser.get_event()  # DocumentEndEvent
         event = parser.get_event()
         if not isinstance(event, StreamEndEvent):
             line, col = _mark(event)
-            raise _Fatal(line, col, "the plan must be a single YAML document (found another)")
+            raise _Fatal(line, col, f"{self.what} must be a single YAML document (found another)")
         return data
 
     def _count(self, n: int, event: Any) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
-            raise _Fatal(*_mark(event), f"the plan expands to more than {MAX_NODES} values")
+            raise _Fatal(*_mark(event), f"{self.what} expands to more than {MAX_NODES} values")
 
     def node(self, parser: Any, path: Path, depth: int) -> tuple[Any, int]:
         """The value of the next node, and its size in nodes (for alias accounting)."""
@@ -236,7 +242,7 @@ class _Builder:
             self._count(anchored.size, event)
             return anchored.value, anchored.size
         if depth > MAX_DEPTH:
-            raise _Fatal(line, col, f"the plan nests deeper than {MAX_DEPTH} levels")
+            raise _Fatal(line, col, f"{self.what} nests deeper than {MAX_DEPTH} levels")
         anchored = None
         if event.anchor is not None:
             anchored = self.anchors[event.anchor] = _Anchored()

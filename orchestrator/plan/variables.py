@@ -16,7 +16,6 @@ from orchestrator.plan.source import Path, SourceMap, parse, read_text
 from orchestrator.plan.structure import VAR_PATTERN, FieldNamer, describe
 
 OVERRIDE = "--var"
-VAR_FILE = "--var-file"
 ENVIRONMENT = "PROVISION_VAR_"
 _NAME = re.compile(VAR_PATTERN)
 _INT = re.compile(r"[-+]?[0-9]{1,30}\Z")
@@ -36,6 +35,7 @@ class VarFile:
 
     values: dict[str, Any]
     source: SourceMap
+    damaged: bool  # the parser refused some of it (a value it dropped reads as null)
 
 
 def read_var_files(
@@ -46,7 +46,8 @@ def read_var_files(
     for path in paths:
         file = os.fspath(path)
         text, found = read_text(file, "the var file")
-        data, source, problems = parse(text, file) if text is not None else (None, None, [])
+        data, source, problems = (parse(text, file, "the var file", empty_ok=True)
+                                  if text is not None else (None, None, []))
         diagnostics += found + problems
         if text is None or (data is None and problems):
             continue
@@ -54,7 +55,7 @@ def read_var_files(
             diagnostics.append(Diagnostic(file, 1, 1, "", "a var file is a mapping of var "
                                           f"names to values (NAME: VALUE), not {describe(data)}"))
             continue
-        files.append(VarFile(data or {}, source))
+        files.append(VarFile(data or {}, source, bool(problems)))
     return files
 
 
@@ -88,8 +89,8 @@ def collect(
                     f"the plan declares no var '{name}'{did_you_mean(name, declared)}"))
                 continue
             literal = _literal(value, file.source, (name,), name, diagnostics)
-            if literal is _REFUSED or name not in values:
-                continue  # a var whose own value is refused: that is reported already
+            if literal is _REFUSED or name not in values or (value is None and file.damaged):
+                continue  # refused here, or the plan's own value is: reported already
             problem = _type_problem(literal, values[name])
             if problem:
                 diagnostics.append(Diagnostic.at(file.source.value((name,)), name, problem))

@@ -212,6 +212,8 @@ class _Tasks:
         # its deadline until its end is recorded (None on the wall clock)
         self.timed_out: dict[tuple[int, int], str | None] = {}
         self._ended: dict[tuple[int, int], threading.Event] = {}
+        # An attempt ends (its process exited) or times out, never both: decided under it.
+        self._ending = threading.Lock()
         for _ in range(min(self.body["parallelism"], len(self.queue))):
             index = self.queue.pop(0)
             self._hold(index)
@@ -269,23 +271,31 @@ class _Tasks:
             self.clock.sleep_until(self.clock.now() + limit, session=session, name=name)
         else:
             ended.wait(self.cloud.clock.scaled(limit))
-        if ended.is_set() or proc.poll() is not None:
-            if session is not None:
+        with self._ending:
+            stopping = not ended.is_set() and proc.poll() is None
+            if stopping:
+                # The session's token stays held until `run` has recorded the attempt's end:
+                # the attempt ends at its deadline, its processes seeing nothing after it.
+                self.timed_out[(index, attempt)] = session
+        if not stopping:
+            if session is not None and self.clock is not None:
                 self.clock.drop(session)
             return
-        # The session's token stays held until `run` has recorded the attempt's end: the
-        # attempt ends at its deadline, its processes seeing nothing after it.
-        self.timed_out[(index, attempt)] = session
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE)
         _end_container(proc)
 
-    def _attempt_ended(self, index: int, attempt: int) -> None:
-        """The attempt's timeout need not wait any longer."""
-        self._ended.setdefault((index, attempt), threading.Event()).set()
-        if self.clock is not None and (index, attempt) not in self.timed_out:
+    def _attempt_ended(self, index: int, attempt: int) -> tuple[bool, str | None]:
+        """The attempt's timeout need not wait any longer. Whether it was stopped at its
+        timeout, and the session then holding the clock at its deadline."""
+        with self._ending:
+            self._ended.setdefault((index, attempt), threading.Event()).set()
+            stopped = (index, attempt) in self.timed_out
+            held = self.timed_out.get((index, attempt))
+        if self.clock is not None and not stopped:
             self.clock.wake(f"timeout {self.path}/{index}/{attempt}")
+        return stopped, held
 
     def run(self) -> None:
         while self.running:
@@ -293,10 +303,11 @@ class _Tasks:
             for index, (proc, attempt) in ended:
                 del self.running[index]
                 _end_container(proc)
-                self._attempt_ended(index, attempt)
-                retry = proc.returncode != 0 and attempt < int(self.tasks[index].body.get(
+                stopped, held = self._attempt_ended(index, attempt)
+                # Stopped at its timeout, an attempt has failed, whatever its process returned.
+                code = None if stopped else proc.returncode
+                retry = code != 0 and attempt < int(self.tasks[index].body.get(
                     "maxRetries") or 0)
-                code = None if (index, attempt) in self.timed_out else proc.returncode
                 self._on_loop(lambda i=index, a=attempt, c=code, r=retry:
                               self._task_ended(i, a, c, r))
                 ended_session = self.sessions.pop(index, None)
@@ -307,7 +318,6 @@ class _Tasks:
                     self._hold(nxt)
                     self._start(nxt, attempt_next)
                     self._on_loop(lambda i=nxt, a=attempt_next: self._task_started(i, a))
-                held = self.timed_out.get((index, attempt))
                 for gone in (ended_session, held):
                     if gone is not None and self.clock is not None:
                         self.clock.drop(gone)

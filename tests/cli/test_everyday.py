@@ -227,5 +227,5 @@ def test_restore_asks_as_every_prompt_does(applied: tuple[Emulator, Path],
     code, shown = on_a_terminal(tmp_path, ["ledger", "restore", "--ledger", str(ledger),
                                            "--force"], reply)
     assert code == 1, shown
-    assert "restore from" in shown and "Nothing changed." in shown
+    assert "restore from" in shown and "Nothing restored." in shown
     assert ledger.read_text() == before

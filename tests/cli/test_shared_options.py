@@ -4,6 +4,10 @@ of vars, and help that reads as Terraform's and gcloud's."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -189,3 +193,36 @@ def test_verbosity_anywhere_on_the_line_and_a_level_gcloud_does_not_know_refused
     assert result.exit_code == 2
     assert "--verbosity 'loud': expected one of debug, info, warning, error, critical, none" \
         in result.output
+
+
+def test_a_var_file_is_read_once_so_a_pipe_will_do(
+        tmp_path: Path, write_plan: Callable[[str], Path]) -> None:
+    """`--var-file <(vault read ...)`: graph reads the plan for its drawing and for its ledger's
+    place; a second read of a pipe would wait for a writer that is gone."""
+    plan = write_plan(PLAN)
+    pipe = tmp_path / "vars.pipe"
+    os.mkfifo(pipe)
+
+    def write() -> None:
+        with open(pipe, "w") as fh:
+            fh.write("project: piped-project\n")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "graph", str(plan),
+                             "--var-file", str(pipe)], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "piped-project" in result.stdout
+
+
+def test_an_empty_var_file_sets_nothing_and_a_second_document_is_refused(
+        tmp_path: Path, write_plan: Callable[[str], Path]) -> None:
+    plan = write_plan(PLAN)
+    empty, two = tmp_path / "empty.yaml", tmp_path / "two.yaml"
+    empty.write_text("# nothing set here yet\n")
+    two.write_text("project: a\n---\nproject: b\n")
+    assert _roles(str(plan), "--var-file", str(empty)) == "plan-project"
+    result = CliRunner().invoke(app, ["validate", str(plan), "--var-file", str(two)])
+    assert result.exit_code == 2
+    assert f"{two}:2:1: the var file must be a single YAML document" in result.output

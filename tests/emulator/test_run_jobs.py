@@ -156,3 +156,23 @@ def test_an_attempt_outliving_its_timeout_is_stopped_and_retried(jobs: Any, emu:
     took = (datetime.fromisoformat(task["completionTime"])
             - datetime.fromisoformat(task["startTime"])).total_seconds()
     assert took == 60
+
+
+def test_an_attempt_stopped_at_its_timeout_failed_whatever_it_exits_with(
+        jobs: Any, emu: Emulator) -> None:
+    """A container that traps SIGTERM and exits 0 was still stopped at its timeout: a failed
+    attempt, retried."""
+    traps = (f"exec {sys.executable} -c \"import os, signal; "
+             "from orchestrator.gcp.clock import for_emulator; "
+             "signal.signal(signal.SIGTERM, lambda *a: os._exit(0)); "
+             "clock = for_emulator(os.environ['EMULATOR']); print('started', flush=True); "
+             "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30)\"")
+    job = create(jobs, emu, "traps", traps, timeout="60s", maxRetries=1)
+    body = jobs.jobs().get(name=job).execute()
+    body["template"]["template"]["containers"][0]["env"].append(
+        {"name": "EMULATOR", "value": emu.url})
+    jobs.jobs().patch(name=job, body=body).execute()
+    emu.skip(60)
+    execution, (task,) = run_to_end(jobs, job)
+    assert execution["retriedCount"] == 1 and execution["succeededCount"] == 1
+    assert log_of(task).split() == ["started", "started"]
