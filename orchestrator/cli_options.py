@@ -116,7 +116,7 @@ DECLARED: dict[str, Any] = {
         "--var", metavar="KEY=VALUE",
         help="Set a plan var; repeatable. Wins over --var-file and PROVISION_VAR_name.")],
     "var_file": Annotated[list[Path] | None, typer.Option(
-        "--var-file", metavar="FILE",
+        "--var-file", metavar="FILE", autocompletion=complete_plan,
         help="Set plan vars from a YAML file of NAME: VALUE; repeatable, later files win. "
         "Wins over PROVISION_VAR_name.")],
     "emulator": Annotated[str | None, typer.Option(

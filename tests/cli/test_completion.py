@@ -39,6 +39,9 @@ def test_commands_and_option_values(tree: Path) -> None:
     assert _complete("provision r", tree) == ["roles", "refresh", "rollback"]
     assert _complete("provision graph top.yaml --format ", tree) == ["mermaid", "dot", "svg"]
     assert _complete("provision apply top.yaml --on-failure r", tree) == ["rollback"]
+    assert _complete("provision apply top.yaml --var-file pl", tree) == [
+        "plans/hub.yml", "plans/nested/", "plans/net.yaml"]
+    assert _complete("provision --verbosity d", tree) == ["debug"]
 
 
 def test_plan_arguments_complete_to_yaml_files_and_directories(tree: Path) -> None:
