@@ -78,7 +78,7 @@ def complete_step(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    plan = ctx.params.get("plan")
+    plan = ctx.params.get("plan") or _plan_on_the_line()
     if plan is None:
         return []
     try:
@@ -91,6 +91,18 @@ def complete_step(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         if isinstance(step, dict) and str(step.get("id", "")).startswith(incomplete):
             out.append((str(step["id"]), str(step.get("kind", ""))))
     return out
+
+
+def _plan_on_the_line() -> str | None:
+    """The plan file among the words being completed. An option's value (--target's) is
+    completed before click has assigned the positional arguments, so the plan is not yet in
+    the context; the shell's words are in the environment (bash's COMP_WORDS, typer's
+    _TYPER_COMPLETE_ARGS for zsh, fish and PowerShell)."""
+    words = (os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or "").split()
+    for before, word in zip(words, words[1:], strict=False):
+        if before != "--var-file" and word.endswith((".yaml", ".yml")) and os.path.isfile(word):
+            return word
+    return None
 
 
 def complete_from(*values: str) -> Callable[[str], list[str]]:

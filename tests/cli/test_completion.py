@@ -62,6 +62,11 @@ def test_step_completes_to_the_step_ids_of_the_plan_before_it(tmp_path: Path) ->
     assert _complete(f"provision import {plan} api-d", tmp_path) == ["api-dns"]
     assert _complete(f"provision import --emulator=embedded {plan} api-d", tmp_path) == [
         "api-dns"]
+    # --target's value is completed before click assigns the plan argument: found on the line
+    assert _complete(f"provision destroy {plan} --target api-d", tmp_path) == ["api-dns"]
+    (tmp_path / "vars.yaml").write_text("steps: [{id: api-decoy}]\n")
+    assert _complete(f"provision apply --var-file vars.yaml {plan} --target api-d",
+                     tmp_path) == ["api-dns"]
     # A plan that cannot be read offers nothing, and prints no traceback (_complete checks).
     (tmp_path / "broken.yaml").write_text("steps: [\n")
     assert _complete("provision import broken.yaml ", tmp_path) == []
