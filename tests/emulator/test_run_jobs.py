@@ -33,11 +33,13 @@ def jobs(emu: Emulator) -> Any:
 
 
 def create(jobs: Any, emu: Emulator, job_id: str, script: str, **template: Any) -> str:
+    env = {"GREETING": "hello", **template.pop("env", {})}
     body = {"template": {"taskCount": template.pop("tasks", 1),
                          "parallelism": template.pop("parallelism", 0),
                          "template": {"containers": [{
                              "image": "local", "command": ["/bin/sh", "-c"], "args": [script],
-                             "env": [{"name": "GREETING", "value": "hello"}]}], **template}}}
+                             "env": [{"name": k, "value": v} for k, v in env.items()]}],
+                             **template}}}
     op = jobs.jobs().create(parent=PARENT, jobId=job_id, body=body).execute()
     emu.skip(60)
     assert jobs.operations().get(name=op["name"]).execute()["done"]
@@ -54,6 +56,12 @@ def run_to_end(jobs: Any, job: str) -> tuple[dict[str, Any], list[dict[str, Any]
     execution = jobs.jobs().executions().get(name=op["response"]["name"]).execute()
     tasks = jobs.jobs().executions().tasks().list(parent=execution["name"]).execute()["tasks"]
     return execution, sorted(tasks, key=lambda t: t["index"])
+
+
+def _took(task: dict[str, Any]) -> float:
+    """Seconds from the task's (last attempt's) start to its completion."""
+    return (datetime.fromisoformat(task["completionTime"])
+            - datetime.fromisoformat(task["startTime"])).total_seconds()
 
 
 def log_of(task: dict[str, Any]) -> str:
@@ -127,35 +135,22 @@ def test_an_attempt_outliving_its_timeout_is_stopped_and_retried(jobs: Any, emu:
              "print('started', flush=True); "
              "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30); "
              "print('woke')\"")
-    job = create(jobs, emu, "slow", waits, timeout="60s", maxRetries=1)
-    body = jobs.jobs().get(name=job).execute()
-    body["template"]["template"]["containers"][0]["env"].append(
-        {"name": "EMULATOR", "value": emu.url})
-    jobs.jobs().patch(name=job, body=body).execute()
-    emu.skip(60)
+    job = create(jobs, emu, "slow", waits, timeout="60s", maxRetries=1,
+                 env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
     assert execution["succeededCount"] == 1 and execution["retriedCount"] == 1
     assert log_of(task).split() == ["started", "started", "woke"], (log_of(task), task)
     # The first attempt ran its 60 s, the second its 30.
-    took = (datetime.fromisoformat(task["completionTime"])
-            - datetime.fromisoformat(task["startTime"])).total_seconds()
-    assert took == 30
+    assert _took(task) == 30
 
     job = create(jobs, emu, "too-slow", waits.replace("else 30", "else 3600"), timeout="60s",
-                 maxRetries=0)
-    body = jobs.jobs().get(name=job).execute()
-    body["template"]["template"]["containers"][0]["env"].append(
-        {"name": "EMULATOR", "value": emu.url})
-    jobs.jobs().patch(name=job, body=body).execute()
-    emu.skip(60)
+                 maxRetries=0, env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
     assert execution["failedCount"] == 1
     assert task["lastAttemptResult"]["status"]["code"] == 4
     assert "exitCode" not in task["lastAttemptResult"]
     assert "exceeded its timeout (60s)" in task["lastAttemptResult"]["status"]["message"]
-    took = (datetime.fromisoformat(task["completionTime"])
-            - datetime.fromisoformat(task["startTime"])).total_seconds()
-    assert took == 60
+    assert _took(task) == 60
 
 
 def test_an_attempt_stopped_at_its_timeout_failed_whatever_it_exits_with(
@@ -167,12 +162,8 @@ def test_an_attempt_stopped_at_its_timeout_failed_whatever_it_exits_with(
              "signal.signal(signal.SIGTERM, lambda *a: os._exit(0)); "
              "clock = for_emulator(os.environ['EMULATOR']); print('started', flush=True); "
              "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30)\"")
-    job = create(jobs, emu, "traps", traps, timeout="60s", maxRetries=1)
-    body = jobs.jobs().get(name=job).execute()
-    body["template"]["template"]["containers"][0]["env"].append(
-        {"name": "EMULATOR", "value": emu.url})
-    jobs.jobs().patch(name=job, body=body).execute()
-    emu.skip(60)
+    job = create(jobs, emu, "traps", traps, timeout="60s", maxRetries=1,
+                 env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
     assert execution["retriedCount"] == 1 and execution["succeededCount"] == 1
     assert log_of(task).split() == ["started", "started"]
