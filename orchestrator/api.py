@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -311,10 +311,13 @@ def clock_in_process(emulator: Any) -> Clock:
 def load(
     path: str | os.PathLike[str],
     *,
-    vars: Mapping[str, str] | None = None,
+    vars: Mapping[str, Any] | None = None,
+    var_files: Sequence[str | os.PathLike[str]] = (),
     **options: Any,
 ) -> Deployment:
     """Load and validate a plan (raising PlanError before any API call), bound to a ledger.
+    vars win over var_files (YAML files of NAME: VALUE, each winning over those before it),
+    as --var over --var-file.
 
     options: ledger (a path or gs://BUCKET/PATH/NAME.json; default the plan's settings.ledger,
     else .provision/PLAN.ledger.json), emulator (None for Google; "embedded" for an in-process
@@ -345,4 +348,5 @@ def load(
     from orchestrator.plan import load_plan
 
     trusted = tuple(options.get("trust_endpoints", ()))
-    return Deployment(load_plan(path, dict(vars or {}), trusted), **options)
+    return Deployment(load_plan(path, dict(vars or {}), trusted, var_files=var_files),
+                      **options)

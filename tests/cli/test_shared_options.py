@@ -226,3 +226,15 @@ def test_an_empty_var_file_sets_nothing_and_a_second_document_is_refused(
     result = CliRunner().invoke(app, ["validate", str(plan), "--var-file", str(two)])
     assert result.exit_code == 2
     assert f"{two}:2:1: the var file must be a single YAML document" in result.output
+
+
+def test_the_python_api_takes_var_files_under_vars(
+        tmp_path: Path, write_plan: Callable[[str], Path]) -> None:
+    import orchestrator
+
+    values = tmp_path / "values.yaml"
+    values.write_text("project: file-project\nspokes: [a, b]\n")
+    with orchestrator.load(write_plan(PLAN), var_files=[values], vars={"project": "api-project"},
+                           emulator="embedded", state_dir=tmp_path) as dep:
+        assert (dep.plan.vars["project"], dep.plan.vars["spokes"]) == ("api-project", ["a", "b"])
+        assert [s.id for s in dep.plan.steps] == ["net[a]", "net[b]"]
