@@ -58,6 +58,16 @@ def run_to_end(jobs: Any, job: str) -> tuple[dict[str, Any], list[dict[str, Any]
     return execution, sorted(tasks, key=lambda t: t["index"])
 
 
+def clock_task(second: int, prelude: str = "") -> str:
+    """A task's command whose process waits on the emulator's virtual clock, as a provision
+    task waiting on Google does: 3600 s on its first attempt, `second` on the next."""
+    return (f"{sys.executable} -c \"import os, signal; "
+            f"from orchestrator.gcp.clock import for_emulator; {prelude}"
+            "clock = for_emulator(os.environ['EMULATOR']); print('started', flush=True); "
+            f"clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else {second}); "
+            "print('woke')\"")
+
+
 def _took(task: dict[str, Any]) -> float:
     """Seconds from the task's (last attempt's) start to its completion."""
     return (datetime.fromisoformat(task["completionTime"])
@@ -130,11 +140,8 @@ def test_an_attempt_outliving_its_timeout_is_stopped_and_retried(jobs: Any, emu:
     """Google stops a task attempt at its timeout, a failed attempt that is retried (C92). The task
     waits on the virtual clock, as a provision task waiting on Google does: its first attempt
     sleeps past the 60 s timeout, its second does not."""
-    waits = (f"{sys.executable} -c \"import os; from orchestrator.gcp.clock import "
-             "for_emulator; clock = for_emulator(os.environ['EMULATOR']); "
-             "print('started', flush=True); "
-             "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30); "
-             "print('woke')\"")
+    # Run by the shell, not exec'd: the shell's child goes with it, as in a container.
+    waits = clock_task(second=30)
     job = create(jobs, emu, "slow", waits, timeout="60s", maxRetries=1,
                  env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
@@ -143,7 +150,7 @@ def test_an_attempt_outliving_its_timeout_is_stopped_and_retried(jobs: Any, emu:
     # The first attempt ran its 60 s, the second its 30.
     assert _took(task) == 30
 
-    job = create(jobs, emu, "too-slow", waits.replace("else 30", "else 3600"), timeout="60s",
+    job = create(jobs, emu, "too-slow", clock_task(second=3600), timeout="60s",
                  maxRetries=0, env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
     assert execution["failedCount"] == 1
@@ -157,13 +164,10 @@ def test_an_attempt_stopped_at_its_timeout_failed_whatever_it_exits_with(
         jobs: Any, emu: Emulator) -> None:
     """A container that traps SIGTERM and exits 0 was still stopped at its timeout: a failed
     attempt, retried."""
-    traps = (f"exec {sys.executable} -c \"import os, signal; "
-             "from orchestrator.gcp.clock import for_emulator; "
-             "signal.signal(signal.SIGTERM, lambda *a: os._exit(0)); "
-             "clock = for_emulator(os.environ['EMULATOR']); print('started', flush=True); "
-             "clock.sleep(3600 if os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0' else 30)\"")
+    traps = "exec " + clock_task(
+        second=30, prelude="signal.signal(signal.SIGTERM, lambda *a: os._exit(0)); ")
     job = create(jobs, emu, "traps", traps, timeout="60s", maxRetries=1,
                  env={"EMULATOR": emu.url})
     execution, (task,) = run_to_end(jobs, job)
     assert execution["retriedCount"] == 1 and execution["succeededCount"] == 1
-    assert log_of(task).split() == ["started", "started"]
+    assert log_of(task).split() == ["started", "started", "woke"]
