@@ -147,12 +147,12 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-
 def _escape(text: str) -> str:
     """Text for a markup string: step ids such as net[a] are not style tags."""
     from rich.markup import escape
 
     return escape(text)
+
 
 def _invalid(message: str) -> typer.Exit:
     _console(stderr=True).print(f"[red]error:[/] {_escape(message)}", highlight=False,
@@ -395,10 +395,8 @@ def _run(fn: Any, live: Any = None) -> Any:
     except SecretError as exc:
         raise _invalid(f"{exc}. Nothing was sent to Google.") from None
     except MissingPermissions as exc:
-        from rich.markup import escape
-
         _console(stderr=True).print(
-            f"[red]error:[/] {escape(str(exc))}\nGrant the caller these roles (gcloud projects "
+            f"[red]error:[/] {_escape(str(exc))}\nGrant the caller these roles (gcloud projects "
             "add-iam-policy-binding PROJECT --member=... --role=ROLE; on a service account, "
             "gcloud iam service-accounts add-iam-policy-binding), or run with "
             "--skip-permission-check to find out step by step.", highlight=False)

@@ -23,7 +23,7 @@ from orchestrator.cli import _run as _engine_call
 from orchestrator.cli_options import App, Options, shared
 
 fleet_app = App(help="Run one plan over many instances (tenants, environments).",
-                        no_args_is_help=True)
+                no_args_is_help=True)
 
 FleetArg = Annotated[Path, typer.Argument(metavar="FLEET", help="The fleet file.")]
 ShardOpt = Annotated[
@@ -66,7 +66,7 @@ def _line(result: Any, width: int, unit: str) -> str:
 
 
 def _run_fleet(command: str, path: Path, emulator: str | None, shard: str | None,
-         concurrency: int | None, run_id: str | None, yes: bool) -> None:
+               concurrency: int | None, run_id: str | None, yes: bool) -> None:
     import sys
 
     from orchestrator.fleet.model import parse_shard

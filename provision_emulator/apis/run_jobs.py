@@ -253,7 +253,7 @@ class _Tasks:
         finally:
             log.close()
         self.running[index] = (proc, attempt)
-        limit = formats.seconds(task.get("timeout"), formats.seconds(TIMEOUT, 600.0))
+        limit = formats.seconds(task.get("timeout") or TIMEOUT, 0.0)
         threading.Thread(target=self._stop_at_timeout, args=(index, attempt, proc, limit),
                          name=f"timeout {self.path} task {index}", daemon=True).start()
 
